@@ -1,0 +1,39 @@
+# Two commands on a fresh machine:
+#   make demo   -- set up .venv, run the quick reproduction, print where the report is
+#   make test   -- set up .venv, run the test suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.lmech-installed
+OUT    ?= runs/quick
+JOBS   ?=
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-slow bench venv clean
+
+venv: $(STAMP)
+
+# torch is pinned first: this exact version lies on the build machines as a CPU wheel;
+# the package itself only asks for torch>=2.2, which the pin satisfies.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev,ray]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/lmech reproduce --quick --out $(OUT) $(if $(JOBS),--jobs $(JOBS)) ; \
+	  status=$$? ; echo "report: $(OUT)/report.html  (results: $(OUT)/results.json)" ; exit $$status
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n auto $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,139 @@
+"""Argument validation shared by every public entry point.
+
+One message shape everywhere: "`<name>` must be <constraint>; got <value>".
+Validate once at the public boundary, never inside inner loops.
+"""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "fail",
+    "check_array",
+    "check_real",
+    "check_int",
+    "check_choice",
+    "check_same_length",
+]
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array(shape={value.shape}, dtype={value.dtype})"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def fail(name: str, constraint: str, value: Any, exc: type[Exception] = ValueError) -> None:
+    """Raise ``exc`` with the project's message template."""
+    raise exc(f"`{name}` must be {constraint}; got {_short(value)}")
+
+
+def check_array(
+    x: Any,
+    name: str,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    shape: tuple[int | None, ...] | None = None,
+    finite: bool = True,
+    nonnegative: bool = False,
+    positive: bool = False,
+    min_size: int = 0,
+    dtype: Any = np.float64,
+) -> np.ndarray:
+    """Convert ``x`` to an ndarray of ``dtype`` and check it.
+
+    ``shape`` may contain ``None`` for free dimensions. NaN is always rejected when
+    ``finite`` is true (the default); infinities too.
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        fail(name, "an array of numbers", x, TypeError)
+    try:
+        arr = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError):
+        fail(name, "an array of numbers", x, TypeError)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(f"{d}-dimensional" for d in allowed)
+            fail(name, want, arr)
+    if shape is not None:
+        if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+            want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+            fail(name, f"of shape {want}", arr)
+    if arr.size < min_size:
+        fail(name, f"of size at least {min_size}", arr)
+    if np.issubdtype(arr.dtype, np.number):
+        if finite and not np.all(np.isfinite(arr)):
+            bad = "NaN" if np.any(np.isnan(arr)) else "infinite"
+            fail(name, f"finite (it contains {bad} values)", arr)
+        if positive and np.any(arr <= 0):
+            fail(name, f"strictly positive (min is {np.min(arr):.6g})", arr)
+        if nonnegative and np.any(arr < 0):
+            fail(name, f"non-negative (min is {np.min(arr):.6g})", arr)
+    return arr
+
+
+def check_real(
+    x: Any,
+    name: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_closed: bool = True,
+    hi_closed: bool = True,
+) -> float:
+    """Check a real scalar in an interval and return it as ``float``."""
+    if isinstance(x, bool) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
+        if isinstance(x, np.ndarray) and x.ndim == 0:
+            x = x.item()
+        else:
+            fail(name, "a real number", x, TypeError)
+    v = float(x)
+    if not np.isfinite(v):
+        fail(name, "finite", x)
+    lo_ok = lo is None or (v >= lo if lo_closed else v > lo)
+    hi_ok = hi is None or (v <= hi if hi_closed else v < hi)
+    if not (lo_ok and hi_ok):
+        left = "-inf" if lo is None else f"{lo:g}"
+        right = "inf" if hi is None else f"{hi:g}"
+        interval = f"{'[' if lo_closed and lo is not None else '('}{left}, {right}{']' if hi_closed and hi is not None else ')'}"
+        fail(name, f"in {interval}", x)
+    return v
+
+
+def check_int(x: Any, name: str, *, lo: int | None = None, hi: int | None = None) -> int:
+    """Check an integer scalar in a closed interval and return it as ``int``."""
+    if isinstance(x, bool) or not isinstance(x, (numbers.Integral, np.integer)):
+        if isinstance(x, (float, np.floating)) and float(x).is_integer():
+            x = int(x)
+        else:
+            fail(name, "an integer", x, TypeError)
+    v = int(x)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        left = "-inf" if lo is None else str(lo)
+        right = "inf" if hi is None else str(hi)
+        fail(name, f"an integer in [{left}, {right}]", x)
+    return v
+
+
+def check_choice(x: Any, name: str, options: Iterable[Any]) -> Any:
+    """Check that ``x`` is one of ``options``."""
+    opts = list(options)
+    if x not in opts:
+        fail(name, "one of " + ", ".join(repr(o) for o in opts), x)
+    return x
+
+
+def check_same_length(**arrays: Any) -> int:
+    """Check that all given 1-d arrays share their first dimension; return it."""
+    lengths = {k: len(v) for k, v in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        desc = ", ".join(f"{k} has {n}" for k, n in lengths.items())
+        names = ", ".join(f"`{k}`" for k in lengths)
+        raise ValueError(f"{names} must have the same length; {desc}")
+    return next(iter(lengths.values()))

@@ -1,0 +1,165 @@
+"""The ``lmech`` command.
+
+Exit status: 0 when everything selected passed, 1 when a claim failed or errored, 2 on a
+usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+# Sub-commands implemented elsewhere: (name, module). Each module defines
+# ``add_parser(subparsers) -> argparse.ArgumentParser`` whose defaults set ``handler``
+# (a function taking the parsed args and returning an exit status). Such modules must be
+# cheap to import (no torch at import time): the parser is built on every call.
+_EXTERNAL_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("transfer", "lmech.sweep.cli"),
+    ("coord-check", "lmech.param.cli"),
+)
+
+
+class UsageError(Exception):
+    """Bad command-line usage detected after parsing (exit status 2)."""
+
+
+def _cmd_claims_list(args: argparse.Namespace) -> int:
+    from lmech.claims import select_claims
+
+    claims = select_claims(args.only)
+    if args.only and not claims:
+        raise UsageError(f"--only {' '.join(args.only)!s} matches no claim")
+    if args.json:
+        rows = [
+            {"name": c.name, "paper": c.paper, "statement": c.statement, "metric": c.metric,
+             "tolerance_quick": c.tolerance_for("quick"), "tolerance_full": c.tolerance_for("full")}
+            for c in claims
+        ]
+        print(json.dumps(rows, indent=1))
+        return 0
+    width = max((len(c.name) for c in claims), default=10)
+    for c in claims:
+        print(f"{c.name.ljust(width)}  tol {c.tolerance_for('full'):<8.3g} {c.metric}")
+        print(f"{' ' * width}  {c.paper}")
+    print(f"{len(claims)} claims")
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from lmech.claims import run_claims, select_claims
+    from lmech.report import write_report
+
+    mode = "full" if args.full else "quick"
+    claims = select_claims(args.only)
+    if not claims:
+        raise UsageError(f"--only {' '.join(args.only or [])} matches no claim; see `lmech claims list`")
+    out = Path(args.out or f"runs/{mode}")
+    print(f"lmech reproduce: {len(claims)} claims, {mode} settings, seed {args.seed}, out {out}", file=sys.stderr)
+    results = run_claims(claims, mode=mode, seed=args.seed, out=out, jobs=args.jobs, force=args.force,
+                         progress=not args.no_progress)
+    report = write_report(results, out)
+    _print_summary(results)
+    print(f"report: {report}")
+    print(f"results: {out / 'results.json'}")
+    return 0 if results and all(r.passed for r in results) else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from lmech.claims import load_results
+    from lmech.report import write_report
+    from lmech.store import ResultStore
+
+    db = Path(args.out) / "results.sqlite"
+    if not db.exists():
+        raise UsageError(f"no results store at {db}; run `lmech reproduce --out {args.out}` first")
+    results = load_results(ResultStore(db), mode=args.mode)
+    print(f"report: {write_report(results, args.out)}")
+    return 0 if results and all(r.passed for r in results) else 1
+
+
+def _print_summary(results) -> None:
+    width = max((len(r.name) for r in results), default=10)
+    for r in results:
+        value = "nan" if r.value != r.value else f"{r.value:.4g}"
+        print(f"  {r.status.upper():6s} {r.name.ljust(width)}  {value:>10} <= {r.tolerance:<8.3g} ({r.seconds:.1f} s)")
+    n_pass = sum(r.passed for r in results)
+    print(f"{n_pass}/{len(results)} claims passed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmech", description="Learning mechanics: theory vs simulation, HP transfer.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p_claims = sub.add_parser("claims", help="inspect registered claims")
+    claims_sub = p_claims.add_subparsers(dest="claims_command", metavar="ACTION", required=True)
+    p_list = claims_sub.add_parser("list", help="list registered claims")
+    p_list.add_argument("--only", nargs="+", metavar="GLOB", help="only claims matching these globs")
+    p_list.add_argument("--json", action="store_true", help="machine-readable output")
+    p_list.set_defaults(handler=_cmd_claims_list)
+
+    p_rep = sub.add_parser("reproduce", help="run claims and write the HTML report and results.json")
+    size = p_rep.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="quick settings (default; seconds per claim)")
+    size.add_argument("--full", action="store_true", help="full settings (reproduce the papers' figures)")
+    p_rep.add_argument("--only", nargs="+", metavar="GLOB", help="claims matching these globs, e.g. 'kernel.*'")
+    p_rep.add_argument("--jobs", type=_positive_int, default=None, help="worker processes (default: CPU cores)")
+    p_rep.add_argument("--out", default=None, help="output folder (default runs/<mode>)")
+    p_rep.add_argument("--force", action="store_true", help="rerun claims already finished in the store")
+    p_rep.add_argument("--seed", type=_nonnegative_int, default=0, help="seed passed to every claim (default 0)")
+    p_rep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_rep.set_defaults(handler=_cmd_reproduce)
+
+    p_report = sub.add_parser("report", help="rewrite report.html/results.json from a results store")
+    p_report.add_argument("--out", required=True, help="folder holding results.sqlite")
+    p_report.add_argument("--mode", choices=("quick", "full"), default=None)
+    p_report.set_defaults(handler=_cmd_report)
+
+    for name, module in _EXTERNAL_COMMANDS:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue  # command not available in this build
+        mod.add_parser(sub)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return v
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
+    return v
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with status 2 on usage errors
+    try:
+        return int(args.handler(args))
+    except UsageError as exc:
+        parser.error(str(exc))  # exits 2
+    except KeyboardInterrupt:
+        print("interrupted; finished work is in the store, rerun to resume", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

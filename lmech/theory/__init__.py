@@ -1,0 +1,1 @@
+"""Theory solvers: pure functions of arrays and numbers returning typed results."""

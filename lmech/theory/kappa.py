@@ -1,0 +1,160 @@
+"""The renormalised-ridge (kappa) self-consistent equation of kernel/ridge regression.
+
+Kernel-sum convention (predictor ``k(x)^T (K + ridge I)^{-1} y`` with the unnormalised
+P x P Gram matrix). For eigenvalues ``lam_k`` with multiplicities ``m_k`` and P samples,
+kappa solves
+
+    kappa = ridge + kappa * sum_k m_k lam_k / (P lam_k + kappa)                    (K1)
+
+[Bordelon, Canatar & Pehlevan, "Spectrum dependent learning curves in kernel regression
+and wide neural networks"; Canatar, Bordelon & Pehlevan, "Spectral bias and task-model
+alignment explain generalization in kernel regression and infinitely wide neural
+networks"]. The sample-covariance convention (``w = (X^T X/P + l I)^{-1} X^T y/P``) has
+``ridge = P l`` and ``kappa_cov = kappa / P``.
+
+We solve the monotone form, with u = log kappa,
+
+    h(u) = ridge e^{-u} + sum_k m_k lam_k / (P lam_k + e^u) - 1 = 0,
+
+which is strictly decreasing in u, by a bracketed Newton iteration vectorised over all
+(P, ridge) pairs at once (bisection whenever a Newton step leaves the bracket). With
+``ridge = 0`` and ``n_+ = sum of multiplicities of nonzero eigenvalues <= P`` there is no
+positive root and kappa = 0 exactly (interpolation in the under-parameterised regime).
+Fixed-point iteration of (K1) is never used: it slows down without bound as ridge -> 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lmech._validation import check_array, fail
+from lmech.results import SolverResult, warn_not_converged
+
+__all__ = ["KappaResult", "solve_kappa", "check_spectrum"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KappaResult(SolverResult):
+    """Solution of (K1) on a grid.
+
+    Attributes
+    ----------
+    kappa : ndarray, shape (n,)
+        Renormalised ridge for each (P, ridge) pair (broadcast together, flattened).
+    P : ndarray, shape (n,)
+        Sample sizes.
+    ridge : ndarray, shape (n,)
+        Explicit ridges.
+    """
+
+    kappa: np.ndarray
+    P: np.ndarray
+    ridge: np.ndarray
+
+
+def check_spectrum(eigenvalues, multiplicities=None, *, name: str = "eigenvalues"):
+    """Validate a spectrum: 1-d, finite, non-negative, not all zero; multiplicities >= 0."""
+    lam = check_array(eigenvalues, name, ndim=1, nonnegative=True, min_size=1)
+    if not np.any(lam > 0):
+        fail(name, "not all zero", lam)
+    if multiplicities is None:
+        mult = np.ones_like(lam)
+    else:
+        mult = check_array(multiplicities, "multiplicities", shape=(lam.shape[0],), nonnegative=True)
+    return lam, mult
+
+
+def solve_kappa(
+    eigenvalues,
+    P,
+    ridge=0.0,
+    *,
+    multiplicities=None,
+    rtol: float = 1e-13,
+    max_iter: int = 200,
+) -> KappaResult:
+    """Solve (K1) for kappa at every (P, ridge) pair, vectorised.
+
+    Parameters
+    ----------
+    eigenvalues : array_like, shape (M,)
+        Kernel eigenvalues (any order, >= 0; zeros allowed and ignored in the sum).
+    P : float or array_like
+        Number of training samples (> 0; non-integer values are allowed for continuous curves).
+    ridge : float or array_like
+        Explicit ridge (kernel-sum convention), >= 0; broadcast against ``P``.
+    multiplicities : array_like, shape (M,), optional
+        Degeneracy of each eigenvalue (e.g. spherical-harmonic level sizes).
+    rtol : float
+        Tolerance on |h(u)|, the relative residual of (K1).
+    max_iter : int
+        Iteration cap; if reached, ``converged=False`` and a ConvergenceWarning is issued.
+
+    Returns
+    -------
+    KappaResult
+        ``residual`` is max |kappa - ridge - kappa sum m lam/(P lam + kappa)| / max(kappa, ridge).
+    """
+    lam, mult = check_spectrum(eigenvalues, multiplicities)
+    P_arr = check_array(P, "P", ndim=(0, 1), positive=True)
+    r_arr = check_array(ridge, "ridge", ndim=(0, 1), nonnegative=True)
+    try:
+        P_b, r_b = np.broadcast_arrays(np.atleast_1d(P_arr), np.atleast_1d(r_arr))
+    except ValueError:
+        raise ValueError(f"`P` (shape {P_arr.shape}) and `ridge` (shape {r_arr.shape}) must broadcast") from None
+    P_b = np.array(P_b, dtype=float)
+    r_b = np.array(r_b, dtype=float)
+
+    pos = lam > 0
+    lam_p, m_p = lam[pos], mult[pos]
+    n_plus = float(m_p.sum())
+    trace = float(np.sum(m_p * lam_p))
+
+    kappa = np.zeros_like(P_b)
+    zero = (r_b == 0) & (P_b >= n_plus)  # ridgeless, under-parameterised: kappa = 0 exactly
+    active = ~zero
+    iterations = 0
+    if np.any(active):
+        P_a, r_a = P_b[active], r_b[active]
+        # bracket in u = log kappa
+        lo = np.where(r_a > 0, np.log(np.maximum(r_a, 1e-300)), np.log(1e-300))
+        hi = np.log(r_a + trace)
+        # initial guess: the larger of ridge and the P -> 0 scale, clipped to the bracket
+        u = np.clip(np.log(np.maximum(r_a, trace / (1.0 + P_a))), lo, hi)
+        PL = P_a[:, None] * lam_p[None, :]
+        done = np.zeros(u.shape, dtype=bool)
+        for iterations in range(1, max_iter + 1):
+            k = np.exp(u)
+            denom = PL + k[:, None]
+            terms = m_p * lam_p / denom
+            h = r_a / k + terms.sum(axis=1) - 1.0
+            dh = -r_a / k - (terms * (k[:, None] / denom)).sum(axis=1)
+            # update bracket (h decreasing in u)
+            lo = np.where(h > 0, u, lo)
+            hi = np.where(h <= 0, u, hi)
+            done = np.abs(h) <= rtol
+            if np.all(done | (hi - lo <= 1e-15 * np.maximum(1.0, np.abs(u)))):
+                break
+            step = np.where(dh < 0, -h / dh, 0.0)
+            u_new = u + step
+            bad = ~np.isfinite(u_new) | (u_new <= lo) | (u_new >= hi)
+            u = np.where(done, u, np.where(bad, 0.5 * (lo + hi), u_new))
+        kappa[active] = np.exp(u)
+
+    # residual of (K1) in its original form, relative to the scale of kappa
+    denom = P_b[:, None] * lam_p[None, :] + kappa[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rhs = r_b + kappa * np.sum(np.where(denom > 0, m_p * lam_p / np.where(denom > 0, denom, 1.0), 0.0), axis=1)
+    scale = np.maximum(np.maximum(kappa, r_b), 1e-300)
+    res = np.where(zero, 0.0, np.abs(kappa - rhs) / scale)
+    residual = float(np.max(res)) if res.size else 0.0
+    converged = bool(np.all(np.isfinite(kappa)) and residual <= max(1e3 * rtol, 1e-10))
+    message = "converged" if converged else f"kappa equation not solved to tolerance (relative residual {residual:.3g})"
+    if not converged:
+        warn_not_converged("solve_kappa", message)
+    return KappaResult(
+        kappa=kappa, P=P_b, ridge=r_b, converged=converged, iterations=int(iterations),
+        residual=residual, message=message,
+        extras={"n_plus": n_plus, "trace": trace, "interpolating": zero},
+    )

@@ -1,0 +1,33 @@
+import os
+import random
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Every test starts from the same global seeds (tests still pass explicit seeds)."""
+    random.seed(0)
+    np.random.seed(0)
+    try:
+        import torch
+
+        torch.manual_seed(0)
+    except ImportError:  # pragma: no cover
+        pass
+    yield
+
+
+@pytest.fixture
+def isolated_registry():
+    """Snapshot the claim registry; claims registered inside the test are removed after."""
+    from lmech.claims import registry
+
+    registry._discover()
+    saved = dict(registry._REGISTRY)
+    yield registry
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(saved)

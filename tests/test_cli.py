@@ -1,0 +1,46 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lmech.cli import main
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "--jobs", "0"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "--quick", "--full"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "--only", "no.such.claim.*"])
+    assert e.value.code == 2
+    assert "matches no claim" in capsys.readouterr().err
+
+
+def test_claims_list_json(isolated_registry, capsys):
+    import _toy_claims
+
+    _toy_claims.register()
+    assert main(["claims", "list", "--only", "toy.*", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["toy.crash", "toy.ok"]
+
+
+def test_reproduce_exit_status_and_outputs(isolated_registry, tmp_path, capsys):
+    import _toy_claims
+
+    _toy_claims.register()
+    out = tmp_path / "o"
+    assert main(["reproduce", "--only", "toy.ok", "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
+    assert (out / "report.html").exists() and (out / "results.json").exists()
+    assert main(["reproduce", "--full", "--only", "toy.ok", "--out", str(out), "--no-progress"]) == 1
+    assert main(["reproduce", "--only", "toy.*", "--out", str(tmp_path / "p"), "--no-progress"]) == 1
+    assert main(["report", "--out", str(out), "--mode", "quick"]) == 0
+
+
+def test_console_script_help():
+    proc = subprocess.run([sys.executable, "-m", "lmech.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "reproduce" in proc.stdout
