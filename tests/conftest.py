@@ -6,6 +6,12 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # with one xdist worker per core, intra-op threads only oversubscribe the machine
+    import torch
+
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seed_everything():

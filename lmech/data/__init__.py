@@ -1,0 +1,1 @@
+"""Offline data sets and synthetic tasks (nothing is downloaded)."""

@@ -1,0 +1,1 @@
+"""Simulators: the real systems the theories describe, trained in PyTorch or NumPy."""

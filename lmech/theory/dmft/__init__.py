@@ -1,0 +1,1 @@
+"""Dynamical mean field theory (DMFT) of feature learning in wide networks."""
