@@ -69,8 +69,16 @@ class SolverResult:
     message: str = ""
     extras: dict = field(default_factory=dict)
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # Put the aligned repr in the subclass's own namespace so @dataclass (which never
+        # overwrites an attribute defined in the class body) keeps it.
+        if "__repr__" not in cls.__dict__:
+            cls.__repr__ = SolverResult.__repr__
+
     def __repr__(self) -> str:
-        names = [f.name for f in dataclasses.fields(self)]
+        base = [f.name for f in dataclasses.fields(SolverResult)]
+        names = [f.name for f in dataclasses.fields(self) if f.name not in base] + base
         width = max(len(n) for n in names)
         lines = [f"{type(self).__name__}("]
         for n in names:
