@@ -27,7 +27,7 @@ demo: $(STAMP)
 	  status=$$? ; echo "report: $(OUT)/report.html  (results: $(OUT)/results.json)" ; exit $$status
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto $(PYTEST_ARGS)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n auto $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)

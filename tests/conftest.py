@@ -1,4 +1,9 @@
 import os
+
+# One BLAS thread per test process: small-matrix numpy is far slower when pools oversubscribe.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import random
 
 import numpy as np

@@ -24,9 +24,16 @@ def claim_key(mode: str, seed: int, name: str) -> str:
 
 
 def _init_worker(threads: int) -> None:
+    # Split the cores between workers: torch intra-op threads and the BLAS pools numpy uses.
     import torch
 
     torch.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:  # threadpoolctl ships with scikit-learn; without it BLAS keeps its default
+        pass
 
 
 def _evaluate(claim: Claim, mode: str, seed: int) -> dict:

@@ -65,6 +65,44 @@ def check_spectrum(eigenvalues, multiplicities=None, *, name: str = "eigenvalues
     return lam, mult
 
 
+_BLOCK_ELEMENTS = 1 << 17  # rows x modes per block: the Newton iterations run in cache
+
+
+def _newton_block(P_a, r_a, lam_p, mlam, trace, rtol, max_iter):
+    """Bracketed Newton on h(u) for a block of (P, ridge) rows; returns kappa, the relative
+    residual |kappa - ridge - kappa sum m lam/(P lam + kappa)| / max(kappa, ridge), iterations."""
+    lo = np.where(r_a > 0, np.log(np.maximum(r_a, 1e-300)), np.log(1e-300))
+    hi = np.log(r_a + trace)
+    # initial guess: the larger of ridge and the P -> 0 scale, clipped to the bracket
+    u = np.clip(np.log(np.maximum(r_a, trace / (1.0 + P_a))), lo, hi)
+    PL = P_a[:, None] * lam_p[None, :]
+    buf = np.empty_like(PL)
+    h = np.full(u.shape, np.inf)
+    k = np.exp(u)
+    it = 0
+    for it in range(1, max_iter + 1):
+        k = np.exp(u)
+        np.add(PL, k[:, None], out=buf)
+        np.reciprocal(buf, out=buf)  # 1 / (P lam + kappa)
+        s1 = buf @ mlam  # sum m lam / (P lam + kappa)
+        h = r_a / k + s1 - 1.0
+        # update the bracket (h is decreasing in u)
+        lo = np.where(h > 0, u, lo)
+        hi = np.where(h <= 0, u, hi)
+        done = np.abs(h) <= rtol
+        if np.all(done | (hi - lo <= 1e-15 * np.maximum(1.0, np.abs(u)))):
+            break
+        np.multiply(buf, buf, out=buf)
+        dh = -r_a / k - k * (buf @ mlam)
+        step = np.where(dh < 0, -h / dh, 0.0)
+        u_new = u + step
+        bad = ~np.isfinite(u_new) | (u_new <= lo) | (u_new >= hi)
+        u = np.where(done, u, np.where(bad, 0.5 * (lo + hi), u_new))
+    # kappa - ridge - kappa s1 = kappa h
+    res = np.abs(k * h) / np.maximum(np.maximum(k, r_a), 1e-300)
+    return k, res, it
+
+
 def solve_kappa(
     eigenvalues,
     P,
@@ -113,41 +151,16 @@ def solve_kappa(
 
     kappa = np.zeros_like(P_b)
     zero = (r_b == 0) & (P_b >= n_plus)  # ridgeless, under-parameterised: kappa = 0 exactly
-    active = ~zero
+    res = np.zeros_like(P_b)
     iterations = 0
-    if np.any(active):
-        P_a, r_a = P_b[active], r_b[active]
-        # bracket in u = log kappa
-        lo = np.where(r_a > 0, np.log(np.maximum(r_a, 1e-300)), np.log(1e-300))
-        hi = np.log(r_a + trace)
-        # initial guess: the larger of ridge and the P -> 0 scale, clipped to the bracket
-        u = np.clip(np.log(np.maximum(r_a, trace / (1.0 + P_a))), lo, hi)
-        PL = P_a[:, None] * lam_p[None, :]
-        done = np.zeros(u.shape, dtype=bool)
-        for iterations in range(1, max_iter + 1):
-            k = np.exp(u)
-            denom = PL + k[:, None]
-            terms = m_p * lam_p / denom
-            h = r_a / k + terms.sum(axis=1) - 1.0
-            dh = -r_a / k - (terms * (k[:, None] / denom)).sum(axis=1)
-            # update bracket (h decreasing in u)
-            lo = np.where(h > 0, u, lo)
-            hi = np.where(h <= 0, u, hi)
-            done = np.abs(h) <= rtol
-            if np.all(done | (hi - lo <= 1e-15 * np.maximum(1.0, np.abs(u)))):
-                break
-            step = np.where(dh < 0, -h / dh, 0.0)
-            u_new = u + step
-            bad = ~np.isfinite(u_new) | (u_new <= lo) | (u_new >= hi)
-            u = np.where(done, u, np.where(bad, 0.5 * (lo + hi), u_new))
-        kappa[active] = np.exp(u)
-
-    # residual of (K1) in its original form, relative to the scale of kappa
-    denom = P_b[:, None] * lam_p[None, :] + kappa[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rhs = r_b + kappa * np.sum(np.where(denom > 0, m_p * lam_p / np.where(denom > 0, denom, 1.0), 0.0), axis=1)
-    scale = np.maximum(np.maximum(kappa, r_b), 1e-300)
-    res = np.where(zero, 0.0, np.abs(kappa - rhs) / scale)
+    idx = np.flatnonzero(~zero)
+    mlam = m_p * lam_p
+    rows = max(1, _BLOCK_ELEMENTS // max(lam_p.size, 1))
+    for b0 in range(0, idx.size, rows):  # blocks of rows stay in cache through all iterations
+        sel = idx[b0:b0 + rows]
+        k_blk, res_blk, it = _newton_block(P_b[sel], r_b[sel], lam_p, mlam, trace, rtol, max_iter)
+        kappa[sel], res[sel] = k_blk, res_blk
+        iterations = max(iterations, it)
     residual = float(np.max(res)) if res.size else 0.0
     converged = bool(np.all(np.isfinite(kappa)) and residual <= max(1e3 * rtol, 1e-10))
     message = "converged" if converged else f"kappa equation not solved to tolerance (relative residual {residual:.3g})"

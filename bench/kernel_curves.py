@@ -1,0 +1,63 @@
+"""Kernel learning-curve theory: time of one curve, and simulation time / theory time.
+
+1. Theory for 10^4 modes x 100 values of P (power-law spectrum and target), ridge 0 and
+   ridge 1e-3 (goal: < 50 ms each).
+2. The same curve predicted and simulated (Gaussian features, exact errors) at a size the
+   simulation can afford: 1000 modes, 20 values of P up to 500, 20 training sets per P.
+
+    python bench/kernel_curves.py [--repeats 5] [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from _timing import interleaved  # noqa: E402
+from lmech.sim.kernel_regression import gaussian_feature_regression  # noqa: E402
+from lmech.spectra import power_law  # noqa: E402
+from lmech.theory.kernel_curves import learning_curve  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+
+    lam = power_law(10_000, 1.5, normalize=True)
+    power = power_law(10_000, 2.0, normalize=True)
+    P = np.geomspace(10, 1e5, 100)
+    fns = [lambda r=r: learning_curve(lam, power, P, r, 0.01) for r in (0.0, 1e-3)]
+    t0, t1 = interleaved(fns, repeats=args.repeats)
+    print("theory, 10^4 modes x 100 P (goal < 50 ms):")
+    print(f"  ridge 0     {1e3 * t0:8.1f} ms")
+    print(f"  ridge 1e-3  {1e3 * t1:8.1f} ms")
+
+    lam_s = power_law(1000, 1.5, normalize=True)
+    v = power_law(1000, 1.0)
+    P_s = np.unique(np.geomspace(10, 500, 20).astype(int))
+
+    def theory():
+        return learning_curve(lam_s, v**2, P_s, 1e-3, 0.05)
+
+    def sim():
+        return gaussian_feature_regression(lam_s, v, P_s, 1e-3, 0.05, n_trials=20, seed=0)
+
+    t_th, t_sim = interleaved([theory, sim], repeats=max(1, args.repeats // 2))
+    rel = np.abs(sim().mean / theory().generalization_error - 1).mean()
+    print(f"same curve, 1000 modes x {len(P_s)} P (P <= 500), 20 training sets per P:")
+    print(f"  theory {1e3 * t_th:8.2f} ms   simulation {t_sim:8.2f} s   sim/theory {t_sim / t_th:10.0f}x"
+          f"   (mean relative gap {rel:.3f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,437 @@
+"""``Parameterization``: initialise a model and build optimizer parameter groups per scheme.
+
+Implements SP, NTP, muP ("Tensor Programs V: Tuning Large Neural Networks via Zero-Shot
+Hyperparameter Transfer", Table 8 form), depth-muP (``1/sqrt(depth)`` residual branches,
+"Depthwise Hyperparameter Transfer in Residual Networks: Dynamics and Scaling Limit") and
+CompleteP (``1/depth`` branches, "Don't be lazy: CompleteP enables compute-efficient deep
+transformers"), for Adam/AdamW and SGD, on ordinary ``nn.Module`` s.
+
+Usage::
+
+    p = Parameterization("mup", base_width=64, base_depth=2)
+    p.apply(model)                       # initialise in place, set forward multipliers
+    opt = torch.optim.AdamW(p.param_groups(model, lr=3e-3, weight_decay=0.1))
+
+Nothing wraps or subclasses the optimizer: ``param_groups`` returns plain ``list[dict]``
+(one group per distinct ``(lr, eps, weight_decay)``; each carries ``names``, ``roles`` and
+``lr_scale`` for logging and schedulers).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import KW_ONLY, asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from lmech._validation import check_choice, check_int, check_real, fail
+from lmech.param.roles import Layout, Role, classify, clean_name, unwrap
+from lmech.param.rules import (
+    OPTIMIZERS,
+    ROLE_KINDS,
+    SCHEME_ALPHA,
+    SCHEMES,
+    Factors,
+    attention_scale,
+    branch_multiplier,
+    depth_factors,
+    fold_multiplier,
+    width_factors,
+)
+
+__all__ = ["Parameterization", "RECORD_ATTR"]
+
+RECORD_ATTR = "_lmech_param"
+_WD_MODES = ("coupled", "independent")
+
+
+@dataclass(frozen=True)
+class Parameterization:
+    """A width/depth parameterization relative to a base shape.
+
+    Parameters
+    ----------
+    scheme : {"sp", "ntp", "mup", "depth_mup", "completep"}
+        ``sp``: standard (fan-in init, one learning rate). ``ntp``: neural-tangent
+        parameterization (fixed-std parameters with ``m^-1/2`` forward multipliers; the
+        kernel regime). ``mup``: maximal-update parameterization (TP5 Table 8: hidden
+        ``std ~ m^-1/2`` and Adam ``lr / m``, readout multiplier ``1/m``, Adam ``eps / m``;
+        SGD ``lr * m`` on vectors and the readout). ``depth_mup``: muP with residual
+        branches multiplied by ``m_L^-1/2``. ``completep``: muP with ``m_L^-1`` branches.
+    base_width : int
+        Width the hyperparameters were tuned at (``m = width / base_width``).
+    base_depth : int
+        Number of residual blocks at the base shape (``m_L = depth / base_depth``).
+    optimizer : {"adam", "sgd"}
+        Update geometry the groups are for: ``adam`` covers Adam/AdamW and other entrywise
+        normalised optimizers, ``sgd`` plain or momentum SGD.
+    alpha : float, optional
+        Depth exponent of the branch multiplier ``m_L^-alpha``; default 1/2 for
+        ``depth_mup`` and 1 for ``completep``; only these two schemes accept it. In-block
+        parameters then get Adam ``lr * m_L^(alpha-1)``, ``eps * m_L^-alpha`` and SGD
+        ``lr * m_L^(2 alpha - 1)``.
+    init_std : float
+        Base initial scale sigma: a weight of base fan-in ``n`` starts with std
+        ``sigma / sqrt(n)`` at the base shape; embeddings with std ``sigma``.
+    zero_readout, zero_query : bool
+        Zero-initialise readout weights / attention query weights (recommended for muP by
+        TP5; off by default so that every scheme equals SP at the base shape).
+    wd_mode : {"coupled", "independent"}
+        How ``weight_decay`` is read. ``coupled`` (default): the value handed to
+        ``torch.optim.AdamW``/``SGD``, whose per-step shrink is ``lr * weight_decay``; the
+        groups rescale it by ``1 / lr factor`` so that the shrink is width-independent
+        (e.g. muP hidden weights get ``weight_decay * m`` under Adam). ``independent``:
+        ``weight_decay`` is the per-step shrink itself; each group gets
+        ``weight_decay / lr_group``.
+    wd_depth_compensation : bool
+        Also keep ``lr * wd`` depth-independent in residual blocks (CompleteP's Table 1
+        scales weight decay by width only; default False matches it).
+
+    Notes
+    -----
+    Forward multipliers are placed at *sites* (float attributes on modules, see
+    :mod:`lmech.param.layers`). A weight whose module has no site (e.g. a plain
+    ``nn.Linear`` readout) receives the equivalent form: for ``W = a w`` the maps
+    ``std -> a std``, Adam ``lr -> a lr``, ``eps -> eps / a``, ``wd -> wd / a``
+    (SGD: ``lr -> a^2 lr``, ``wd -> wd / a^2``) leave the training trajectory unchanged.
+    Residual-branch multipliers need a ``branch_multiplier`` site on every block.
+
+    Weight decay targets decoupled decay as implemented by ``torch.optim.AdamW`` (the
+    shrink multiplies the group's learning rate, which the rules account for). With
+    ``torch.optim.Adam`` the decay is an L2 term inside the normalised update and does not
+    transfer; use AdamW.
+    """
+
+    scheme: str
+    _: KW_ONLY
+    base_width: int
+    base_depth: int = 1
+    optimizer: str = "adam"
+    alpha: float | None = None
+    init_std: float = 1.0
+    zero_readout: bool = False
+    zero_query: bool = False
+    wd_mode: str = "coupled"
+    wd_depth_compensation: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice(self.scheme, "scheme", SCHEMES)
+        object.__setattr__(self, "base_width", check_int(self.base_width, "base_width", lo=1))
+        object.__setattr__(self, "base_depth", check_int(self.base_depth, "base_depth", lo=1))
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        if self.alpha is not None:
+            if SCHEME_ALPHA[self.scheme] is None:
+                fail("alpha", f"None for scheme {self.scheme!r} (only depth_mup and completep take a depth exponent)",
+                     self.alpha)
+            object.__setattr__(self, "alpha", check_real(self.alpha, "alpha", lo=0.0, hi=2.0))
+        object.__setattr__(self, "init_std", check_real(self.init_std, "init_std", lo=0.0, lo_closed=False))
+        check_choice(self.wd_mode, "wd_mode", _WD_MODES)
+        for name in ("zero_readout", "zero_query", "wd_depth_compensation"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "a bool", getattr(self, name), TypeError)
+
+    # ------------------------------------------------------------------ scalar rules
+    @property
+    def depth_exponent(self) -> float | None:
+        """The alpha in use (None: the scheme has no depth rules)."""
+        return self.alpha if self.alpha is not None else SCHEME_ALPHA[self.scheme]
+
+    def branch_multiplier(self, depth: int) -> float:
+        """Residual-branch multiplier ``(depth / base_depth)^-alpha`` (1 without depth rules)."""
+        depth = check_int(depth, "depth", lo=1)
+        return branch_multiplier(self.depth_exponent, depth / self.base_depth)
+
+    def attention_scale(self, head_dim: int, base_head_dim: float | None = None) -> float:
+        """Attention-logit scale for ``F.scaled_dot_product_attention(scale=...)``.
+
+        ``base_head_dim^-1/2 (head_dim / base_head_dim)^-p`` with ``p = 1`` for the muP
+        family and ``1/2`` for SP/NTP (so fixed ``head_dim`` keeps ``1/sqrt(head_dim)``).
+        """
+        head_dim = check_int(head_dim, "head_dim", lo=1)
+        base = float(head_dim) if base_head_dim is None else check_real(base_head_dim, "base_head_dim", lo=0.0,
+                                                                          lo_closed=False)
+        return attention_scale(self.scheme, head_dim, base)
+
+    def init_key(self) -> dict[str, Any]:
+        """The fields that decide initialisation and forward multipliers (not the optimizer groups)."""
+        d = self.state_dict()
+        for k in ("optimizer", "wd_mode", "wd_depth_compensation"):
+            d.pop(k)
+        return d
+
+    def _compatible(self, record: Mapping[str, Any]) -> bool:
+        other = Parameterization.from_state_dict(record["parameterization"])
+        return other.init_key() == self.init_key()
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def state_dict(self) -> dict[str, Any]:
+        """Plain dict of the configuration (JSON-serialisable)."""
+        d = asdict(self)
+        d.pop("_", None)
+        return d
+
+    @classmethod
+    def from_state_dict(cls, d: Mapping[str, Any]) -> "Parameterization":
+        d = dict(d)
+        scheme = d.pop("scheme")
+        return cls(scheme, **d)
+
+    # ------------------------------------------------------------------ layout
+    def layout(
+        self,
+        model: nn.Module,
+        *,
+        width: int | None = None,
+        depth: int | None = None,
+        base_model: nn.Module | None = None,
+        roles: Mapping[str, str] | None = None,
+        blocks: str | None = None,
+    ) -> Layout:
+        """The role table of ``model`` (stored one if the model was applied, else classified).
+
+        See :func:`lmech.param.roles.classify` for the arguments.
+        """
+        if not isinstance(model, nn.Module):
+            fail("model", "an torch.nn.Module", model, TypeError)
+        inner = unwrap(model)
+        record = getattr(inner, RECORD_ATTR, None)
+        if record is not None:
+            if not self._compatible(record):
+                raise ValueError(
+                    f"`model` was initialised by {Parameterization.from_state_dict(record['parameterization'])!r}, "
+                    f"not by {self!r}; call apply() with this parameterization first"
+                )
+            return Layout.from_dict(record["layout"])
+        return classify(
+            inner, base_width=self.base_width, base_depth=self.base_depth, width=width, depth=depth,
+            base_model=base_model, roles=roles, blocks=blocks,
+        )
+
+    def factors(self, layout: Layout) -> dict[str, Factors]:
+        """Final per-parameter factors (width x depth rules, multipliers folded where no site)."""
+        return {name: self._factors(role, layout) for name, role in layout.roles.items()}
+
+    def _factors(self, role: Role, layout: Layout) -> Factors:
+        opt = self.optimizer
+        f = width_factors(role.kind, self.scheme, opt, role.m_in, role.m_out, layout.m)
+        alpha = self.depth_exponent
+        if role.in_block and alpha is not None:
+            f = f.times(depth_factors(opt, alpha, layout.m_L, wd_depth_compensation=self.wd_depth_compensation))
+        if f.multiplier != 1.0 and role.site is None:
+            f = fold_multiplier(f, opt)
+        return f
+
+    def _readout_multiplier(self, role: Role, layout: Layout) -> float:
+        return width_factors("readout", self.scheme, self.optimizer, layout.m, 1.0, layout.m).multiplier
+
+    # ------------------------------------------------------------------ apply / attach
+    def apply(
+        self,
+        model: nn.Module,
+        *,
+        width: int | None = None,
+        depth: int | None = None,
+        base_model: nn.Module | None = None,
+        roles: Mapping[str, str] | None = None,
+        blocks: str | None = None,
+        generator: torch.Generator | None = None,
+        reinit: bool = False,
+    ) -> nn.Module:
+        """Initialise ``model`` in place and set its forward multipliers; returns ``model``.
+
+        Weights are drawn N(0, std^2) in ``named_parameters()`` order with
+        ``std = init_std / sqrt(base fan-in) * factor``; biases and norm biases start at 0,
+        norm gains at 1. The decisions are recorded on the model (a plain dict attribute,
+        kept by ``deepcopy``/pickle and, for :mod:`lmech.models`, by ``state_dict``).
+        Applying the same parameterization again (same init-relevant fields, see
+        :meth:`init_key`) is a no-op unless ``reinit``. On the meta device nothing is
+        drawn; call ``apply`` again after ``model.to_empty(...)``.
+        """
+        inner = unwrap(model)
+        record = getattr(inner, RECORD_ATTR, None)
+        if record is not None and self._compatible(record) and not reinit and record.get("initialized", True):
+            return model
+        if record is not None:
+            delattr(inner, RECORD_ATTR)
+        layout = classify(
+            inner, base_width=self.base_width, base_depth=self.base_depth, width=width, depth=depth,
+            base_model=base_model, roles=roles, blocks=blocks,
+        )
+        self._install(inner, layout)
+        params = dict(inner.named_parameters())
+        factors = self.factors(layout)
+        on_meta = any(p.device.type == "meta" for p in params.values())
+        with torch.no_grad():
+            for name, role in layout.roles.items():
+                p = params[name]
+                if p.device.type == "meta":
+                    continue
+                init = role.init
+                if init == "normal" and ((self.zero_readout and role.kind == "readout") or (self.zero_query and role.query)):
+                    init = "zeros"
+                if init == "normal":
+                    std = self.init_std / math.sqrt(role.fan_in / role.m_in) * factors[name].std
+                    p.normal_(0.0, std, generator=generator)
+                elif init == "zeros":
+                    p.zero_()
+                elif init == "ones":
+                    p.fill_(1.0)
+        # a meta-device model is only *described*: apply() again after ``to_empty`` initialises it
+        self._record(inner, layout, initialized=not on_meta)
+        return model
+
+    def attach(
+        self,
+        model: nn.Module,
+        *,
+        width: int | None = None,
+        depth: int | None = None,
+        base_model: nn.Module | None = None,
+        roles: Mapping[str, str] | None = None,
+        blocks: str | None = None,
+    ) -> nn.Module:
+        """Set forward multipliers and the record **without** touching the weights.
+
+        Use after ``load_state_dict`` into a fresh model that is not one of
+        :mod:`lmech.models` (those restore multipliers from their ``state_dict``).
+        """
+        inner = unwrap(model)
+        if hasattr(inner, RECORD_ATTR):
+            delattr(inner, RECORD_ATTR)
+        layout = classify(
+            inner, base_width=self.base_width, base_depth=self.base_depth, width=width, depth=depth,
+            base_model=base_model, roles=roles, blocks=blocks,
+        )
+        self._install(inner, layout)
+        self._record(inner, layout)
+        return model
+
+    def _record(self, inner: nn.Module, layout: Layout, initialized: bool = True) -> None:
+        setattr(inner, RECORD_ATTR, {"parameterization": self.state_dict(), "layout": layout.to_dict(),
+                                     "initialized": initialized})
+
+    def _install(self, inner: nn.Module, layout: Layout) -> None:
+        opt = self.optimizer
+        for name, role in layout.roles.items():
+            f = width_factors(role.kind, self.scheme, opt, role.m_in, role.m_out, layout.m)
+            if role.site is not None:
+                setattr(inner.get_submodule(role.site), "input_multiplier", float(f.multiplier))
+            if role.tied:
+                mult = self._readout_multiplier(role, layout)
+                if role.readout_site is not None:
+                    setattr(inner.get_submodule(role.readout_site), "input_multiplier", float(mult))
+                elif mult != 1.0:
+                    raise ValueError(
+                        f"tied weight {name!r} is used as a readout by a module without an `input_multiplier` "
+                        f"site; scheme {self.scheme!r} needs readout multiplier {mult:g} there (use "
+                        "lmech.param.layers.ScaledLinear for the readout)"
+                    )
+        bm = branch_multiplier(self.depth_exponent, layout.m_L)
+        if layout.blocks is not None and bm != 1.0:
+            prefix = f"{layout.blocks}." if layout.blocks else ""
+            container = inner.get_submodule(layout.blocks) if layout.blocks else inner
+            missing = [prefix + n for n, b in container.named_children() if not hasattr(b, "branch_multiplier")]
+            if missing:
+                raise ValueError(
+                    f"scheme {self.scheme!r} needs residual-branch multiplier {bm:g}, but blocks {missing[:4]} "
+                    "have no float `branch_multiplier` attribute (compute `x + self.branch_multiplier * f(x)`)"
+                )
+        for b in layout.branch_sites:
+            setattr(inner.get_submodule(b), "branch_multiplier", float(bm))
+        for mname, (hd, base_hd) in layout.attention_sites.items():
+            setattr(inner.get_submodule(mname), "attn_scale", float(attention_scale(self.scheme, hd, base_hd)))
+
+    # ------------------------------------------------------------------ optimizer groups
+    def param_groups(
+        self,
+        model: nn.Module,
+        *,
+        lr: float,
+        weight_decay: float = 0.0,
+        eps: float = 1e-8,
+        no_decay: Sequence[str] = ("bias", "gain", "scalar"),
+        width: int | None = None,
+        depth: int | None = None,
+        base_model: nn.Module | None = None,
+        roles: Mapping[str, str] | None = None,
+        blocks: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Parameter groups for a stock ``torch.optim`` optimizer.
+
+        Parameters
+        ----------
+        model : nn.Module
+            Usually a model passed through :meth:`apply` (its recorded roles are used);
+            otherwise roles are classified now (the keyword arguments as in ``apply``).
+        lr, weight_decay, eps : float
+            Base-shape learning rate, weight decay (see ``wd_mode``) and Adam epsilon.
+            ``eps`` is only put in the groups for ``optimizer="adam"``.
+        no_decay : sequence of str
+            Roles that get no weight decay (default: biases, norm gains, scalars).
+
+        Returns
+        -------
+        list of dict
+            One group per distinct ``(lr, eps, weight_decay)``, in ``named_parameters()``
+            order, with keys ``params, lr, weight_decay, [eps], lr_scale, names, roles``.
+            ``lr_scale = group lr / lr`` supports schedules that set ``lr`` by hand.
+        """
+        lr = check_real(lr, "lr", lo=0.0, lo_closed=False)
+        weight_decay = check_real(weight_decay, "weight_decay", lo=0.0)
+        eps = check_real(eps, "eps", lo=0.0)
+        bad = [k for k in no_decay if k not in ROLE_KINDS]
+        if isinstance(no_decay, str) or bad:
+            fail("no_decay", f"a sequence of role names among {ROLE_KINDS}", no_decay)
+        layout = self.layout(model, width=width, depth=depth, base_model=base_model, roles=roles, blocks=blocks)
+        params = {clean_name(n): p for n, p in unwrap(model).named_parameters()}
+        missing = [n for n in layout.roles if n not in params]
+        if missing:
+            raise ValueError(f"`model` has no parameters named {missing[:6]} (recorded by apply()); was it rebuilt?")
+        factors = self.factors(layout)
+        groups: dict[tuple[float, float, float], dict[str, Any]] = {}
+        for name, role in layout.roles.items():
+            f = factors[name]
+            g_lr = lr * f.lr
+            if weight_decay == 0.0 or role.kind in no_decay:
+                g_wd = 0.0
+            elif self.wd_mode == "coupled":
+                g_wd = weight_decay * f.wd
+            else:
+                g_wd = weight_decay / g_lr
+            g_eps = eps * f.eps if self.optimizer == "adam" else 0.0
+            key = (g_lr, g_eps, g_wd)
+            if key not in groups:
+                grp: dict[str, Any] = {"params": [], "lr": g_lr, "weight_decay": g_wd}
+                if self.optimizer == "adam":
+                    grp["eps"] = g_eps
+                grp.update(lr_scale=f.lr, names=[], roles=[])
+                groups[key] = grp
+            grp = groups[key]
+            grp["params"].append(params[name])
+            grp["names"].append(name)
+            if role.kind not in grp["roles"]:
+                grp["roles"].append(role.kind)
+        return list(groups.values())
+
+    # ------------------------------------------------------------------ reporting
+    def table(self, model: nn.Module, **kw: Any) -> str:
+        """Role table of ``model`` with the learning-rate, epsilon and weight-decay factors."""
+        layout = self.layout(model, **kw)
+        factors = self.factors(layout)
+        rows = [("parameter", "role", "block", "std x", "mult", "lr x", "eps x", "wd x")]
+        for name, role in layout.roles.items():
+            f = factors[name]
+            mult = width_factors(role.kind, self.scheme, self.optimizer, role.m_in, role.m_out, layout.m).multiplier
+            mult_s = f"{mult:.4g}" + ("" if role.site or mult == 1.0 else " (folded)")
+            rows.append((name, role.kind + (" tied" if role.tied else ""), "yes" if role.in_block else "",
+                         f"{f.std:.4g}", mult_s, f"{f.lr:.4g}", f"{f.eps:.4g}", f"{f.wd:.4g}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        if layout.blocks is None:
+            depth_s = "no residual blocks (depth rules unused)"
+        else:
+            depth_s = (f"depth {layout.depth} (m_L={layout.m_L:g}), branch multiplier "
+                       f"{branch_multiplier(self.depth_exponent, layout.m_L):.4g}")
+        head = f"{self!r}\nwidth {layout.width} (m={layout.m:g}), {depth_s}, roles by {layout.method}"
+        return "\n".join([head] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows])

@@ -1,0 +1,211 @@
+"""Small networks trained with simulated low precision (fake quantisation, straight-through).
+
+The real system for the functional forms of Kumar, Ankner, Spector et al., "Scaling Laws for
+Precision", scaled down to a CPU: a teacher-student regression task where a student MLP with
+N parameters is trained on D fresh samples (one pass, Adam, cosine schedule) while its weights
+and/or hidden activations are fake-quantised to b bits in every forward pass:
+
+    Q_b(t) = s * clip(round(t / s), -(2^{b-1} - 1), 2^{b-1} - 1),   s = max|t| / (2^{b-1} - 1)
+
+(symmetric, per-tensor, absmax scale), with the straight-through estimator for gradients
+(``t + (Q_b(t) - t).detach()``). Post-training quantisation (PTQ) rounds the weights of a
+trained model once, without retraining. Nothing here knows the scaling law.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from lmech._validation import check_int, check_real, fail
+
+__all__ = [
+    "fake_quantize",
+    "QuantMLP",
+    "TeacherTask",
+    "PrecisionRun",
+    "train_low_precision",
+    "post_train_quantize_loss",
+]
+
+
+def _check_bits(bits, name: str):
+    if bits is None or (isinstance(bits, float) and math.isinf(bits)):
+        return None
+    b = check_int(bits, name, lo=2, hi=32)
+    return b
+
+
+def fake_quantize(t: torch.Tensor, bits: int | None) -> torch.Tensor:
+    """Symmetric per-tensor absmax quantisation to ``bits`` bits, straight-through gradient.
+
+    ``bits=None`` returns ``t`` unchanged.
+    """
+    if bits is None:
+        return t
+    levels = 2 ** (bits - 1) - 1
+    scale = t.detach().abs().max().clamp_min(1e-12) / levels
+    q = torch.clamp(torch.round(t / scale), -levels, levels) * scale
+    return t + (q - t).detach()
+
+
+class QuantMLP(nn.Module):
+    """MLP ``d -> width -> width -> 1`` (tanh) with optional fake-quantised weights/activations.
+
+    Parameters
+    ----------
+    in_dim, width : int
+    weight_bits, act_bits : int or None
+        Training precision of all weight matrices / of the hidden activations fed to the next
+        layer (None: full float precision).
+    """
+
+    def __init__(self, in_dim: int, width: int, *, weight_bits: int | None = None, act_bits: int | None = None):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(in_dim, width), nn.Linear(width, width), nn.Linear(width, 1)])
+        self.weight_bits = weight_bits
+        self.act_bits = act_bits
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for i, lin in enumerate(self.layers):
+            W = fake_quantize(lin.weight, self.weight_bits)
+            h = torch.nn.functional.linear(h, W, lin.bias)
+            if i < len(self.layers) - 1:
+                h = fake_quantize(torch.tanh(h), self.act_bits)
+        return h[:, 0]
+
+
+class TeacherTask:
+    """Regression on a fixed random teacher: ``y = f*(x) + noise``, ``x ~ N(0, I_d)``.
+
+    The teacher is a wide random tanh network whose input directions have power-law weights
+    (so that larger students and more data keep helping over several decades).
+    """
+
+    def __init__(self, in_dim: int = 16, teacher_width: int = 256, *, noise: float = 0.01, seed: int = 0):
+        self.in_dim = check_int(in_dim, "in_dim", lo=1)
+        self.teacher_width = check_int(teacher_width, "teacher_width", lo=1)
+        self.noise = check_real(noise, "noise", lo=0.0)
+        g = torch.Generator().manual_seed(int(seed))
+        k = torch.arange(1, self.teacher_width + 1, dtype=torch.float32)
+        self.W1 = torch.randn(self.teacher_width, self.in_dim, generator=g) / math.sqrt(self.in_dim) * 1.5
+        self.b1 = 0.3 * torch.randn(self.teacher_width, generator=g)
+        self.w2 = torch.randn(self.teacher_width, generator=g) * k ** (-0.75)
+        self.w2 = self.w2 / self.w2.norm()
+        x = torch.randn(20000, self.in_dim, generator=g)
+        f = torch.tanh(x @ self.W1.T + self.b1) @ self.w2
+        self.mean, self.std = float(f.mean()), float(f.std())
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        return ((torch.tanh(x @ self.W1.T + self.b1) @ self.w2) - self.mean) / self.std
+
+    def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.randn(n, self.in_dim, generator=gen)
+        y = self.target(x)
+        if self.noise > 0:
+            y = y + math.sqrt(self.noise) * torch.randn(n, generator=gen)
+        return x, y
+
+
+@dataclass(frozen=True)
+class PrecisionRun:
+    """One training run.
+
+    Attributes
+    ----------
+    width, n_params, n_data : int
+    weight_bits, act_bits : float   (inf for full precision)
+    loss : float                    test MSE against the noiseless target, plus the noise
+                                    variance (so the irreducible loss is ``noise``)
+    model : QuantMLP
+    """
+
+    width: int
+    n_params: int
+    n_data: int
+    weight_bits: float
+    act_bits: float
+    loss: float
+    model: QuantMLP
+
+
+def _test_loss(model: nn.Module, task: TeacherTask, n_test: int, seed: int) -> float:
+    g = torch.Generator().manual_seed(10_000 + int(seed))
+    x = torch.randn(n_test, task.in_dim, generator=g)
+    with torch.no_grad():
+        err = ((model(x) - task.target(x)) ** 2).mean()
+    return float(err) + task.noise
+
+
+def train_low_precision(
+    task: TeacherTask,
+    width: int,
+    n_data: int,
+    *,
+    weight_bits: int | None = None,
+    act_bits: int | None = None,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+    n_test: int = 8192,
+) -> PrecisionRun:
+    """Train a :class:`QuantMLP` on ``n_data`` fresh samples (one pass) and return its test loss.
+
+    Parameters
+    ----------
+    task : TeacherTask
+    width : int
+        Hidden width (the parameter count is ``width^2 + (d + 3) width + 1``).
+    n_data : int
+        Training samples D (``ceil(D / batch_size)`` Adam steps, cosine-decayed learning rate).
+    weight_bits, act_bits : int or None
+        Fake-quantisation precision during training.
+    """
+    w = check_int(width, "width", lo=1)
+    D = check_int(n_data, "n_data", lo=1)
+    wb = _check_bits(weight_bits, "weight_bits")
+    ab = _check_bits(act_bits, "act_bits")
+    B = check_int(batch_size, "batch_size", lo=1)
+    eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
+    torch.manual_seed(int(seed))
+    model = QuantMLP(task.in_dim, w, weight_bits=wb, act_bits=ab)
+    steps = max(1, math.ceil(D / B))
+    opt = torch.optim.Adam(model.parameters(), lr=eta)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * min(k, steps) / steps)))
+    gen = torch.Generator().manual_seed(int(seed) + 1)
+    for _ in range(steps):
+        x, y = task.sample(B, gen)
+        loss = ((model(x) - y) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    test = _test_loss(model, task, n_test, seed)
+    if not math.isfinite(test):
+        fail("lr", "small enough for training to stay finite", eta)
+    return PrecisionRun(width=w, n_params=model.n_params, n_data=D, weight_bits=float(wb or np.inf),
+                        act_bits=float(ab or np.inf), loss=test, model=model)
+
+
+def post_train_quantize_loss(run: PrecisionRun, task: TeacherTask, bits: int, *, n_test: int = 8192,
+                             seed: int = 0) -> float:
+    """Test loss after rounding every weight matrix of a trained model to ``bits`` bits (PTQ).
+
+    Activations keep the precision the model was trained with; biases stay in float.
+    """
+    b = check_int(bits, "bits", lo=2, hi=32)
+    q = QuantMLP(task.in_dim, run.width, weight_bits=None,
+                 act_bits=None if math.isinf(run.act_bits) else int(run.act_bits))
+    q.load_state_dict(run.model.state_dict())
+    with torch.no_grad():
+        for lin in q.layers:
+            lin.weight.copy_(fake_quantize(lin.weight, b))
+    return _test_loss(q, task, n_test, seed)

@@ -1,0 +1,317 @@
+"""Tests of the sampling DMFT solvers (two-layer and deep) against independent computations:
+the analytic static NTK (lazy limit), the exact deep-linear DMFT (response code path),
+finite-width networks, and each other (depth-1 general solver vs the two-layer fast path).
+
+Tolerances are measured errors with margin (comments give the measured values)."""
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmech.kernels import ntk_mlp
+from lmech.results import ConvergenceWarning
+from lmech.sim.mean_field import train_mean_field
+from lmech.theory.dmft.deep_linear import deep_linear
+from lmech.theory.dmft.sampling import deep, two_layer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small batched ops: one intra-op thread is fastest (and robust on a shared 2-core box)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _data(P, D, seed=1):
+    """Points on the sphere of radius sqrt(D); target tanh(b.x/sqrt D) + 0.5 x1 x2, standardized."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((P, D))
+    X = X / np.linalg.norm(X, axis=1, keepdims=True) * math.sqrt(D)
+    b = rng.standard_normal(D)
+    y = np.tanh(X @ b / math.sqrt(D)) + 0.5 * X[:, 0] * X[:, 1]
+    return X, (y - y.mean()) / y.std()
+
+
+def _rel(a, b):
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(b))
+
+
+def _static_ntk_residuals(K, y, lr, steps):
+    P = len(y)
+    out = [y]
+    for _ in range(steps):
+        out.append(out[-1] - lr / P * K[:P, :P] @ out[-1])
+    return np.array(out)
+
+
+# ----------------------------------------------------------------------------- lazy limit
+@pytest.mark.parametrize("gamma0", [0.0, 1e-4])
+def test_two_layer_lazy_limit_is_static_ntk(gamma0):
+    """gamma0 -> 0: kernels frozen at the analytic NTK (lmech.kernels, weight_var = 1 is the
+    mean-field normalisation: Phi^0 = X X^T / D), residual follows the static-NTK recursion."""
+    X, y = _data(6, 8)
+    Xt, _ = _data(3, 8, seed=5)
+    r = two_layer(X, y, gamma0=gamma0, lr=0.3, steps=20, activation="erf", samples=20000,
+                  X_test=Xt, y_test=np.zeros(3), seed=1)
+    K = ntk_mlp(np.concatenate([X, Xt]), depth=1, activation="erf", weight_var=1.0, bias_var=0.0)
+    assert r.converged
+    # MC error of a 2e4-sample kernel ~0.5% (measured 0.5%)
+    assert _rel(r.ntk[0], K) < 0.015  # measured 0.3-0.5%
+    assert _rel(r.ntk[-1], r.ntk[0]) < 0.002 + 50 * gamma0
+    ref = _static_ntk_residuals(K, y, 0.3, 20)
+    assert _rel(r.residuals, ref) < 0.01  # measured 0.1-0.3%
+    # test predictions follow K_test,train
+    f_ref = np.zeros(3)
+    for t in range(20):
+        f_ref = f_ref + 0.3 / 6 * K[6:, :6] @ ref[t]
+    assert _rel(r.f_test[-1], f_ref) < 0.02
+
+
+def test_deep_lazy_limit_is_static_ntk():
+    X, y = _data(5, 8)
+    r = deep(X, y, depth=2, gamma0=0.0, lr=0.4, steps=8, activation="erf", samples=20000,
+             response_samples=200, seed=2)
+    K = ntk_mlp(X, depth=2, activation="erf", weight_var=1.0, bias_var=0.0)
+    assert r.dynamics == "flow"  # gamma0 = 0 uses the kernel closure (exact for a static kernel)
+    assert _rel(r.ntk[0], K) < 0.015  # measured 0.3-0.5%
+    assert _rel(r.residuals, _static_ntk_residuals(K, y, 0.4, 8)) < 0.01  # measured 0.1-0.2%
+
+
+# ----------------------------------------------------------------------------- response code path
+@pytest.fixture(scope="module")
+def linear_case():
+    X, y = _data(3, 8)
+    Xt, yt = _data(2, 8, seed=7)
+    kw = dict(depth=2, gamma0=1.5, lr=0.2, steps=10, X_test=Xt, y_test=yt)
+    exact = deep_linear(X, y, two_time=True, **kw)
+    return X, y, kw, exact
+
+
+@pytest.mark.parametrize("dynamics", ["gd", "flow"])
+def test_linear_pathwise_responses_equal_deep_linear_closed_form(linear_case, dynamics):
+    """phi = identity: the sampling solver's pathwise A, B (and kernels) equal the exact
+    deep-linear DMFT's M C and M~ D (spec 13.4, the unit test of the response code path)."""
+    X, y, kw, exact = linear_case
+    if dynamics == "flow":
+        exact = deep_linear(X, y, two_time=True, dynamics="flow", **kw)
+    r = deep(X, y, activation="linear", dynamics=dynamics, samples=20000, response_samples=64,
+             seed=3, **kw)
+    assert r.converged
+    tt, ex = r.two_time, exact.two_time
+    # measured over 3 seeds: A, B 0.2-0.3%; Phi, G 0.2-1.9%; f_train 0.1-0.3%; f_test 0.2-1.3%
+    assert _rel(tt["A"][0], ex["A"][0]) < 0.015
+    assert _rel(tt["B"][1], ex["B"][1]) < 0.015
+    for key in ("Phi", "G"):
+        for l in range(2):
+            assert _rel(tt[key][l], ex[key][l]) < 0.04, (key, l)
+    assert _rel(r.f_train, exact.f_train) < 0.01
+    assert _rel(r.f_test, exact.f_test) < 0.03
+    # causality: A strictly causal, B causal
+    T1 = r.steps.size
+    A = tt["A"][0]
+    for t in range(T1):
+        assert np.all(A[t, :, t:, :] == 0)
+        assert np.all(tt["B"][1][t, :, t + 1 :, :] == 0)
+
+
+def test_responses_matter(linear_case):
+    """Dropping the responses (gradient independence) is wrong by far more than the MC error."""
+    X, y, kw, _ = linear_case
+    exact = deep_linear(X, y, dynamics="flow", **kw)
+    with_r = deep(X, y, activation="linear", dynamics="flow", samples=10000, response_samples=64, seed=3, **kw)
+    without = deep(X, y, activation="linear", responses=False, samples=10000, seed=3, **kw)
+    e_with, e_without = _rel(with_r.f_train, exact.f_train), _rel(without.f_train, exact.f_train)
+    assert e_without > 0.03  # measured 6.0%
+    assert e_without > 5 * e_with  # measured e_with 0.1-0.3%
+
+
+# ----------------------------------------------------------------------------- solvers agree
+def test_deep_depth1_equals_two_layer():
+    X, y = _data(5, 8)
+    kw = dict(gamma0=1.5, lr=0.2, steps=15, samples=20000)
+    a = two_layer(X, y, seed=4, **kw)
+    b = deep(X, y, depth=1, seed=5, **kw)  # independent draws
+    assert a.converged and b.converged
+    assert _rel(b.residuals, a.residuals) < 0.01  # measured 0.04-0.06%
+    assert _rel(b.ntk, a.ntk) < 0.015  # measured 0.2-0.3%
+
+
+def test_gd_and_flow_differ_at_order_lr_squared():
+    """Exact GD vs Euler gradient flow: the gap shrinks ~lr^2 per step, i.e. ~lr at fixed time."""
+    X, y = _data(5, 8)
+    gaps = []
+    for lr, steps in [(0.8, 5), (0.4, 10)]:
+        g = two_layer(X, y, gamma0=2.0, lr=lr, steps=steps, samples=40000, seed=5)
+        f = two_layer(X, y, gamma0=2.0, lr=lr, steps=steps, samples=40000, seed=5, dynamics="flow")
+        gaps.append(_rel(g.residuals[-1], f.residuals[-1]))
+    assert gaps[0] > 0.02
+    assert 1.6 < gaps[0] / gaps[1] < 3.2  # measured 2.47-2.48 (3 seeds)
+
+
+# ----------------------------------------------------------------------------- vs networks
+@pytest.fixture(scope="module")
+def two_layer_case():
+    X, y = _data(6, 8)
+    kw = dict(gamma0=1.5, lr=0.2, steps=30)
+    theory = two_layer(X, y, samples=40000, seed=0, **kw)
+    nets = {N: train_mean_field(X, y, width=N, seeds=range(16), track_kernels=False, **kw) for N in (256, 1024)}
+    return theory, nets
+
+
+def test_two_layer_matches_networks(two_layer_case):
+    theory, nets = two_layer_case
+    assert theory.converged
+    run = nets[1024]
+    ens = _rel(run.residual.mean(0), theory.residuals)
+    single = np.mean([_rel(d, theory.residuals) for d in run.residual])
+    loss = _rel(run.train_loss.mean(0), theory.train_loss)
+    # measured (8 seeds, 3 draws): ensemble 0.5-1.1%, single 1.8-2.2%, loss curve 0.2-1.4%
+    assert ens < 0.02
+    assert single < 0.05
+    assert loss < 0.03
+
+
+def test_width_scaling_regression(two_layer_case):
+    """Single-network deviation from the DMFT falls ~N^{-1/2}: ratio between N and 4N in
+    [1.6, 2.6] (spec 13.7)."""
+    theory, nets = two_layer_case
+    e = {N: np.mean([_rel(d, theory.residuals) for d in run.residual]) for N, run in nets.items()}
+    assert 1.6 <= e[256] / e[1024] <= 2.6
+
+
+def test_deep_tanh_matches_networks():
+    X, y = _data(3, 8)
+    kw = dict(depth=2, gamma0=1.5, lr=0.3, steps=10)
+    theory = deep(X, y, samples=8000, response_samples=1000, seed=0, **kw)
+    run = train_mean_field(X, y, width=1024, seeds=range(6), track_kernels=False, **kw)
+    assert theory.converged
+    # measured (3 draws): ensemble 0.4-0.5%, loss curve 0.25-0.6%
+    assert _rel(run.residual.mean(0), theory.residuals) < 0.02
+    assert _rel(run.train_loss.mean(0), theory.train_loss) < 0.03
+
+
+# ----------------------------------------------------------------------------- contract
+def test_result_shapes_and_reproducibility():
+    X, y = _data(4, 6)
+    Xt, yt = _data(2, 6, seed=9)
+    kw = dict(gamma0=1.0, lr=0.2, steps=6, samples=2000, seed=11, X_test=Xt, y_test=yt)
+    a = two_layer(X, y, **kw)
+    b = two_layer(X, y, **kw)
+    np.testing.assert_array_equal(a.residuals, b.residuals)
+    assert a.residuals.shape == (7, 4) and a.f_test.shape == (7, 2)
+    assert a.ntk.shape == (7, 6, 6) and a.feature_kernels.shape == (7, 1, 6, 6)
+    np.testing.assert_allclose(a.train_loss, 0.5 * np.mean(a.residuals**2, axis=1))
+    np.testing.assert_allclose(a.test_loss, 0.5 * np.mean((yt - a.f_test) ** 2, axis=1))
+    np.testing.assert_allclose(a.times, 0.2 * np.arange(7))
+    assert a.two_time is None
+    d = deep(X, y, depth=2, response_samples=100, **kw)
+    assert d.feature_kernels.shape == (7, 2, 6, 6)
+    assert d.two_time["A"].shape == (2, 7, 6, 7, 6)
+    np.testing.assert_allclose(d.ntk, d.feature_kernels[:, 1] + d.gradient_kernels[:, 1] * d.feature_kernels[:, 0]
+                               + d.gradient_kernels[:, 0] * (np.concatenate([X, Xt]) @ np.concatenate([X, Xt]).T / 6),
+                               rtol=1e-10)
+    assert np.all(d.two_time["A"][..., 4:] == 0)  # no response to test-point sources
+
+
+def test_nonconvergence_is_flagged():
+    X, y = _data(4, 6)
+    with pytest.warns(ConvergenceWarning):
+        r = two_layer(X, y, gamma0=1.5, lr=0.2, steps=10, samples=500, max_sweeps=1, tol=0.0,
+                      noise_factor=0.0)
+    assert not r.converged and "not converged" in r.message
+    assert np.all(np.isfinite(r.residuals))
+
+
+def test_divergence_is_flagged_not_nan():
+    X, y = _data(4, 6)
+    with pytest.warns(ConvergenceWarning):
+        r = two_layer(X, y, gamma0=1.0, lr=60.0, steps=30, samples=500)
+    assert r.diverged and not r.converged
+    assert np.all(np.isfinite(r.residuals)) and np.all(np.isfinite(r.ntk))
+
+
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        (dict(gamma0=-0.1), "gamma0"),
+        (dict(lr=0.0), "lr"),
+        (dict(steps=0), "steps"),
+        (dict(samples=3), "samples"),
+        (dict(damping=0.0), "damping"),
+        (dict(damping=1.5), "damping"),
+        (dict(activation="softsign"), "activation"),
+        (dict(dynamics="ode"), "dynamics"),
+        (dict(max_sweeps=0), "max_sweeps"),
+        (dict(average=0), "average"),
+        (dict(depth=0), "depth"),
+        (dict(response_samples=1), "response_samples"),
+        (dict(continuation=0), "continuation"),
+    ],
+)
+def test_bad_arguments(kwargs, name):
+    X, y = _data(3, 4)
+    base = dict(depth=2, gamma0=1.0, lr=0.1, steps=3, samples=100)
+    base.update(kwargs)
+    with pytest.raises((ValueError, TypeError), match=f"`{name}`"):
+        deep(X, y, **base)
+
+
+def test_bad_data():
+    X, y = _data(3, 4)
+    Xn = X.copy()
+    Xn[1, 2] = np.nan
+    kw = dict(gamma0=1.0, lr=0.1, steps=3, samples=100)
+    with pytest.raises(ValueError, match="`X`"):
+        two_layer(Xn, y, **kw)
+    with pytest.raises(ValueError, match="`y`"):
+        two_layer(X, np.r_[y, 1.0], **kw)
+    with pytest.raises(ValueError, match="`y`"):
+        two_layer(X, np.full(3, np.inf), **kw)
+    with pytest.raises(ValueError, match="`X_test`"):
+        two_layer(X, y, X_test=X[:, :2], y_test=y, **kw)
+    with pytest.raises(ValueError, match="`y_test`"):
+        two_layer(X, y, X_test=X, **kw)
+    with pytest.raises(TypeError, match="`X`"):
+        two_layer("abc", y, **kw)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    P=st.integers(1, 4),
+    steps=st.integers(1, 4),
+    gamma0=st.floats(0.0, 3.0),
+    lr=st.floats(0.01, 1.0),
+    act=st.sampled_from(["tanh", "erf", "relu", "linear"]),
+    seed=st.integers(0, 1000),
+)
+def test_fuzz_two_layer(P, steps, gamma0, lr, act, seed):
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((P, 3)), rng.standard_normal(P)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        r = two_layer(X, y, gamma0=gamma0, lr=lr, steps=steps, activation=act, samples=64, max_sweeps=3,
+                      average=2, seed=seed)
+    assert r.residuals.shape[1] == P
+    np.testing.assert_allclose(r.residuals[0], y)  # f(0) = 0 at infinite width
+    assert np.all(np.isfinite(r.residuals)) and np.all(np.isfinite(r.ntk))
+    assert r.iterations >= 1 and r.residual >= 0
+    assert np.all(np.linalg.eigvalsh(r.ntk[0]) > -1e-9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(P=st.integers(1, 3), steps=st.integers(1, 3), gamma0=st.floats(0.0, 2.0), seed=st.integers(0, 1000))
+def test_fuzz_deep(P, steps, gamma0, seed):
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((P, 3)), rng.standard_normal(P)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        r = deep(X, y, depth=2, gamma0=gamma0, lr=0.2, steps=steps, samples=64, response_samples=8,
+                 max_sweeps=3, average=2, seed=seed)
+    assert np.all(np.isfinite(r.residuals)) and r.residuals.shape == (steps + 1, P)
+    np.testing.assert_allclose(r.residuals[0], y)

@@ -1,0 +1,216 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmech.sim import td as sim
+from lmech.theory import td as th
+
+
+def _gaussian_problem(N=6, rho=0.7, seed=0):
+    rng = np.random.default_rng(seed)
+    k = np.arange(1, N + 1)
+    lam = 1.0 / k
+    lam /= lam.sum()
+    Sh = np.diag(np.sqrt(lam))
+    Q, _ = np.linalg.qr(rng.standard_normal((N, N)))
+    S1 = Sh @ (rho * Q).T @ Sh
+    wR = rng.standard_normal(N) / np.sqrt(N) / np.sqrt(lam) * k**-0.5
+    return np.diag(lam), S1, wR
+
+
+def _t1_reference(S, S1, wR, gam, eta, B, n):
+    """Spec section 5 (T1), written independently from the conditional-Gaussian derivation."""
+    A = S - gam * S1
+    wV = np.linalg.solve(A, S @ wR)
+    Se = S - S1.T @ np.linalg.solve(S, S1)
+    Su = (1 + gam**2) * S - gam * (S1 + S1.T)
+    s2xi = gam**2 * wV @ Se @ wV
+    m = -wV.copy()
+    C = np.outer(m, m)
+    out = [np.trace(S @ C)]
+    for _ in range(n):
+        ACA = A @ C @ A.T
+        cross = gam**2 * (m @ Se @ wV)
+        C = C - eta * (A @ C + C @ A.T) + eta**2 * ((1 + 1 / B) * ACA + (1 / B) * S * (np.trace(C @ Su) + s2xi + 2 * cross))
+        m = m - eta * A @ m
+        out.append(np.trace(S @ C))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("eta, B", [(0.5, 1), (1.5, 4)])
+def test_wick_recursion_equals_conditional_t1_form(eta, B):
+    S, S1, wR = _gaussian_problem()
+    K = th.linear_reward_moments(np.stack([S, S1]), wR)
+    res = th.td_learning_curve(K, discount=0.9, lr=eta, n_steps=300, batch_size=B, plateau=False)
+    np.testing.assert_allclose(res.value_error, _t1_reference(S, S1, wR, 0.9, eta, B, 300), rtol=1e-10)
+
+
+def test_plateau_equals_long_time_limit_of_recursion():
+    S, S1, wR = _gaussian_problem()
+    K = th.linear_reward_moments(np.stack([S, S1]), wR)
+    res = th.td_learning_curve(K, discount=0.9, lr=0.8, n_steps=20000, batch_size=2)
+    assert res.stable and res.spectral_radius < 1
+    assert res.value_error[-1] == pytest.approx(res.plateau, rel=1e-8)
+    assert res.plateau > 0  # semi-gradient noise plateau, no reward noise
+    assert res.fixed_point_noise > 0
+
+
+def test_theory_matches_gaussian_episode_simulation():
+    S, S1, wR = _gaussian_problem(N=5, rho=0.8, seed=1)
+    # AR(1) feature process in whitened coordinates: S(d) = S^1/2 (R^T)^d S^1/2 with R from S1
+    Sh = np.sqrt(S)
+    R = (np.linalg.inv(Sh) @ S1 @ np.linalg.inv(Sh)).T
+    T = 3
+    F = np.stack([Sh @ np.linalg.matrix_power(R, d).T @ Sh for d in range(T + 1)])
+    K = th.linear_reward_moments(F, wR)
+    theory = th.td_learning_curve(K, discount=0.8, lr=0.1, n_steps=120, batch_size=2, episode_length=T,
+                                  reward_noise=0.05, plateau=False)
+    res = sim.simulate_td_gaussian(K, discount=0.8, lr=0.1, n_steps=120, batch_size=2, episode_length=T,
+                                   reward_noise=0.05, n_runs=600, seed=3)
+    idx = [5, 20, 60, 120]
+    tol = 4 * res.stderr[idx] + 0.01 * theory.value_error[idx]
+    assert np.all(np.abs(res.value_error[idx] - theory.value_error[idx]) <= tol)
+
+
+def test_chain_moments_match_explicit_sums_and_chain_simulation():
+    n = 20
+    P = sim.ring_chain(n, 0.6)
+    Phi = sim.fourier_features(n, 4, 3, seed=2)
+    r = np.sin(2 * np.pi * np.arange(n) / n)
+    K = th.markov_chain_moments(P, Phi, r, 3)
+    pi = th.stationary_distribution(P)
+    np.testing.assert_allclose(pi, np.full(n, 1 / n), atol=1e-12)
+    Z = np.hstack([Phi, r[:, None]])
+    np.testing.assert_allclose(K[2], Z.T @ np.diag(pi) @ np.linalg.matrix_power(P, 2) @ Z, atol=1e-12)
+    theory = th.td_learning_curve(K, discount=0.9, lr=0.05, n_steps=150, batch_size=2, episode_length=3, plateau=False)
+    res = sim.simulate_td_chain(P, Phi, r, discount=0.9, lr=0.05, n_steps=150, batch_size=2, episode_length=3,
+                                n_runs=400, seed=0)
+    idx = [10, 50, 150]
+    assert np.all(np.abs(res.value_error[idx] - theory.value_error[idx]) <= 4 * res.stderr[idx]
+                  + 0.02 * theory.value_error[idx])
+
+
+def test_td_fixed_point_is_true_value_when_representable():
+    # value exactly representable: ring walk maps Fourier modes into their span
+    n = 30
+    P = sim.ring_chain(n, 0.7)
+    ang = 2 * np.pi * np.arange(n) / n
+    Phi = np.column_stack([np.cos(ang), np.sin(ang)])
+    r = np.cos(ang)
+    w = th.td_fixed_point(th.markov_chain_moments(P, Phi, r, 1), 0.9)
+    V = np.linalg.solve(np.eye(n) - 0.9 * P, r)
+    np.testing.assert_allclose(Phi @ w, V, atol=1e-10)
+
+
+def test_divergence_is_flagged_not_nan():
+    S, S1, wR = _gaussian_problem()
+    K = th.linear_reward_moments(np.stack([S, S1]), wR)
+    lr_max = th.max_stable_lr(K, discount=0.9, batch_size=1, rtol=1e-4)
+    assert th.td_stability(K, discount=0.9, lr=0.95 * lr_max)[0]
+    assert not th.td_stability(K, discount=0.9, lr=1.05 * lr_max)[0]
+    bad = th.td_learning_curve(K, discount=0.9, lr=2 * lr_max, n_steps=3000)
+    assert bad.diverged and bad.stable is False and bad.plateau == np.inf
+    assert not np.any(np.isnan(bad.value_error)) and np.isinf(bad.value_error[-1])
+    sim_bad = sim.simulate_td_gaussian(K, discount=0.9, lr=2 * lr_max, n_steps=400, n_runs=20, seed=0)
+    assert sim_bad.value_error[-1] > 1e3 * sim_bad.value_error[0]
+
+
+def test_annealing_removes_plateau():
+    S, S1, wR = _gaussian_problem()
+    K = th.linear_reward_moments(np.stack([S, S1]), wR)
+    const = th.td_learning_curve(K, discount=0.9, lr=1.0, n_steps=4000)
+    sched = 1.0 / (1 + np.arange(4000) / 50.0)
+    ann = th.td_learning_curve(K, discount=0.9, lr=sched, n_steps=4000)
+    assert ann.stable is None and ann.plateau is None
+    assert ann.value_error[-1] < 0.3 * const.plateau
+
+
+@settings(max_examples=25, deadline=None)
+@given(N=st.integers(1, 4), rho=st.floats(0.0, 0.95), gam=st.floats(0.0, 0.99), lr=st.floats(0.01, 5.0),
+       B=st.integers(1, 4), T=st.integers(1, 3), seed=st.integers(0, 1000))
+def test_fuzz_recursion_never_nan(N, rho, gam, lr, B, T, seed):
+    rng = np.random.default_rng(seed)
+    lam = rng.uniform(0.1, 1.0, N)
+    Sh = np.diag(np.sqrt(lam))
+    Q, _ = np.linalg.qr(rng.standard_normal((N, N)))
+    F = np.stack([Sh @ np.linalg.matrix_power(rho * Q, d).T @ Sh for d in range(T + 1)])
+    K = th.linear_reward_moments(F, rng.standard_normal(N))
+    res = th.td_learning_curve(K, discount=gam, lr=lr, n_steps=50, batch_size=B, episode_length=T, plateau=(N <= 3))
+    assert not np.any(np.isnan(res.value_error))
+    finite = np.isfinite(res.value_error)
+    assert np.all(res.value_error[finite] >= -1e-12)
+    if res.stable:
+        assert np.isfinite(res.plateau) and res.plateau >= -1e-12
+
+
+def _K():
+    S, S1, wR = _gaussian_problem(N=3)
+    return th.linear_reward_moments(np.stack([S, S1]), wR)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(discount=1.0, lr=0.1, n_steps=3), "discount"),
+        (dict(discount=-0.1, lr=0.1, n_steps=3), "discount"),
+        (dict(discount=0.5, lr=0.0, n_steps=3), "lr"),
+        (dict(discount=0.5, lr=-1.0, n_steps=3), "lr"),
+        (dict(discount=0.5, lr=[0.1, 0.1], n_steps=3), "lr"),
+        (dict(discount=0.5, lr=0.1, n_steps=3, batch_size=0), "batch_size"),
+        (dict(discount=0.5, lr=0.1, n_steps=3, episode_length=2), "lag_moments"),
+        (dict(discount=0.5, lr=0.1, n_steps=-1), "n_steps"),
+        (dict(discount=0.5, lr=0.1, n_steps=3, reward_noise=-1.0), "reward_noise"),
+        (dict(discount=0.5, lr=0.1, n_steps=3, w_init=np.zeros(2)), "w_init"),
+    ],
+)
+def test_bad_inputs_theory(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        th.td_learning_curve(_K(), **kwargs)
+
+
+def test_bad_inputs_moments_and_sim():
+    with pytest.raises(ValueError, match="lag_moments"):
+        th.td_learning_curve(np.ones((2, 3, 4)), discount=0.5, lr=0.1, n_steps=1)
+    with pytest.raises(ValueError, match="transition"):
+        th.markov_chain_moments(np.full((3, 3), 0.5), np.ones((3, 2)), np.ones(3), 1)
+    with pytest.raises(ValueError, match="features"):
+        th.markov_chain_moments(sim.ring_chain(4), np.ones((3, 2)), np.ones(4), 1)
+    with pytest.raises(ValueError, match="w_reward"):
+        th.linear_reward_moments(np.ones((2, 3, 3)), np.ones(2))
+    with pytest.raises(ValueError, match="batch_size"):
+        sim.simulate_td_gaussian(_K(), discount=0.5, lr=0.1, n_steps=2, batch_size=0)
+    with pytest.raises(ValueError, match="discount"):
+        sim.simulate_td_chain(sim.ring_chain(5), np.ones((5, 2)), np.ones(5), discount=1.2, lr=0.1, n_steps=2)
+
+
+CLAIMS = ["td.learning_curve.gaussian", "td.learning_curve.ring_mdp", "td.learning_curve.plateau"]
+
+
+@pytest.mark.parametrize("name", CLAIMS)
+def test_claim_quick_passes(name):
+    from lmech.claims import get_claim
+
+    res = get_claim(name).evaluate("quick", seed=0)
+    assert res.status == "passed", (res.value, res.checks, res.error)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CLAIMS)
+def test_claim_quick_passes_second_seed(name):
+    from lmech.claims import get_claim
+
+    res = get_claim(name).evaluate("quick", seed=1)
+    assert res.status == "passed", (res.value, res.checks, res.error)
+
+
+def test_matrix_free_asymptotics_match_dense(monkeypatch):
+    import lmech.theory.td as tdm
+
+    S, S1, wR = _gaussian_problem(N=8)
+    K = th.linear_reward_moments(np.stack([S, S1]), wR)
+    dense = th.td_learning_curve(K, discount=0.9, lr=0.7, n_steps=0, batch_size=2)
+    monkeypatch.setattr(tdm, "_DENSE_MAX_N", 4)
+    free = th.td_learning_curve(K, discount=0.9, lr=0.7, n_steps=0, batch_size=2)
+    assert free.plateau == pytest.approx(dense.plateau, rel=1e-8)
+    assert free.spectral_radius == pytest.approx(dense.spectral_radius, rel=1e-8)
