@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_claims = sub.add_parser("claims", help="inspect registered claims")
     claims_sub = p_claims.add_subparsers(dest="claims_command", metavar="ACTION", required=True)
     p_list = claims_sub.add_parser("list", help="list registered claims")
-    p_list.add_argument("--only", nargs="+", metavar="GLOB", help="only claims matching these globs")
+    p_list.add_argument("--only", nargs="+", action="extend", metavar="GLOB", help="only claims matching these globs")
     p_list.add_argument("--json", action="store_true", help="machine-readable output")
     p_list.set_defaults(handler=_cmd_claims_list)
 
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     size = p_rep.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="quick settings (default; seconds per claim)")
     size.add_argument("--full", action="store_true", help="full settings (reproduce the papers' figures)")
-    p_rep.add_argument("--only", nargs="+", metavar="GLOB", help="claims matching these globs, e.g. 'kernel.*'")
+    p_rep.add_argument("--only", nargs="+", action="extend", metavar="GLOB", help="claims matching these globs, e.g. 'kernel.*'")
     p_rep.add_argument("--jobs", type=_positive_int, default=None, help="worker processes (default: CPU cores)")
     p_rep.add_argument("--out", default=None, help="output folder (default runs/<mode>)")
     p_rep.add_argument("--force", action="store_true", help="rerun claims already finished in the store")

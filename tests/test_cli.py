@@ -29,6 +29,16 @@ def test_claims_list_json(isolated_registry, capsys):
     assert [r["name"] for r in rows] == ["toy.crash", "toy.ok"]
 
 
+def test_only_accumulates_repeated_flags_and_commas(isolated_registry, capsys):
+    import _toy_claims
+
+    _toy_claims.register()
+    for argv in (["--only", "toy.ok", "--only", "toy.crash"], ["--only", "toy.ok,toy.crash"]):
+        assert main(["claims", "list", *argv, "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert sorted(r["name"] for r in rows) == ["toy.crash", "toy.ok"]
+
+
 def test_reproduce_exit_status_and_outputs(isolated_registry, tmp_path, capsys):
     import _toy_claims
 

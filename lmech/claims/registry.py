@@ -345,7 +345,7 @@ def get_claim(name: str) -> Claim:
 def select_claims(patterns: Iterable[str] | None = None) -> list[Claim]:
     """Claims whose name matches any of the glob ``patterns`` (all claims when None/empty)."""
     claims = all_claims()
-    pats = [p for p in (patterns or []) if p]
+    pats = [q.strip() for p in (patterns or []) for q in p.split(",") if q.strip()]
     if not pats:
         return claims
     return [c for c in claims if any(fnmatch.fnmatchcase(c.name, p) for p in pats)]
