@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lmech import _argtypes as argtypes
+
 __all__ = ["main", "build_parser"]
 
 # Sub-commands implemented elsewhere: (name, module). Each module defines
@@ -107,10 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--quick", action="store_true", help="quick settings (default; seconds per claim)")
     size.add_argument("--full", action="store_true", help="full settings (reproduce the papers' figures)")
     p_rep.add_argument("--only", nargs="+", action="extend", metavar="GLOB", help="claims matching these globs, e.g. 'kernel.*'")
-    p_rep.add_argument("--jobs", type=_positive_int, default=None, help="worker processes (default: CPU cores)")
+    p_rep.add_argument("--jobs", type=argtypes.positive_int, default=None, help="worker processes (default: CPU cores)")
     p_rep.add_argument("--out", default=None, help="output folder (default runs/<mode>)")
     p_rep.add_argument("--force", action="store_true", help="rerun claims already finished in the store")
-    p_rep.add_argument("--seed", type=_nonnegative_int, default=0, help="seed passed to every claim (default 0)")
+    p_rep.add_argument("--seed", type=argtypes.nonnegative_int, default=0, help="seed passed to every claim (default 0)")
     p_rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     p_rep.set_defaults(handler=_cmd_reproduce)
 
@@ -126,26 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # command not available in this build
         mod.add_parser(sub)
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
-    return v
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
-    return v
 
 
 def main(argv: Sequence[str] | None = None) -> int:

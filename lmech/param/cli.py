@@ -12,39 +12,11 @@ import argparse
 import json
 from pathlib import Path
 
+from lmech import _argtypes as argtypes
+
 __all__ = ["add_parser"]
 
 _SCHEMES = ("sp", "ntp", "mup", "depth_mup", "completep")
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers, e.g. 64,128,256; got {text!r}") from None
-    if len(values) < 2 or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"must list at least 2 positive integers; got {text!r}")
-    return values
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number; got {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number; got {text!r}")
-    return v
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -59,27 +31,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("mlp", "resmlp", "gpt"), default="mlp", help="built-in model (default mlp)")
     p.add_argument("--scheme", choices=_SCHEMES, default="mup", help="parameterization under test (default mup)")
     grid = p.add_mutually_exclusive_group()
-    grid.add_argument("--widths", type=_int_list, default=None,
+    grid.add_argument("--widths", type=argtypes.int_list, default=None,
                       help="comma-separated increasing widths; the first is the base (default 64,128,256,512,1024)")
-    grid.add_argument("--depths", type=_int_list, default=None,
+    grid.add_argument("--depths", type=argtypes.int_list, default=None,
                       help="comma-separated increasing depths (residual models); the first is the base")
-    p.add_argument("--width", type=_positive_int, default=128, help="fixed width of a depth check (default 128)")
-    p.add_argument("--depth", type=_positive_int, default=None,
+    p.add_argument("--width", type=argtypes.positive_int, default=128, help="fixed width of a depth check (default 128)")
+    p.add_argument("--depth", type=argtypes.positive_int, default=None,
                    help="fixed depth of a width check (default 3 layers for mlp, 2 blocks otherwise)")
-    p.add_argument("--steps", type=_positive_int, default=4, help="optimizer steps on the fixed batch (default 4)")
-    p.add_argument("--seeds", type=_positive_int, default=3, help="seeds averaged per point (default 3)")
+    p.add_argument("--steps", type=argtypes.positive_int, default=4, help="optimizer steps on the fixed batch (default 4)")
+    p.add_argument("--seeds", type=argtypes.positive_int, default=3, help="seeds averaged per point (default 3)")
     p.add_argument("--seed", type=int, default=0, help="seed offset (default 0)")
     p.add_argument("--readout-init", choices=("zero", "normal"), default="zero",
                    help="readout initialisation (default zero, the muP recommendation; normal = same as SP)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
-    p.add_argument("--lr", type=_positive_float, default=None, help="base learning rate (default: per model)")
-    p.add_argument("--tolerance", type=_positive_float, default=0.1, help="max |slope| to pass (default 0.1)")
-    p.add_argument("--separation", type=_positive_float, default=0.4,
+    p.add_argument("--lr", type=argtypes.positive_float, default=None, help="base learning rate (default: per model)")
+    p.add_argument("--tolerance", type=argtypes.positive_float, default=0.1, help="max |slope| to pass (default 0.1)")
+    p.add_argument("--separation", type=argtypes.positive_float, default=0.4,
                    help="min |slope| a negative control must reach (default 0.4)")
-    p.add_argument("--fit-points", type=_positive_int, default=4, help="fit slopes on the largest N grid points")
+    p.add_argument("--fit-points", type=argtypes.positive_int, default=4, help="fit slopes on the largest N grid points")
     p.add_argument("--no-controls", action="store_true", help="skip the negative controls (verdict: inconclusive)")
     p.add_argument("--out", default="runs/coord_check", help="output folder (default runs/coord_check)")
-    p.add_argument("--threads", type=_positive_int, default=None,
+    p.add_argument("--threads", type=argtypes.positive_int, default=None,
                    help="torch intra-op threads (default: torch's; 1 is best for small models on a busy machine)")
     p.add_argument("--no-plot", action="store_true", help="write only the JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
