@@ -19,16 +19,23 @@ def _version(dist: str) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=1)
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        out = subprocess.run(
-            ["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
-        )
+        out = subprocess.run(["git", "-C", here, *args], capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=1)
+def _git_state() -> tuple[str | None, bool | None]:
+    """(HEAD commit, whether tracked files under the package differ from it); Nones outside a checkout."""
+    commit = _git("rev-parse", "HEAD") or None
+    if commit is None:
+        return None, None
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    return commit, (None if status is None else bool(status))
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,7 +43,8 @@ def environment() -> dict[str, Any]:
     """Package versions, Python, platform and git commit (cached per process)."""
     return {
         "lmech": _version("lmech"),
-        "git_commit": _git_commit(),
+        "git_commit": _git_state()[0],
+        "git_dirty": _git_state()[1],
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": _version("torch"),
