@@ -315,3 +315,12 @@ def test_fuzz_deep(P, steps, gamma0, seed):
                  max_sweeps=3, average=2, seed=seed)
     assert np.all(np.isfinite(r.residuals)) and r.residuals.shape == (steps + 1, P)
     np.testing.assert_allclose(r.residuals[0], y)
+
+
+def test_package_reexports_public_solvers():
+    import lmech.theory.dmft as dmft
+    from lmech.theory.dmft import sampling
+
+    assert dmft.two_layer is sampling.two_layer and dmft.deep is sampling.deep
+    for name in dmft.__all__:
+        assert callable(getattr(dmft, name)), name
