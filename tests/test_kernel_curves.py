@@ -42,6 +42,27 @@ def test_isotropic_closed_forms():
     assert np.all(c.training_error[P < n] == 0)
 
 
+def test_zero_eigenvalue_modes_act_as_unlearnable_power_and_noise():
+    """Power u on modes with lam = 0 is never learned and inflates the variance like label noise:
+    ridgeless, P > n+: E_g = (u + (n+/P) noise) / (1 - n+/P) (spec section 1b); with a ridge, the
+    curve equals the one without those modes at noise + u, plus u."""
+    n, noise, u = 50, 0.3, 0.7
+    lam = np.r_[np.full(n, 1.0 / n), 0.0, 0.0]
+    power = np.r_[np.full(n, 2.0 / n), u, 0.0]
+    P = np.array([80.0, 400.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from 0 * inf on the zero modes
+        c = learning_curve(lam, power, P, 0.0, noise)
+        r = learning_curve(lam, power, P, 1e-3, noise)
+    g = n / P
+    np.testing.assert_allclose(c.generalization_error, (u + g * noise) / (1 - g), rtol=1e-12)
+    ref = learning_curve(lam[:n], power[:n], P, 1e-3, noise + u)
+    np.testing.assert_allclose(r.generalization_error, ref.generalization_error + u, rtol=1e-12)
+    assert np.all(c.learnability[:, n:] == 0) and np.all(c.mode_bias[:, n] == u)
+    with pytest.warns(ConvergenceWarning):
+        assert learning_curve(lam, power, float(n), 0.0, noise).divergent[0]
+
+
 def test_asymptotic_level_closed_form_matches_finite_spectrum():
     """Large-degeneracy limit (Canatar et al.): exact within (P/n2 + 1/n1) corrections."""
     n1, n2, eps, r, noise = 1000, 10**7, 0.05, 1e-3, 0.5
@@ -267,7 +288,7 @@ def test_bad_input_other_entry_points():
 
 @settings(max_examples=50, deadline=None)
 @given(
-    lam=st.lists(st.floats(1e-8, 1e2), min_size=1, max_size=30),
+    lam=st.lists(st.one_of(st.floats(1e-8, 1e2), st.just(0.0)), min_size=1, max_size=30).filter(any),
     P=st.lists(st.floats(0.5, 1e4), min_size=1, max_size=5),
     ridge=st.one_of(st.just(0.0), st.floats(1e-10, 1e2)),
     noise=st.one_of(st.just(0.0), st.floats(0.0, 10.0)),
@@ -276,6 +297,7 @@ def test_bad_input_other_entry_points():
 def test_fuzz_learning_curve(lam, P, ridge, noise, seed):
     power = np.random.default_rng(seed).uniform(0, 1, len(lam))
     with warnings.catch_warnings():
+        warnings.simplefilter("error")
         warnings.simplefilter("ignore", ConvergenceWarning)
         c = learning_curve(lam, power, P, ridge, noise)
     assert not np.any(np.isnan(c.generalization_error))
@@ -284,5 +306,5 @@ def test_fuzz_learning_curve(lam, P, ridge, noise, seed):
     ok = ~c.divergent & ~c.ill_conditioned
     np.testing.assert_allclose(c.mode_errors.sum(1)[ok], c.generalization_error[ok], rtol=1e-8, atol=1e-300)
     assert c.converged == (not np.any(c.ill_conditioned))
-    # a divergence is only possible ridgeless, exactly at P = number of modes
-    assert not np.any(c.divergent) or (ridge == 0 and np.all(c.P[c.divergent] == len(lam)))
+    # a divergence is only possible ridgeless, exactly at P = number of non-zero modes
+    assert not np.any(c.divergent) or (ridge == 0 and np.all(c.P[c.divergent] == np.count_nonzero(lam)))

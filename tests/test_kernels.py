@@ -91,16 +91,16 @@ def test_linear_depth_zero_and_linear_activation():
     np.testing.assert_allclose(k1.ntk, 1.5 * lin + 1.5 * lin + 0.3, rtol=1e-13, atol=1e-14)
 
 
-@pytest.mark.parametrize("act, bv", [("relu", 0.0), ("relu", 0.5), ("erf", 0.2)])
-def test_symmetric_cross_and_exact_diagonal(act, bv):
+@pytest.mark.parametrize("act, wv, bv", [("relu", 2.0, 0.0), ("relu", 1.3, 0.0), ("relu", 2.0, 0.5), ("erf", 2.0, 0.2)])
+def test_symmetric_cross_and_exact_diagonal(act, wv, bv):
     rng = np.random.default_rng(3)
-    X = rng.standard_normal((300, 7))
-    sym = mlp_kernels(X, depth=3, activation=act, bias_var=bv)
-    cross = mlp_kernels(X, X[::-1].copy(), depth=3, activation=act, bias_var=bv)
+    X = rng.standard_normal((300, 7))  # several tiles, diagonal and off-diagonal
+    sym = mlp_kernels(X, depth=3, activation=act, weight_var=wv, bias_var=bv)
+    cross = mlp_kernels(X, X[::-1].copy(), depth=3, activation=act, weight_var=wv, bias_var=bv)
     np.testing.assert_array_equal(sym.ntk, sym.ntk.T)
     np.testing.assert_allclose(cross.ntk[:, ::-1], sym.ntk, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(cross.nngp[:, ::-1], sym.nngp, rtol=1e-13, atol=1e-13)
-    if act == "relu" and bv == 0.0:  # closed form: q^l = q^0, Theta^L = (L + 1) q^0 for weight_var 2
+    if act == "relu" and bv == 0.0 and wv == 2.0:  # closed form: q^l = q^0, Theta^L = (L + 1) q^0
         q0 = 2.0 * np.sum(X**2, axis=1) / 7
         np.testing.assert_allclose(np.diag(sym.nngp), q0, rtol=1e-15)
         np.testing.assert_allclose(np.diag(sym.ntk), 4 * q0, rtol=1e-15)
@@ -108,6 +108,23 @@ def test_symmetric_cross_and_exact_diagonal(act, bv):
     np.testing.assert_array_equal(np.diag(cross.ntk[:, ::-1]), np.diag(sym.ntk))
     # PSD
     assert np.linalg.eigvalsh(sym.ntk).min() > -1e-10 * np.abs(sym.ntk).max()
+
+
+def test_thread_pool_gives_identical_result():
+    X = np.random.default_rng(9).standard_normal((420, 5))  # > 2^17 entries: tiles go to a thread pool
+    Z = np.random.default_rng(10).standard_normal((330, 5))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = [mlp_kernels(X, depth=2, bias_var=0.1), mlp_kernels(X, Z, depth=2)]
+        torch.set_num_threads(2)
+        two = [mlp_kernels(X, depth=2, bias_var=0.1), mlp_kernels(X, Z, depth=2)]
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a.nngp, b.nngp)
+        np.testing.assert_array_equal(a.ntk, b.ntk)
+    assert torch.get_num_threads() == before
 
 
 def test_nngp_and_ntk_wrappers_agree_with_joint_call():

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech.claims.registry import ClaimOutcome, Panel, Series, Setting, Tolerance, claim
+from lmech.claims.registry import ClaimOutcome, Panel, Series, Setting, claim
 from lmech.kernels import ntk_mlp
 from lmech.sim.kernel_regression import gaussian_feature_regression, population_kernel_regression, train_wide_network
 from lmech.spectra import cumulative_power, empirical_spectrum
@@ -277,7 +277,7 @@ class ModeErrorSetting(Setting):
     power_exponent: float = 1.0
     modes: tuple[int, ...] = (1, 4, 16, 64)
     sizes: tuple[int, ...] = (5, 10, 20, 40, 80)
-    n_trials: int = 400
+    n_trials: int = 2000
 
     @classmethod
     def quick(cls):
@@ -285,7 +285,7 @@ class ModeErrorSetting(Setting):
 
     @classmethod
     def full(cls):
-        return cls(sizes=(3, 5, 10, 20, 40, 60, 80), n_trials=3000)
+        return cls(sizes=(3, 5, 10, 20, 40, 60, 80), n_trials=10000)
 
 
 @claim(
@@ -295,13 +295,18 @@ class ModeErrorSetting(Setting):
                "on each eigenmode versus P, and of two targets on one kernel the better aligned one "
                "(higher cumulative power C(k)) generalises better at every P."),
     metric="mean relative error of the per-mode errors over (mode, P)",
-    tolerance=Tolerance(quick=0.10, full=0.05),
+    tolerance=0.05,
     setting=ModeErrorSetting,
 )
 def mode_errors(s: ModeErrorSetting, seed: int) -> ClaimOutcome:
-    """Quick uses 400 training sets per P: a per-mode squared error then has a ~7 % standard
-    error (about 5 % mean absolute deviation), hence the quick tolerance of 10 %; the full
-    setting (3000 sets) is held to 5 %."""
+    """The per-mode error is E_D (c_k - v_k)^2 = delta_k^2 + gamma_k (E_g + noise), the
+    squared bias of the mean coefficient plus its variance. (The "mode error"
+    delta_k^2 / (1 - gamma) of the papers attributes E_g to the target's modes instead; it
+    differs from the measured coefficient error by -99 % .. +57 % on these modes.)
+
+    A squared coefficient error fluctuates by ~140 % from one training set to the next, so
+    2000 sets per P give a ~3 % standard error per entry (measured mean relative error
+    0.023-0.032 over seeds 0-3, 2 s)."""
     k = np.arange(1, s.n_modes + 1, dtype=float)
     lam = k**-s.spectrum_exponent
     lam /= lam.sum()

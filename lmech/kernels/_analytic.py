@@ -29,8 +29,9 @@ and Williams' arcsine kernel for erf ("Computing with Infinite Networks"),
 
 ``weight_var = 2`` with ReLU preserves the diagonal from layer to layer (He scaling).
 
-Numerics: float64 throughout (torch on the CPU), computed in row blocks small enough to stay
-in cache; with ``X2 = None`` only the upper triangle is computed and mirrored. The diagonal is
+Numerics: float64 throughout (torch on the CPU), computed in tiles small enough to stay in
+cache; with ``X2 = None`` only the tiles of the upper block triangle are computed, each one
+written to both halves while in cache (the result is exactly symmetric). The diagonal is
 computed exactly from the scalar recursion of the variances (the arc-cosine at rho = 1 is not
 evaluated on a rounded correlation), and so is every entry whose two inputs are bitwise equal
 rows; correlations are clamped to [-1, 1].
@@ -103,32 +104,43 @@ def _variances(q0: np.ndarray, depth: int, activation: str, wv: float, bv: float
 
 
 # --------------------------------------------------------------------------- block kernels
+_ONE = torch.ones((), dtype=torch.float64)
+
+
 def _block_relu_homogeneous(u, t, depth, s1, s2):
     """ReLU without bias: the recursion acts on the correlation alone.
 
     ``u`` holds cosines and becomes the NNGP; ``t`` (same shape, or None) becomes the NTK;
     both in place. ``s1`` (rows, 1) and ``s2`` (1, cols) give the outer scale
-    sqrt(q q') (weight_var/2)^depth.
+    sqrt(q q') (weight_var/2)^depth. Per layer, with theta = arccos(u),
+
+        u <- (sin theta + (pi - theta) u) / pi = u + (sin theta - theta u) / pi,
+        t <- t (pi - theta) / pi + u,
+
+    in eight elementwise passes (one arccos, one sqrt, no division).
     """
     u.clamp_(-1.0, 1.0)
     if t is not None:
         t.copy_(u)
     theta = torch.empty_like(u)
-    tmp = torch.empty_like(u)
-    for _ in range(depth):
+    sin = torch.empty_like(u)
+    inv_pi = 1.0 / math.pi
+    for layer in range(depth):
         torch.acos(u, out=theta)
-        # sin(theta) = sqrt(1 - u^2), then u' = (sin theta + (pi - theta) u) / pi
-        torch.mul(u, u, out=tmp)
-        tmp.neg_().add_(1.0).clamp_(min=0.0).sqrt_()
-        theta.neg_().add_(math.pi)  # pi - theta
+        torch.addcmul(_ONE, u, u, value=-1.0, out=sin).sqrt_()  # |u| <= 1, so 1 - u^2 >= 0 exactly
         if t is not None:
-            t.mul_(theta).div_(math.pi)
-        u.mul_(theta).add_(tmp).div_(math.pi)
+            t.addcmul_(t, theta, value=-inv_pi)  # t (pi - theta) / pi
+        theta.mul_(u)
+        sin.sub_(theta)
+        u.add_(sin, alpha=inv_pi)
+        if layer + 1 < depth:
+            u.clamp_(-1.0, 1.0)  # round-off must not leave arccos's domain
         if t is not None:
             t.add_(u)
-    u.mul_(s1).mul_(s2)
+    torch.mul(s1, s2, out=sin)
+    u.mul_(sin)
     if t is not None:
-        t.mul_(s1).mul_(s2)
+        t.mul_(sin)
 
 
 def _block_general(S, t, q1s, q2s, depth, activation, wv, bv):
@@ -141,20 +153,22 @@ def _block_general(S, t, q1s, q2s, depth, activation, wv, bv):
         t.copy_(S)
     a = torch.empty_like(S)
     b = torch.empty_like(S)
+    c = None
     for layer in range(depth):
         q1, q2 = q1s[layer], q2s[layer]
         if activation == "relu":
-            torch.mul(q1, q2, out=a).sqrt_()  # sqrt(q q'), outer product
-            S.div_(a).clamp_(-1.0, 1.0)  # correlation rho
-            torch.mul(S, S, out=b)
-            b.neg_().add_(1.0).clamp_(min=0.0).sqrt_()  # sin theta
-            # E[relu relu] = sqrt(q q') (sin theta + (pi - theta) rho) / (2 pi)
-            b.mul_(a)
-            torch.acos(S, out=a)
-            a.neg_().add_(math.pi)  # pi - theta
-            S.mul_(torch.sqrt(q1)).mul_(torch.sqrt(q2)).mul_(a).add_(b).mul_(wv / (2.0 * math.pi)).add_(bv)
+            # E[relu relu] = r (sin theta + (pi - theta) rho) / (2 pi), r = sqrt(q q'), rho = cos theta;
+            # every operation is symmetric in the two inputs, so diagonal tiles stay symmetric
+            if c is None:
+                c = torch.empty_like(S)
+            torch.mul(q1, q2, out=a).sqrt_()  # r
+            S.div_(a).clamp_(-1.0, 1.0)  # rho
+            torch.acos(S, out=c)
+            c.neg_().add_(math.pi)  # pi - theta
+            torch.addcmul(_ONE, S, S, value=-1.0, out=b).sqrt_().mul_(a)  # r sin theta
+            S.mul_(a).mul_(c).add_(b).mul_(wv / (2.0 * math.pi)).add_(bv)
             if t is not None:
-                t.mul_(a).mul_(wv / (2.0 * math.pi))
+                t.mul_(c).mul_(wv / (2.0 * math.pi))
         elif activation == "erf":
             prod = (1.0 + 2.0 * q1) * (1.0 + 2.0 * q2)
             if t is not None:
@@ -171,16 +185,19 @@ def _block_general(S, t, q1s, q2s, depth, activation, wv, bv):
 
 
 # --------------------------------------------------------------------------- driver
-def _tiles(n1, n2, symmetric, tile_elements):
-    """Row x column tiles (the upper triangle only when symmetric)."""
+def _tiles(n1, n2, tile_elements):
+    """Row x column tiles covering an (n1, n2) matrix."""
     cols = max(1, min(n2, 4096))
     rows = max(1, tile_elements // cols)
-    out = []
-    for i0 in range(0, n1, rows):
-        i1 = min(n1, i0 + rows)
-        for j0 in range(i0 if symmetric else 0, n2, cols):
-            out.append((i0, i1, j0, min(n2, j0 + cols)))
-    return out
+    return [(i0, min(n1, i0 + rows), j0, min(n2, j0 + cols))
+            for i0 in range(0, n1, rows) for j0 in range(0, n2, cols)]
+
+
+def _square_tiles(n, tile_elements):
+    """Square tiles (i0, i1, j0, j1) of the upper block triangle of an (n, n) matrix."""
+    b = max(1, math.isqrt(tile_elements))
+    starts = range(0, n, b)
+    return [(i0, min(n, i0 + b), j0, min(n, j0 + b)) for i0 in starts for j0 in starts if j0 >= i0]
 
 
 _PARALLEL_MIN_ENTRIES = 1 << 17  # smaller Gram matrices are not worth a thread pool
@@ -225,8 +242,10 @@ def _compute(X1, X2, depth, activation, wv, bv, want_ntk, tile_elements=_BLOCK_E
         nrm2 = nrm1 if symmetric else np.sqrt(sq2 * d)
         A = X1 * np.where(nrm1 > 0, 1.0 / np.where(nrm1 > 0, nrm1, 1.0), 0.0)[:, None]
         B = A if symmetric else Xb * np.where(nrm2 > 0, 1.0 / np.where(nrm2 > 0, nrm2, 1.0), 0.0)[:, None]
-        s1 = torch.from_numpy((wv / 2.0) ** depth * np.sqrt(q01))[:, None]
-        s2 = torch.from_numpy(np.sqrt(q02))[None, :]
+        # outer scale (wv/2)^depth sqrt(q q'), split evenly so that s1_i s2_j = s1_j s2_i exactly
+        c = (wv / 2.0) ** depth
+        s1 = torch.from_numpy(np.sqrt(c * q01))[:, None]
+        s2 = torch.from_numpy(np.sqrt(c * q02))[None, :]
     else:
         v1 = [torch.from_numpy(v)[:, None] for v in _variances(q01, depth, activation, wv, bv)]
         v2 = [torch.from_numpy(v)[None, :] for v in _variances(q02, depth, activation, wv, bv)]
@@ -236,15 +255,12 @@ def _compute(X1, X2, depth, activation, wv, bv, want_ntk, tile_elements=_BLOCK_E
     nngp = np.empty((n1, n2))
     ntk = np.empty((n1, n2)) if want_ntk else None
     K_out = torch.from_numpy(nngp)
+    T_out = torch.from_numpy(ntk) if want_ntk else None
     At = torch.from_numpy(np.ascontiguousarray(A))
     Bt = At if symmetric else torch.from_numpy(np.ascontiguousarray(B))
-    T_out = torch.from_numpy(ntk) if want_ntk else None
 
-    def tile(box):
-        i0, i1, j0, j1 = box
-        S = K_out[i0:i1, j0:j1]
-        S.copy_(At[i0:i1] @ Bt[j0:j1].T)  # cosines, or Sigma^0 - bias_var
-        T = T_out[i0:i1, j0:j1] if want_ntk else None
+    def kernels(S, T, i0, i1, j0, j1):
+        """Turn the block S of cosines (or Sigma^0 - bias_var) into NNGP and NTK, in place."""
         if homogeneous:
             _block_relu_homogeneous(S, T, depth, s1[i0:i1], s2[:, j0:j1])
         else:
@@ -252,23 +268,33 @@ def _compute(X1, X2, depth, activation, wv, bv, want_ntk, tile_elements=_BLOCK_E
                 S.add_(bv)
             _block_general(S, T, [v[i0:i1] for v in v1], [v[:, j0:j1] for v in v2], depth, activation, wv, bv)
 
-    tiles = _tiles(n1, n2, symmetric, tile_elements)
+    if symmetric:
+        # square tiles of the upper block triangle, each written to (I, J) and, transposed, to
+        # (J, I) while in cache; the cosines of a diagonal tile are symmetrised first, so the
+        # result is exactly symmetric
+        def tile(box):
+            i0, i1, j0, j1 = box
+            S = At[i0:i1] @ At[j0:j1].T
+            if i0 == j0:
+                S = (S + S.T).mul_(0.5)
+            T = T_out[i0:i1, j0:j1] if want_ntk else None
+            kernels(S, T, i0, i1, j0, j1)
+            K_out[i0:i1, j0:j1].copy_(S)
+            if i0 != j0:
+                K_out[j0:j1, i0:i1].copy_(S.T)
+                if want_ntk:
+                    T_out[j0:j1, i0:i1].copy_(T.T)
+
+        tiles = _square_tiles(n1, tile_elements)
+    else:
+        def tile(box):
+            i0, i1, j0, j1 = box
+            S = K_out[i0:i1, j0:j1]
+            S.copy_(At[i0:i1] @ Bt[j0:j1].T)
+            kernels(S, T_out[i0:i1, j0:j1] if want_ntk else None, i0, i1, j0, j1)
+
+        tiles = _tiles(n1, n2, tile_elements)
     _run(tiles, tile, n1 * n2)
-
-    if symmetric:  # the lower triangle is an exact copy of the upper one
-        outs = (K_out, T_out) if want_ntk else (K_out,)
-        rows = max(1, tile_elements // max(n1, 1))
-
-        def mirror(i0):
-            i1 = min(n1, i0 + rows)
-            for out in outs:
-                sq = out[i0:i1, i0:i1]
-                sq.copy_(torch.triu(sq) + torch.triu(sq, 1).T)
-                if i1 < n1:
-                    out[i1:, i0:i1] = out[i0:i1, i1:].T
-
-        # mirrors read rows i0:i1 of the (finished) upper triangle and write below them
-        _run(list(range(0, n1, rows)), mirror, n1 * n2)
 
     # exact values where the two inputs coincide
     if symmetric:
@@ -373,7 +399,7 @@ def mlp_kernels_of_cosine(cosine, depth: int = 1, activation: str = "relu", weig
     q = np.array([wv + bv])
     if activation == "relu" and bv == 0.0:
         one = torch.ones((1, 1), dtype=torch.float64)
-        _block_relu_homogeneous(S, T, depth, one * ((wv / 2.0) ** depth * wv), one)
+        _block_relu_homogeneous(S, T, depth, one * ((wv / 2.0) ** depth * wv), one.expand(1, S.shape[1]))
     else:
         qs = [torch.from_numpy(v).reshape(1, 1) for v in _variances(q, depth, activation, wv, bv)]
         S.mul_(wv).add_(bv)

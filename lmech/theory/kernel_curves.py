@@ -163,10 +163,10 @@ def _core(lam, mult, power, P, ridge, noise, tail_mass, tail_power, weights=None
         Pb, kb = P_b[sl], kappa[sl]
         PL = Pb[:, None] * lam[None, :]
         inv = PL + kb[:, None]
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # lam = 0 = kappa: fixed just below
             np.reciprocal(inv, out=inv)  # 1 / (P lam + kappa); inf only where lam = 0 = kappa
-        Lb = np.multiply(PL, inv, out=L[sl])
-        D = np.multiply(inv, kb[:, None], out=inv)  # 1 - L = kappa / (P lam + kappa)
+            Lb = np.multiply(PL, inv, out=L[sl])
+            D = np.multiply(inv, kb[:, None], out=inv)  # 1 - L = kappa / (P lam + kappa)
         if np.any(zero_cols):
             Lb[:, zero_cols] = 0.0
             D[:, zero_cols] = 1.0
@@ -190,7 +190,8 @@ def _core(lam, mult, power, P, ridge, noise, tail_mass, tail_power, weights=None
             Eb = np.where(singular, np.where(numer > 0, np.inf, 0.0), numer / np.where(singular, 1.0, om))
         # mode error = bias + gamma_k (E_g + noise)
         np.multiply(PL, mult * 1.0, out=PL)
-        np.multiply(PL, ((Eb + noise) / Pb)[:, None], out=PL)
+        with np.errstate(invalid="ignore"):  # 0 * inf on divergent rows: fixed just below
+            np.multiply(PL, ((Eb + noise) / Pb)[:, None], out=PL)
         np.add(bias[sl], PL, out=mode_err[sl])
         if not np.all(np.isfinite(Eb)):  # divergent rows: inf on learnable modes, never 0 * inf
             bad = ~np.isfinite(Eb)
