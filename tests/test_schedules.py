@@ -9,6 +9,7 @@ from lmech.theory.schedules import (
     cosine_schedule,
     final_loss,
     final_loss_gradient,
+    functional_scaling_law,
     optimal_schedule,
     phase_heuristic,
     power_law_problem,
@@ -18,16 +19,33 @@ from lmech.theory.schedules import (
 from lmech.theory.sgd import critical_lr, learning_curve
 
 
-@pytest.mark.parametrize("noise, B", [(0.0, 1), (0.01, 3)])
-def test_adjoint_gradient_matches_finite_differences(noise, B):
+@pytest.mark.parametrize("noise, B, dynamics", [(0.0, 1, "exact"), (0.01, 3, "exact"), (0.01, 2, "fsl")])
+def test_adjoint_gradient_matches_finite_differences(noise, B, dynamics):
     lam, v2 = power_law_problem(60, 1.5, 0.8)
     rng = np.random.default_rng(0)
     etas = rng.uniform(0.1, 0.9, 40)
-    L, g = final_loss_gradient(lam, v2, etas, B, noise)
+    L, g = final_loss_gradient(lam, v2, etas, B, noise, dynamics=dynamics)
+    if dynamics == "exact":
+        loss = lambda e: final_loss(lam, v2, e, B, noise)  # noqa: E731
+    else:
+        loss = lambda e: functional_scaling_law(lam, v2, e, B, noise).loss[-1]  # noqa: E731
+    assert L == pytest.approx(loss(etas), rel=1e-12)
     h = 1e-6
-    fd = np.array([(final_loss(lam, v2, etas + h * e, B, noise) - final_loss(lam, v2, etas - h * e, B, noise)) / (2 * h)
-                   for e in np.eye(40)])
+    fd = np.array([(loss(etas + h * e) - loss(etas - h * e)) / (2 * h) for e in np.eye(40)])
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-10 * abs(L))
+
+
+def test_fsl_optimum_is_near_optimal_for_the_exact_recursion():
+    """The functional scaling law's optimal schedule, run through (S1), loses little to the exact optimum."""
+    lam, v2 = power_law_problem(200, 1.5, 0.5)
+    exact = optimal_schedule(lam, v2, 200)
+    fsl = optimal_schedule(lam, v2, 200, dynamics="fsl")
+    assert fsl.dynamics == "fsl" and fsl.converged
+    assert fsl.loss == pytest.approx(functional_scaling_law(lam, v2, fsl.lr).loss[-1], rel=1e-12)
+    assert fsl.exact_loss == pytest.approx(final_loss(lam, v2, fsl.lr), rel=1e-12)
+    assert exact.exact_loss == exact.loss
+    assert exact.loss <= fsl.exact_loss <= 1.05 * exact.loss
+    assert fsl.exact_loss < exact.constant_loss
 
 
 def test_final_loss_agrees_with_learning_curve():
@@ -35,6 +53,33 @@ def test_final_loss_agrees_with_learning_curve():
     etas = 0.7 * cosine_schedule(50, warmup=5)
     ref = learning_curve(lam, v2, 0.7, 2, 50, 0.01, schedule=etas / 0.7).loss[-1]
     assert final_loss(lam, v2, etas, 2, 0.01) == pytest.approx(ref, rel=1e-12)
+
+
+def _volterra_direct(lam, v2, etas, B, noise):
+    """(S2) by its O(T^2 N) definition: L_t = F(tau_t) + (1/B) sum_{s<t} eta_s^2 (L_s + noise) K(tau_t - tau_{s+1})."""
+    tau = np.concatenate([[0.0], np.cumsum(etas)])
+    K = lambda u: np.sum(lam**2 * np.exp(-2 * lam * u))  # noqa: E731
+    L = np.empty(etas.size + 1)
+    for t in range(etas.size + 1):
+        L[t] = np.sum(v2 * np.exp(-2 * lam * tau[t])) + sum(
+            etas[s] ** 2 * (L[s] + noise) * K(tau[t] - tau[s + 1]) for s in range(t)) / B
+    return L
+
+
+def test_functional_scaling_law_is_the_volterra_sum_and_the_small_step_limit():
+    lam, v2 = power_law_problem(40, 1.5, 1.0)
+    etas = 0.8 * cosine_schedule(60, warmup=6)
+    fsl = functional_scaling_law(lam, v2, etas, 2, 0.02)
+    np.testing.assert_allclose(fsl.loss, _volterra_direct(lam, v2, etas, 2, 0.02), rtol=1e-12)
+    assert fsl.time[-1] == pytest.approx(etas.sum()) and np.all(fsl.signal <= fsl.loss + 1e-15)
+    # the exact recursion (S1) converges to (S2) as the step shrinks at fixed intrinsic time: error O(eta)
+    errs = []
+    for k in (2, 4, 8):  # split every step into k steps of rate eta/k (same tau grid)
+        sched = np.repeat(etas / k, k)
+        s1 = learning_curve(lam, v2, 0.8 / k, 2, sched.size, 0.02, schedule=sched / (0.8 / k)).loss
+        errs.append(np.max(np.abs(functional_scaling_law(lam, v2, sched, 2, 0.02).loss / s1 - 1)))
+    assert errs[0] < 0.05
+    assert errs[1] == pytest.approx(errs[0] / 2, rel=0.15) and errs[2] == pytest.approx(errs[1] / 2, rel=0.15)
 
 
 def test_spec_reference_numbers():
@@ -115,6 +160,9 @@ def test_schedule_shapes():
         (lambda: power_law_problem(10, -1.0, 0.5), ValueError, "alpha"),
         (lambda: phase_heuristic(0.5, 1.0), ValueError, "alpha"),
         (lambda: schedule_shape([1.0]), ValueError, "lr"),
+        (lambda: functional_scaling_law([1.0, 0.5], [0.5, 0.5], [0.1, -0.1]), ValueError, "lrs"),
+        (lambda: optimal_schedule([1.0, 0.5], [0.5, 0.5], 10, dynamics="sde"), ValueError, "dynamics"),
+        (lambda: functional_scaling_law([1.0, 0.5], [0.5, 0.5], [0.1], batch_size=0), ValueError, "batch_size"),
     ],
 )
 def test_bad_input(call, exc, match):

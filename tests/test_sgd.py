@@ -97,6 +97,44 @@ def test_divergent_setting_is_flagged_never_nan():
     assert "critical" in res.message and res.converged
 
 
+def test_growth_factor_is_the_spectral_radius_and_the_late_time_rate():
+    lam, v2 = _problem(25)
+    B = 2
+    ec = critical_lr(lam, B)
+    fracs = np.array([0.3, 0.9, 1.02, 1.5])
+    res = learning_curve(lam, v2, fracs * ec, B, 10, 0.05)
+    for e, rho in zip(fracs * ec, res.growth_factor):
+        A = np.diag(1 - 2 * e * lam + e**2 * (1 + 1 / B) * lam**2) + (e**2 / B) * np.outer(lam, lam)
+        assert rho == pytest.approx(np.max(np.linalg.eigvalsh(A)), rel=1e-10)
+    np.testing.assert_array_equal(res.stable, res.growth_factor < 1)
+    # divergent: L_{t+1}/L_t -> rho (finite, not NaN, before the overflow)
+    for f, T in ((1.02, 3000), (1.5, 300)):
+        r = learning_curve(lam, v2, f * ec, B, T, 0.05, times=[T - 1, T])
+        assert not r.stable[()] and np.all(np.isfinite(r.loss))
+        assert r.loss[1] / r.loss[0] == pytest.approx(r.growth_factor, rel=1e-9)
+    # convergent: (L_{t+1} - L_inf)/(L_t - L_inf) -> rho (slowly: the next eigenvalues are close)
+    r = learning_curve(lam, v2, 0.3 * ec, B, 1000, 0.05, times=[999, 1000])
+    d = r.loss - r.asymptotic_loss
+    assert d[1] / d[0] == pytest.approx(r.growth_factor, rel=2e-3)
+    # single mode: A is the scalar 1 - 2 eta lam + eta^2 lam^2 (1 + 1/B) + eta^2 lam^2 / B
+    assert learning_curve([2.0], [1.0], 0.3, 3, 2).growth_factor == pytest.approx(1 - 1.2 + 0.36 * (1 + 2 / 3))
+
+
+def test_divergent_simulations_read_inf_never_nan():
+    lam, v2 = _problem(10)
+    sim = sgd_gaussian(lam, v2, 50 * critical_lr(lam, 1), 1, 400, 0.1, n_seeds=4, seed=0, times=[0, 400])
+    assert not np.any(np.isnan(sim.losses)) and np.all(sim.losses[:, -1] == np.inf) and sim.loss[-1] == np.inf
+
+
+def test_lr_by_batch_size_outer_grid():
+    lam, v2 = _problem(20)
+    lrs, bs = np.array([0.2, 0.5, 0.9]), np.array([1, 4])
+    grid = learning_curve(lam, v2, lrs[:, None], bs[None, :], 30)
+    assert grid.loss.shape == (3, 2, 31) and grid.batch_size.shape == (3, 2)
+    for i, j in np.ndindex(3, 2):
+        np.testing.assert_allclose(grid.loss[i, j], learning_curve(lam, v2, lrs[i], int(bs[j]), 30).loss, rtol=1e-13)
+
+
 def test_zero_eigenvalue_power_acts_as_label_noise():
     lam, v2 = _problem(20)
     floor = 0.07

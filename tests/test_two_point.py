@@ -133,6 +133,17 @@ def test_unstable_continuous_sgd_is_flagged():
     assert np.all(res.test_loss == np.inf) and not np.any(np.isnan(res.gd_test_loss))
 
 
+def test_divergent_fixed_data_and_rf_simulations_read_inf_never_nan():
+    lam, v2 = _problem(20)
+    F = np.random.default_rng(0).standard_normal((10, 20))
+    runs = [sim_fixed_data(lam, v2, 15, 400.0, 1, 300, 0.1, n_seeds=3, seed=0, times=[300]),
+            sgd_random_features(lam, v2, F, 400.0, 1, 300, 0.1, n_seeds=3, seed=0, times=[300]),
+            sgd_random_features(lam, v2, F, 400.0, 1, 300, 0.1, n_samples=15, n_seeds=3, seed=0, times=[300])]
+    for sim in runs:
+        assert not np.any(np.isnan(sim.losses)) and np.all(sim.losses == np.inf)
+        assert sim.train_losses is None or np.all(sim.train_losses == np.inf)
+
+
 def test_random_feature_spectrum_and_simulator_agree():
     lam, v2 = _problem(120)
     F = np.random.default_rng(0).standard_normal((40, 120))

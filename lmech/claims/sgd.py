@@ -257,7 +257,8 @@ def divergence_claim(setting: DivergenceSetting, seed: int) -> ClaimOutcome:
         sign_ok &= bool(r_sim[0] < 0 < r_sim[-1]) and bool(np.all(th.stable == (f < 1)))
         series += [Series(f"B={B} theory", f, r_th), Series(f"B={B} sim", f, r_sim, role="simulation")]
         details[f"B={B}"] = {"critical_lr": ec, "sim_threshold_factor": f_sim, "theory_window_threshold_factor": f_th,
-                             "rate_sim": r_sim, "rate_theory": r_th}
+                             "rate_sim": r_sim, "rate_theory": r_th,
+                             "rate_theory_asymptotic": np.log(th.growth_factor)}
     series.append(Series("eta = eta_c", [1.0, 1.0], [min(min(s.y) for s in series), max(max(s.y) for s in series)],
                          role="reference"))
     panel = Panel("Growth rate of the mean loss around eta_c(B)", "lr / eta_c(B)", "d log L / dt (second half)",

@@ -60,10 +60,17 @@ class SimCurve:
 
     @classmethod
     def from_losses(cls, steps, losses, train_losses=None) -> "SimCurve":
+        """Seed statistics; runs that overflowed (diverged) read ``+inf``, never NaN."""
+        losses = np.where(np.isfinite(losses), losses, np.inf)
+        if train_losses is not None:
+            train_losses = np.where(np.isfinite(train_losses), train_losses, np.inf)
         n = losses.shape[0]
-        sem = losses.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(losses.shape[1])
+        with np.errstate(invalid="ignore"):
+            sem = losses.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(losses.shape[1])
+        mean = losses.mean(axis=0)
+        sem = np.where(np.isfinite(mean), sem, np.inf)
         tr = None if train_losses is None else train_losses.mean(axis=0)
-        return cls(np.asarray(steps), losses.mean(axis=0), sem, losses, tr, train_losses)
+        return cls(np.asarray(steps), mean, sem, losses, tr, train_losses)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -339,23 +346,24 @@ def sgd_random_features(
 
     if n_samples is None:
         out = np.empty((S, len(rec)))
-        for a0, b0 in _chunks(S, chunk):
-            n = b0 - a0
-            a = np.zeros((n, N))
-            j = 0
-            if want[0]:
-                out[a0:b0, j] = test_loss(a)
-                j += 1
-            for t in range(T):
-                z = rng.standard_normal((n, B, lam.size))
-                psi = z @ G.T  # (n, B, N)
-                r = np.einsum("sbn,sn->sb", psi, a) - z @ v
-                if s2 > 0:
-                    r += np.sqrt(s2) * rng.standard_normal((n, B))
-                a -= (etas[t] / B) * np.einsum("sbn,sb->sn", psi, r)
-                if want[t + 1]:
+        with np.errstate(over="ignore", invalid="ignore"):  # divergent runs overflow to inf
+            for a0, b0 in _chunks(S, chunk):
+                n = b0 - a0
+                a = np.zeros((n, N))
+                j = 0
+                if want[0]:
                     out[a0:b0, j] = test_loss(a)
                     j += 1
+                for t in range(T):
+                    z = rng.standard_normal((n, B, lam.size))
+                    psi = z @ G.T  # (n, B, N)
+                    r = np.einsum("sbn,sn->sb", psi, a) - z @ v
+                    if s2 > 0:
+                        r += np.sqrt(s2) * rng.standard_normal((n, B))
+                    a -= (etas[t] / B) * np.einsum("sbn,sb->sn", psi, r)
+                    if want[t + 1]:
+                        out[a0:b0, j] = test_loss(a)
+                        j += 1
         return SimCurve.from_losses(rec, out)
 
     P = check_int(n_samples, "n_samples", lo=1)

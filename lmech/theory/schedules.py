@@ -18,7 +18,11 @@ gradient
                      + (2 eta_t / B) (p_{t+1} . lam) (lam . c_t + sigma2)
 
 in O(T N), and L-BFGS-B with box constraints does the rest (on every step's rate for short
-horizons, on piecewise-linear knots for long ones). Phase structure reported by the paper
+horizons, on piecewise-linear knots for long ones). The same control problem can be posed on
+the paper's *functional scaling law* (S2), the small-step (Volterra) limit of (S1) in which
+the loss depends on the schedule only through ``tau = sum eta`` and the SGD-noise kernel
+``K(u) = sum_k lam_k^2 e^{-2 lam_k u}`` (:func:`functional_scaling_law`; there
+``A(eta) = diag(e^{-2 eta lam}) + (eta^2/B) lam lam^T``). Phase structure reported by the paper
 [SRC claims]: in the *hard* phase the optimal schedule keeps a T-independent rate for most of
 training and anneals over a vanishing fraction of steps (warmup-stable-decay-like); in the
 *easy* phase it decays polynomially, eta*(t) ~ T^{-xi} (1 - t/T)^delta. Which phase applies
@@ -32,12 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import check_array, check_choice, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.sgd import _check_batch, _check_problem, _critical_lr_one, _sgd_recursion, _split_modes
 
 __all__ = [
     "OptimalScheduleResult",
+    "FSLResult",
+    "functional_scaling_law",
     "final_loss",
     "final_loss_gradient",
     "tune_peak_lr",
@@ -96,19 +102,32 @@ def cosine_schedule(steps: int, *, warmup: int = 0, final_fraction: float = 0.0)
 _DENSE_LIMIT = 2e7  # T * N above which the adjoint is computed step by step (memory)
 
 
-def _loss_and_grad(lam_p, c0, s2, B, etas, want_grad=True):
-    """Final excess loss and its gradient wrt every step's rate (adjoint method)."""
+def _diag(e, lam_p, inv_b, fsl):
+    """Diagonal of A(eta) and of dA/deta (broadcast over e): (S1), or (S2) when ``fsl``."""
+    if fsl:
+        a = np.exp(-2.0 * e * lam_p)
+        return a, -2.0 * lam_p * a
+    a = 1.0 - 2.0 * e * lam_p + (e * e * (1.0 + inv_b)) * (lam_p * lam_p)
+    return a, -2.0 * lam_p + (2.0 * (1.0 + inv_b)) * e * (lam_p * lam_p)
+
+
+def _loss_and_grad(lam_p, c0, s2, B, etas, want_grad=True, fsl=False):
+    """Final excess loss and its gradient wrt every step's rate (adjoint method).
+
+    The dynamics are ``c_{t+1} = A(eta_t) c_t + (eta_t^2/B)(lam . c_t + s2) lam`` with the diagonal
+    part of A from (S1), or ``exp(-2 eta lam)`` for the functional scaling law (S2) (``fsl``).
+    """
     if etas.shape[0] * lam_p.size <= _DENSE_LIMIT:
-        return _loss_and_grad_dense(lam_p, c0, s2, B, etas, want_grad)
-    return _loss_and_grad_steps(lam_p, c0, s2, B, etas, want_grad)
+        return _loss_and_grad_dense(lam_p, c0, s2, B, etas, want_grad, fsl)
+    return _loss_and_grad_steps(lam_p, c0, s2, B, etas, want_grad, fsl)
 
 
-def _loss_and_grad_dense(lam_p, c0, s2, B, etas, want_grad=True):
+def _loss_and_grad_dense(lam_p, c0, s2, B, etas, want_grad=True, fsl=False):
     """As :func:`_loss_and_grad`, with the per-step diagonals precomputed as (T, N) arrays."""
     T = etas.shape[0]
     inv_b = 1.0 / B
     e = etas[:, None]
-    A = 1.0 - 2.0 * e * lam_p + (e * e * (1.0 + inv_b)) * (lam_p * lam_p)  # (T, N)
+    A, dA = _diag(e, lam_p, inv_b, fsl)  # (T, N)
     coef = etas * etas * inv_b  # (T,)
     C = np.empty((T + 1, lam_p.size))
     Ls = np.empty(T + 1)
@@ -127,16 +146,14 @@ def _loss_and_grad_dense(lam_p, c0, s2, B, etas, want_grad=True):
         Pn[t] = p
         pl[t] = q = p @ lam_p
         p = A[t] * p + (coef[t] * q) * lam_p
-    dA = -2.0 * lam_p + (2.0 * (1.0 + inv_b)) * e * (lam_p * lam_p)
     g = np.einsum("tn,tn->t", Pn * dA, C[:T]) + (2.0 * etas * inv_b) * pl * (Ls[:T] + s2)
     return LT, g
 
 
-def _loss_and_grad_steps(lam_p, c0, s2, B, etas, want_grad=True):
+def _loss_and_grad_steps(lam_p, c0, s2, B, etas, want_grad=True, fsl=False):
     """Step-by-step adjoint (O(T N) memory for the forward states only)."""
     T = etas.shape[0]
     inv_b = 1.0 / B
-    lam2 = lam_p * lam_p
     C = np.empty((T + 1, lam_p.size)) if want_grad else None
     c = c0.copy()
     for t in range(T):
@@ -144,7 +161,7 @@ def _loss_and_grad_steps(lam_p, c0, s2, B, etas, want_grad=True):
         if want_grad:
             C[t] = c
         L = c @ lam_p
-        c = (1.0 - 2.0 * e * lam_p + e * e * (1.0 + inv_b) * lam2) * c + (e * e * inv_b) * (L + s2) * lam_p
+        c = _diag(e, lam_p, inv_b, fsl)[0] * c + (e * e * inv_b) * (L + s2) * lam_p
     LT = float(c @ lam_p)
     if not want_grad:
         return LT, None
@@ -155,8 +172,9 @@ def _loss_and_grad_steps(lam_p, c0, s2, B, etas, want_grad=True):
         c = C[t]
         L = c @ lam_p
         pl = p @ lam_p
-        g[t] = p @ ((-2.0 * lam_p + 2.0 * e * (1.0 + inv_b) * lam2) * c) + (2.0 * e * inv_b) * pl * (L + s2)
-        p = (1.0 - 2.0 * e * lam_p + e * e * (1.0 + inv_b) * lam2) * p + (e * e * inv_b) * pl * lam_p
+        a, da = _diag(e, lam_p, inv_b, fsl)
+        g[t] = p @ (da * c) + (2.0 * e * inv_b) * pl * (L + s2)
+        p = a * p + (e * e * inv_b) * pl * lam_p
     return LT, g
 
 
@@ -180,8 +198,11 @@ def final_loss(eigenvalues, target_power, lrs, batch_size=1, noise=0.0) -> float
     return float(out[0, 0]) + floor
 
 
-def final_loss_gradient(eigenvalues, target_power, lrs, batch_size=1, noise=0.0):
+def final_loss_gradient(eigenvalues, target_power, lrs, batch_size=1, noise=0.0, *, dynamics="exact"):
     """L_T and dL_T/d eta_t for every step t (adjoint method, O(T N)).
+
+    ``dynamics`` is "exact" (the recursion (S1), as :func:`final_loss`) or "fsl" (the functional
+    scaling law (S2), as :func:`functional_scaling_law`).
 
     Returns
     -------
@@ -190,24 +211,30 @@ def final_loss_gradient(eigenvalues, target_power, lrs, batch_size=1, noise=0.0)
     """
     lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
     etas = check_array(lrs, "lrs", ndim=1, nonnegative=True, min_size=1)
-    LT, g = _loss_and_grad(lam_p, c0, s2_eff, B, etas)
+    fsl = check_choice(dynamics, "dynamics", ("exact", "fsl")) == "fsl"
+    LT, g = _loss_and_grad(lam_p, c0, s2_eff, B, etas, fsl=fsl)
     return LT + floor, g
 
 
-def _tune_peak(lam_p, c0, s2_eff, B, shape, cap):
+def _final(lam_p, c0, s2_eff, B, etas, fsl):
+    """L_T for a (G, T) batch of schedules under (S1) (vectorised) or (S2)."""
+    T = etas.shape[1]
+    if not fsl:
+        return _sgd_recursion(lam_p, c0, etas, np.full(etas.shape[0], B), s2_eff, np.array([T]))[0][:, 0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.array([_loss_and_grad(lam_p, c0, s2_eff, B, e, want_grad=False, fsl=True)[0] for e in etas])
+    return np.where(np.isfinite(out), out, np.inf)
+
+
+def _tune_peak(lam_p, c0, s2_eff, B, shape, cap, fsl=False):
     """Best peak rate in (0, cap] for a given schedule shape (max of shape = 1)."""
-    T = shape.size
 
     def f(u):
-        etas = np.exp(u) * shape
-        out, _ = _sgd_recursion(lam_p, c0, etas[None, :], np.array([B]), s2_eff, np.array([T]))
-        v = float(out[0, 0])
+        v = float(_final(lam_p, c0, s2_eff, B, np.exp(u) * shape[None, :], fsl)[0])
         return np.log(v) if np.isfinite(v) and v > 0 else 1e300
 
     grid = cap * np.geomspace(1e-3, 1.0, 25)
-    etas = grid[:, None] * shape[None, :]
-    vals, _ = _sgd_recursion(lam_p, c0, etas, np.full(grid.size, B), s2_eff, np.array([T]))
-    vals = vals[:, 0]
+    vals = _final(lam_p, c0, s2_eff, B, grid[:, None] * shape[None, :], fsl)
     i = int(np.nanargmin(np.where(np.isfinite(vals), vals, np.inf)))
     lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, grid.size - 1)])
     res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": 1e-7})
@@ -245,6 +272,73 @@ def tune_peak_lr(eigenvalues, target_power, shape, batch_size=1, noise=0.0, *, l
     return peak, loss + floor
 
 
+# --------------------------------------------------------------------------- functional scaling law
+@dataclass(frozen=True, kw_only=True)
+class FSLResult(SolverResult):
+    """Loss curve of the functional scaling law (S2) for a given schedule.
+
+    Attributes
+    ----------
+    time : ndarray, shape (T + 1,)
+        Intrinsic time ``tau_t = sum_{s < t} eta_s`` (the area under the schedule).
+    loss : ndarray, shape (T + 1,)
+        ``L_t`` of (S2) at every step (clean target, no factor 1/2, + the unlearnable floor).
+    signal : ndarray, shape (T + 1,)
+        The noiseless gradient-flow part ``F(tau_t) = sum_k v_k^2 e^{-2 lam_k tau_t}`` (+ floor).
+    """
+
+    time: np.ndarray
+    loss: np.ndarray
+    signal: np.ndarray
+
+
+def functional_scaling_law(eigenvalues, target_power, lrs, batch_size=1, noise=0.0) -> FSLResult:
+    """Loss of online SGD under a schedule from the functional scaling law (S2), step-discretised.
+
+    (S2) is the small-step limit of the exact recursion (S1), in which the loss depends on the
+    schedule only through the intrinsic time ``tau(t) = int_0^t eta`` and the SGD-noise memory
+    kernel ``K(u) = sum_k lam_k^2 e^{-2 lam_k u}``::
+
+        L_t = F(tau_t) + (1/B) sum_{s < t} eta_s^2 (L_s + sigma2) K(tau_t - tau_{s+1}),
+        F(tau) = sum_k v_k^2 e^{-2 lam_k tau},
+
+    (the left-point rule for the Volterra integral of "Theory of Optimal Learning Rate
+    Schedules and Scaling Laws for a Random Feature Model"). It is evaluated in O(T N) through
+    its mode form ``c_{t+1} = e^{-2 eta_t lam} c_t + (eta_t^2/B) lam (L_t + sigma2)``, ``L = lam . c``,
+    i.e. (S1) without the O(eta^2 lam^2) drift terms; the two agree to relative O(eta lam_max).
+
+    Parameters
+    ----------
+    eigenvalues, target_power, batch_size, noise
+        As in :func:`lmech.theory.sgd.learning_curve` (a single batch size).
+    lrs : array_like, shape (T,)
+        Learning rate of every step (>= 0).
+
+    Returns
+    -------
+    FSLResult
+    """
+    lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
+    etas = check_array(lrs, "lrs", ndim=1, nonnegative=True, min_size=1)
+    T = etas.size
+    loss = np.empty(T + 1)
+    c = c0.copy()
+    loss[0] = c @ lam_p
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(T):
+            e = etas[t]
+            c = np.exp(-2.0 * e * lam_p) * c + (e * e / B) * (loss[t] + s2_eff) * lam_p
+            loss[t + 1] = c @ lam_p
+    loss = np.where(np.isfinite(loss), loss, np.inf)
+    tau = np.concatenate([[0.0], np.cumsum(etas)])
+    signal = np.exp(-2.0 * np.outer(tau, lam_p)) @ (c0 * lam_p)
+    finite = bool(np.all(np.isfinite(loss)))
+    # an exact evaluation: blow-up is the model's prediction (divergence), not a solver failure
+    return FSLResult(time=tau, loss=loss + floor, signal=signal + floor, converged=True, iterations=T,
+                     residual=0.0, message="ok" if finite else
+                     "divergent: the SGD-noise feedback outgrew the decay; loss = inf from the overflow on")
+
+
 # --------------------------------------------------------------------------- optimal control
 @dataclass(frozen=True, kw_only=True)
 class OptimalScheduleResult(SolverResult):
@@ -268,6 +362,10 @@ class OptimalScheduleResult(SolverResult):
         Largest stable constant rate for this batch size.
     knots : ndarray or None
         Knot positions (steps) when the schedule was parameterised piecewise-linearly.
+    dynamics : str
+        Loss model that was optimised: "exact" (S1) or "fsl" (S2).
+    exact_loss : float
+        Final loss of ``lr`` under the exact recursion (S1) (= ``loss`` for "exact").
     """
 
     lr: np.ndarray
@@ -279,6 +377,8 @@ class OptimalScheduleResult(SolverResult):
     lr_cap: float
     critical_lr: float
     knots: np.ndarray | None
+    dynamics: str
+    exact_loss: float
 
 
 def _knot_matrix(T, n_knots):
@@ -308,14 +408,17 @@ def optimal_schedule(
     *,
     lr_cap=None,
     n_knots=None,
+    dynamics: str = "exact",
     max_iter: int = 2000,
     tol: float = 1e-10,
 ) -> OptimalScheduleResult:
     """Learning-rate schedule minimising the final test loss of online SGD (optimal control).
 
-    Minimises ``log L_T`` over ``0 <= eta_t <= lr_cap`` for the exact recursion (S1) with the
-    adjoint gradient (module docstring) and L-BFGS-B, starting from the best constant rate
+    Minimises ``log L_T`` over ``0 <= eta_t <= lr_cap`` for the exact recursion (S1) (or the
+    functional scaling law (S2), see :func:`functional_scaling_law`) with the adjoint
+    gradient (module docstring) and L-BFGS-B, starting from the best constant rate
     ("Theory of Optimal Learning Rate Schedules and Scaling Laws for a Random Feature Model").
+    Cost O(T N) per L-BFGS-B iteration.
 
     Parameters
     ----------
@@ -330,6 +433,9 @@ def optimal_schedule(
     n_knots : int, optional
         Optimise a piecewise-linear schedule on this many knots (dense near both ends)
         instead of every step; default: every step for T <= 3000, else 64 knots.
+    dynamics : {"exact", "fsl"}
+        Loss model optimised: the exact recursion (S1) or the functional scaling law (S2).
+        ``loss``/``curve``/``constant_*`` are under that model; ``exact_loss`` is always (S1).
     max_iter : int
         L-BFGS-B iteration cap.
     tol : float
@@ -342,6 +448,7 @@ def optimal_schedule(
     """
     lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
     T = check_int(steps, "steps", lo=1)
+    fsl = check_choice(dynamics, "dynamics", ("exact", "fsl")) == "fsl"
     max_iter = check_int(max_iter, "max_iter", lo=1)
     tol = check_real(tol, "tol", lo=0, lo_closed=False)
     crit = _critical_lr_one(lam_p, B)
@@ -353,7 +460,7 @@ def optimal_schedule(
     else:
         n_knots = check_int(n_knots, "n_knots", lo=4, hi=T)
 
-    e_const, l_const = _tune_peak(lam_p, c0, s2_eff, B, np.ones(T), cap)
+    e_const, l_const = _tune_peak(lam_p, c0, s2_eff, B, np.ones(T), cap, fsl)
     if n_knots is None:
         knots, W = None, None
         x0 = np.full(T, e_const)
@@ -363,7 +470,7 @@ def optimal_schedule(
 
     def fun(x):
         etas = x if W is None else W @ x
-        LT, g = _loss_and_grad(lam_p, c0, s2_eff, B, etas)
+        LT, g = _loss_and_grad(lam_p, c0, s2_eff, B, etas, fsl=fsl)
         if not np.isfinite(LT) or LT <= 0:
             return 1e300, np.zeros_like(x)
         g = g / LT
@@ -373,8 +480,12 @@ def optimal_schedule(
                    options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-12, "maxfun": 4 * max_iter})
     x = res.x if np.exp(res.fun) <= l_const else x0
     etas = x if W is None else W @ x
-    curve, _ = _sgd_recursion(lam_p, c0, etas[None, :], np.array([B]), s2_eff)
-    curve = curve[0] + floor
+    exact, _ = _sgd_recursion(lam_p, c0, etas[None, :], np.array([B]), s2_eff)
+    exact = exact[0] + floor
+    if fsl:
+        curve = functional_scaling_law(eigenvalues, target_power, etas, B, noise).loss
+    else:
+        curve = exact
     loss = float(curve[-1])
     # L-BFGS-B reports "ABNORMAL" line searches at a flat optimum; accept when the projected
     # gradient is small relative to the loss scale
@@ -384,7 +495,8 @@ def optimal_schedule(
         warn_not_converged("optimal_schedule", message)
     return OptimalScheduleResult(
         lr=etas, loss=loss, curve=curve, constant_lr=e_const, constant_loss=l_const + floor,
-        gain=loss / (l_const + floor), lr_cap=cap, critical_lr=crit, knots=knots,
+        gain=loss / (l_const + floor), lr_cap=cap, critical_lr=crit, knots=knots, dynamics=dynamics,
+        exact_loss=float(exact[-1]),
         converged=converged, iterations=int(res.nit), residual=float(np.max(np.abs(_projected_grad(res, cap)))),
         message=message,
     )

@@ -85,6 +85,11 @@ class SGDCurveResult(SolverResult):
     asymptotic_loss : ndarray, shape grid_shape
         t -> infinity loss at the configuration's constant learning rate
         (``sigma2 g/(1-g) + floor``); ``inf`` where unstable.
+    growth_factor : ndarray, shape grid_shape
+        Spectral radius rho of the constant-rate iteration matrix A(eta, B) of (S1) at the
+        configuration's (peak) rate: the loss ultimately changes by a factor rho per step,
+        towards ``asymptotic_loss`` when rho < 1 and geometrically up (divergence, the loss
+        ~ rho^t) when rho >= 1. ``stable`` for a constant rate is ``rho < 1``.
     noise_floor : float
         ``sum_{lam_k = 0} v_k^2``: target power no linear model on these features can learn.
     """
@@ -97,6 +102,7 @@ class SGDCurveResult(SolverResult):
     stable: np.ndarray
     diverged: np.ndarray
     asymptotic_loss: np.ndarray
+    growth_factor: np.ndarray
     noise_floor: float
 
 
@@ -155,8 +161,6 @@ def _check_batch(batch_size):
     b = np.asarray(batch_size)
     if b.dtype == bool or not (np.issubdtype(b.dtype, np.integer) or np.issubdtype(b.dtype, np.floating)):
         fail("batch_size", "an integer or an array of integers", batch_size, TypeError)
-    if b.ndim > 1:
-        fail("batch_size", "a scalar or a 1-d array", b)
     if not np.all(np.isfinite(b)) or np.any(b != np.round(b)):
         fail("batch_size", "integer-valued", batch_size, TypeError)
     if np.any(b < 1):
@@ -219,6 +223,28 @@ def critical_lr(eigenvalues, batch_size=1):
     lam_p = lam[lam > 0]
     out = np.array([_critical_lr_one(lam_p, int(B)) for B in b.ravel()]).reshape(b.shape)
     return float(out) if out.ndim == 0 else out
+
+
+def _growth_factor(eta, lam_p, B):
+    """Top eigenvalue of A = diag(a) + (eta^2/B) lam lam^T (positive definite: a_k > 0 always).
+
+    With ``d_k = max(a) - a_k >= 0`` and ``r_k = (eta^2/B) lam_k^2`` it is ``max(a) + y``, y the
+    root in ``(0, sum r]`` of the secular equation ``sum_k r_k / (y + d_k) = 1`` (the left side
+    decreases from +inf to <= 1 there); O(N) per evaluation.
+    """
+    a = 1.0 - 2.0 * eta * lam_p + eta * eta * (1.0 + 1.0 / B) * lam_p**2
+    r = eta * eta / B * lam_p**2
+    amax = float(a.max())
+    d = amax - a
+    hi = float(r.sum())
+    h = lambda y: float(np.sum(r / (y + d))) - 1.0  # noqa: E731
+    lo = 1e-300
+    with np.errstate(over="ignore", divide="ignore"):
+        if not h(lo) > 0:  # no weight on the top diagonal entries: the root is below 1e-300
+            return amax
+    if h(hi) >= 0:
+        return amax + hi
+    return amax + brentq(h, lo, hi, xtol=1e-300, rtol=1e-15, maxiter=500)
 
 
 def _asymptotic(eta, lam_p, B, s2_eff):
@@ -320,10 +346,11 @@ def learning_curve(
     target_power : array_like, shape (N,)
         Target power v_k^2 = lam_k w*_k^2 on each eigenfunction (>= 0). Power on zero
         eigenvalues is an unlearnable floor and acts as label noise.
-    lr : float or array_like, shape (G,)
+    lr : float or array_like
         Learning rate(s) eta > 0. With ``schedule`` this is the peak rate that multiplies it.
-    batch_size : int or array_like of int, shape (G,)
-        Batch size(s) B >= 1 (broadcast against ``lr``).
+    batch_size : int or array_like of int
+        Batch size(s) B >= 1, broadcast against ``lr`` (e.g. ``lr[:, None]`` and
+        ``batch_size[None, :]`` give the full lr x B grid).
     steps : int
         Number of SGD steps T >= 0; the curve has T + 1 points (t = 0..T) unless ``times``.
     noise : float
@@ -351,7 +378,7 @@ def learning_curve(
     """
     lam, v2, s2 = _check_problem(eigenvalues, target_power, noise)
     T = check_int(steps, "steps", lo=0)
-    eta = check_array(lr, "lr", ndim=(0, 1), positive=True, min_size=1)
+    eta = check_array(lr, "lr", positive=True, min_size=1)
     b = _check_batch(batch_size)
     try:
         eta_b, b_b = np.broadcast_arrays(eta, b)
@@ -376,14 +403,17 @@ def learning_curve(
     peak = etas.max(axis=1) if T > 0 else eta_f
     stable = peak < crit
     asym = np.array([_asymptotic(e, lam_p, int(B), s2_eff) for e, B in zip(eta_f, b_f)]) + floor
+    peak_f = np.asarray(peak, dtype=float).reshape(-1)
+    rho = np.array([_growth_factor(e, lam_p, int(B)) for e, B in zip(peak_f, b_f)])
 
     # divergence is a prediction of the theory, not a failure of the solver: it is reported
     # through `stable`/`diverged`/`critical_lr` (and the loss reads +inf), never as NaN
     n_div = int(diverged.sum())
     n_unstable = int((~stable).sum())
     message = "ok" if n_div == n_unstable == 0 else (
-        f"{n_unstable} configuration(s) above the critical learning rate, {n_div} diverged numerically "
-        "(loss = inf from the overflow on); see `stable`, `diverged` and `critical_lr`")
+        f"{n_unstable} configuration(s) above the critical learning rate (divergent: loss ~ rho^t, "
+        f"max growth factor rho = {rho.max():.4g} per step), {n_div} diverged numerically "
+        "(loss = inf from the overflow on); see `stable`, `diverged`, `growth_factor` and `critical_lr`")
     converged = True
     n_times = loss.shape[1]
     steps_out = np.arange(T + 1) if record is None else record
@@ -396,6 +426,7 @@ def learning_curve(
         stable=stable.reshape(grid_shape),
         diverged=diverged.reshape(grid_shape),
         asymptotic_loss=asym.reshape(grid_shape),
+        growth_factor=rho.reshape(grid_shape),
         noise_floor=floor,
         converged=converged,
         iterations=T,
