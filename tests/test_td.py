@@ -184,7 +184,8 @@ def test_bad_inputs_moments_and_sim():
         sim.simulate_td_chain(sim.ring_chain(5), np.ones((5, 2)), np.ones(5), discount=1.2, lr=0.1, n_steps=2)
 
 
-CLAIMS = ["td.learning_curve.gaussian", "td.learning_curve.ring_mdp", "td.learning_curve.plateau"]
+CLAIMS = ["td.learning_curve.gaussian", "td.learning_curve.ring_mdp", "td.learning_curve.plateau",
+          "td.learning_curve.sweep"]
 
 
 @pytest.mark.parametrize("name", CLAIMS)

@@ -216,7 +216,7 @@ def rrs_depth(setting: ICLRRSSetting, seed: int) -> ClaimOutcome:
     return ClaimOutcome(
         value=float(max(errs)),
         panels=[panel],
-        checks={"depth exponent: |sim - theory| <= 0.1": abs(slope_sim - slope_th) <= 0.1,
+        checks={"depth exponent: |sim - theory| <= 0.05": abs(slope_sim - slope_th) <= 0.05,
                 "risk decreases with depth (sim)": bool(np.all(np.diff(trained) < 0))},
         details={"theory": theory.risk[:, 0], "trained": trained, "trained_se": ses, "rel_error": errs,
                  "slope_theory": slope_th, "slope_sim": slope_sim, "asymptotic_slope": -(1 - 1 / setting.nu),
