@@ -13,6 +13,9 @@ Variants:
   mup          microsoft/mup: MuReadout + set_base_shapes + MuAdamW (only when ``import mup``
                works; e.g. run this script with /work/mupvenv/bin/python, a side venv holding
                mup next to lmech's torch)
+  mup_torch    the same mup model with the stock single-group AdamW (SGD): mup/mup_torch is
+               the cost of mup's optimizer wrapper alone ("the MuAdam ratio"; a plain
+               nn.Linear readout is refused by set_base_shapes, mup issue #62)
 
     python bench/param_overhead.py [--repeats 15] [--steps 10] [--optimizer adamw|sgd]
 """
@@ -67,6 +70,10 @@ def make_variants(opt_name: str) -> dict[str, tuple[nn.Module, torch.optim.Optim
     mup.set_base_shapes(m, plain_mlp(BASE, mup.MuReadout), delta=plain_mlp(2 * BASE, mup.MuReadout))
     mu_cls = mup.MuAdamW if opt_name == "adamw" else mup.MuSGD
     out["mup"] = (m, mu_cls(m.parameters(), lr=lr, weight_decay=wd, **extra))
+    # the same MuReadout model with the stock single-group optimizer: mup/mup_torch = MuAdam ratio
+    m = plain_mlp(readout=mup.MuReadout)
+    mup.set_base_shapes(m, plain_mlp(BASE, mup.MuReadout), delta=plain_mlp(2 * BASE, mup.MuReadout))
+    out["mup_torch"] = (m, cls(m.parameters(), lr=lr, weight_decay=wd, **extra))
     return out
 
 
@@ -100,8 +107,8 @@ def main() -> None:
             samples[n].append(time_once(fn) / args.steps)
     med = {n: statistics.median(s) for n, s in samples.items()}
     per_round = {n: statistics.median(a / b for a, b in zip(samples[n], samples["plain"])) for n in names}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.optimizer}, MLP {D_IN}->{WIDTH}x3->{D_OUT}, "
-          f"batch {BATCH}, {args.repeats} interleaved rounds of {args.steps} steps")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.optimizer}, "
+          f"MLP {D_IN}->{WIDTH}x3->{D_OUT}, batch {BATCH}, {args.repeats} interleaved rounds of {args.steps} steps")
     print(f"{'variant':<12} {'groups':>6} {'ms/step':>9} {'ratio of medians':>17} {'median per-round ratio':>23}")
     for n in names:
         print(f"{n:<12} {len(variants[n][1].param_groups):>6} {1e3 * med[n]:>9.2f} {med[n] / med['plain']:>17.3f} "
@@ -109,7 +116,9 @@ def main() -> None:
     if "mup" not in variants:
         print("mup: not importable here (optional; run with /work/mupvenv/bin/python to include it)")
     else:
-        print(f"lmech/mup: {med['lmech'] / med['mup']:.3f}")
+        mu_ratio = statistics.median(a / b for a, b in zip(samples["mup"], samples["mup_torch"]))
+        print(f"lmech/mup: {med['lmech'] / med['mup']:.3f}   mup optimizer wrapper (MuAdamW or MuSGD vs stock, "
+              f"mup/mup_torch, median per-round ratio): {mu_ratio:.3f}")
 
 
 if __name__ == "__main__":

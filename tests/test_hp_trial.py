@@ -55,6 +55,21 @@ def test_divergence_is_reported_not_raised():
     assert back.diverged and back.final_train_loss == math.inf
 
 
+def test_divergence_reference_is_the_initial_held_out_loss():
+    """A slowly learning 30-step run whose first minibatch happened to be easy (loss 2.12,
+    ~3 batch-std below the initial model's mean loss 2.45) must not be flagged as diverged:
+    the reference is the initial model's held-out loss, not the first batch's loss."""
+    cfg = dict(model="mlp", scheme="mup", width=16, depth=2, base_width=16, batch_size=32)
+    out = run_trial(TrialConfig(lr=2.0**-7, steps=30, **cfg))
+    assert not out.diverged
+    assert out.train_curve[0] < out.final_train_loss < out.initial_loss
+    # independent path: a run that cannot move evaluates the same model at its end
+    frozen = run_trial(TrialConfig(lr=1e-12, steps=1, **cfg))
+    assert frozen.initial_loss == pytest.approx(out.initial_loss, rel=1e-12)
+    assert frozen.val_loss == pytest.approx(frozen.initial_loss, abs=1e-6)
+    assert TrialOutcome.from_dict(out.to_dict()).initial_loss == out.initial_loss
+
+
 @pytest.mark.parametrize("model,scheme,optimizer", [("resmlp", "completep", "adamw"), ("resmlp", "depth_mup", "sgd"),
                                                      ("mlp", "ntp", "sgd"), ("gpt", "mup", "adamw")])
 def test_models_schemes_optimizers_train(model, scheme, optimizer):

@@ -8,8 +8,10 @@ training curve, the smoothed final training loss, the held-out loss). It is dete
 given the config (the seed fixes initialisation and batch order), never raises on
 divergence (a NaN/inf loss, or a final loss above the initial one, is reported as
 ``diverged`` with infinite losses, as in the HP-transfer protocol) and caches data per
-process. Configs and outcomes round-trip through plain dicts (JSON-safe) for the store
-and for worker processes / Ray tasks.
+process. "The initial loss" is the initial model's loss on the whole held-out set, not the
+first minibatch's loss: one minibatch differs from the next by ~0.1 nats, enough to flag a
+short, slowly learning run as diverged at random. Configs and outcomes round-trip through
+plain dicts (JSON-safe) for the store and for worker processes / Ray tasks.
 
 Tasks: ``mnist1d`` (MNIST-1D generated offline, 3000 train / 1000 held out, 40 features,
 10 classes), ``digits`` (scikit-learn 8x8 digits, 1437 / 360) for ``mlp``/``resmlp``;
@@ -164,12 +166,14 @@ class TrialOutcome:
     val_loss : float
         Held-out loss after training; ``inf`` if diverged.
     diverged : bool
-        A NaN/inf loss occurred, or the final loss exceeds the initial loss.
+        A NaN/inf loss occurred, or ``final_train_loss`` exceeds ``initial_loss``.
     seconds : float
         Wall time of the run (data loading excluded).
     n_params : int
     val_curve, val_steps : list
         Held-out loss at ``val_steps`` when ``eval_every > 0``.
+    initial_loss : float
+        Held-out loss of the initial model (the reference of the divergence test).
     """
 
     train_curve: list[float]
@@ -180,6 +184,7 @@ class TrialOutcome:
     n_params: int
     val_curve: list[float] = field(default_factory=list)
     val_steps: list[int] = field(default_factory=list)
+    initial_loss: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (non-finite numbers become ``None``)."""
@@ -192,6 +197,7 @@ class TrialOutcome:
             "n_params": int(self.n_params),
             "val_curve": [_finite_or_none(v) for v in self.val_curve],
             "val_steps": [int(s) for s in self.val_steps],
+            "initial_loss": _finite_or_none(self.initial_loss),
         }
 
     @classmethod
@@ -205,6 +211,7 @@ class TrialOutcome:
             n_params=int(d["n_params"]),
             val_curve=[_none_to(v, math.inf) for v in d.get("val_curve", [])],
             val_steps=[int(s) for s in d.get("val_steps", [])],
+            initial_loss=_none_to(d.get("initial_loss", math.nan), math.inf),
         )
 
 
@@ -308,6 +315,7 @@ def run_trial(config: TrialConfig | dict) -> TrialOutcome:
                 v = loss_of(val_x, val_y) if task == "text" else loss_of(Xva, yva)
             return float(v)
 
+        initial = evaluate()
         curve: list[float] = []
         val_curve: list[float] = []
         val_steps: list[int] = []
@@ -333,13 +341,13 @@ def run_trial(config: TrialConfig | dict) -> TrialOutcome:
             val_steps.append(len(curve))
     n_last = max(1, int(math.ceil(0.05 * cfg.steps)))
     final = math.inf if blown else sum(curve[-n_last:]) / n_last
-    diverged = blown or not math.isfinite(val) or final > curve[0]
+    diverged = blown or not math.isfinite(val) or not math.isfinite(initial) or final > initial
     if diverged:
         final, val = math.inf, math.inf
     return TrialOutcome(
         train_curve=curve, final_train_loss=final, val_loss=val, diverged=diverged,
         seconds=time.perf_counter() - t0, n_params=sum(p.numel() for p in model.parameters()),
-        val_curve=val_curve, val_steps=val_steps,
+        val_curve=val_curve, val_steps=val_steps, initial_loss=initial,
     )
 
 

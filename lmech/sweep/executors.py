@@ -8,18 +8,21 @@ process that died, a lost Ray node) are turned into outcomes by the executor its
 
 * :class:`InProcessExecutor` - runs trials one after another in the calling process
   (tests, debugging, claims).
-* :class:`LocalExecutor` - a local process pool (``spawn`` context; the default). Each
-  worker limits its intra-op threads to ``cpu_count // jobs`` and exits by itself when
-  the driver dies (so a driver killed with SIGKILL leaves no orphans running trials).
+* :class:`LocalExecutor` - a pool of local worker processes (``spawn`` context; the
+  default), one trial per worker at a time over its own pipe, so a worker that dies fails
+  only its own trial. Each worker limits its intra-op threads to ``cpu_count // jobs`` and
+  exits by itself when the driver dies (so a driver killed with SIGKILL leaves no orphans
+  running trials).
 * :class:`RayExecutor` - Ray tasks on a local instance it starts (loopback only) or on an
   existing cluster (``address``). Ray is imported lazily; install the ``ray`` extra.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
+import atexit
 import importlib.util
 import json
 import multiprocessing as mp
+import multiprocessing.util  # noqa: F401 - before our atexit hook (see _stop_live_workers)
 import os
 import socket
 import sys
@@ -27,6 +30,7 @@ import threading
 import time
 import traceback
 import warnings
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,16 +188,99 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(3)
 
 
-def _init_local_worker(threads: int, parent_pid: int) -> None:
+def _local_worker(conn, threads: int, parent_pid: int) -> None:
+    """Body of one pool worker: receive a task, send back its outcome, until told to stop.
+
+    Thread limits are set before anything imports torch (``spawn``: a fresh interpreter).
+    Ctrl-C in a terminal reaches the whole process group: workers ignore SIGINT and leave
+    the decision to the driver, which stops them (and frees their trials) when interrupted.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    if "torch" in sys.modules:  # pragma: no cover - only if the initializer ran after an import
-        sys.modules["torch"].set_num_threads(threads)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="lmech-parent-watch").start()
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):  # the driver closed its end (or died)
+            return
+        if task is None:
+            return
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+        outcome = run_task(task)
+        try:
+            conn.send(outcome)
+        except (BrokenPipeError, OSError):
+            return
+        except Exception as exc:  # the result could not be pickled
+            conn.send(TaskOutcome(task.key, False, None, f"could not send the result back:\n{_crash_text(exc)}",
+                                  outcome.seconds, outcome.worker))
 
 
 def _crash_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            import signal
+
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+_LIVE_WORKERS: "weakref.WeakSet[_Worker]" = weakref.WeakSet()
+
+
+def _stop_live_workers() -> None:
+    """At interpreter exit: stop workers of executors nobody closed. Registered after
+    ``multiprocessing.util`` so it runs before multiprocessing joins its (non-daemonic)
+    children, which would otherwise wait forever on idle workers."""
+    for w in list(_LIVE_WORKERS):
+        w.stop(abort=True)
+
+
+atexit.register(_stop_live_workers)
+
+
+class _Worker:
+    """One worker process and the driver's end of its pipe.
+
+    Not daemonic, so trial functions may start processes of their own (e.g. data loaders).
+    """
+
+    def __init__(self, ctx, threads: int) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_local_worker, args=(child, threads, os.getpid()), daemon=False,
+                                name="lmech-sweep-worker")
+        self.proc.start()
+        child.close()
+        self.task: Task | None = None
+        _LIVE_WORKERS.add(self)
+
+    def stop(self, abort: bool) -> None:
+        _LIVE_WORKERS.discard(self)
+        if self.conn.closed:
+            return
+        if abort or self.task is not None:
+            if self.proc.is_alive():
+                self.proc.terminate()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.proc.join(5)
+        if self.proc.is_alive():  # pragma: no cover - a worker ignoring SIGTERM
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
 
 
 class LocalExecutor(Executor):
@@ -207,9 +294,11 @@ class LocalExecutor(Executor):
         Intra-op threads per worker (``OMP_NUM_THREADS``; torch reads it at import).
         Default ``max(1, cpu_count // jobs)``.
 
-    A worker that dies (segfault, out of memory) breaks the pool: every trial then in the
-    pool comes back as an error (the runner retries them) and a fresh pool is started for
-    the next batch.
+    Each worker runs one trial at a time over its own pipe, so a worker that dies
+    (segfault, ``os._exit``, out-of-memory kill) fails only the trial it was running: that
+    trial comes back as an error naming the exit code or signal, a fresh worker replaces
+    the dead one, and the other workers carry on. Workers are reused across calls of
+    :meth:`map_unordered` and exit by themselves when the driver process dies.
     """
 
     name = "local"
@@ -218,71 +307,78 @@ class LocalExecutor(Executor):
         cores = os.cpu_count() or 1
         self.jobs = cores if jobs is None else check_int(jobs, "jobs", lo=1)
         self.threads = max(1, cores // self.jobs) if threads is None else check_int(threads, "threads", lo=1)
-        self._pool: cf.ProcessPoolExecutor | None = None
+        self._ctx = mp.get_context("spawn")
+        self._idle: list[_Worker] = []
 
     @property
     def workers(self) -> int:
         return self.jobs
 
-    def _ensure_pool(self) -> cf.ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = cf.ProcessPoolExecutor(
-                self.jobs, mp_context=mp.get_context("spawn"),
-                initializer=_init_local_worker, initargs=(self.threads, os.getpid()),
-            )
-        return self._pool
+    def _take_worker(self) -> _Worker:
+        while self._idle:
+            w = self._idle.pop()
+            if w.proc.is_alive():
+                return w
+            w.stop(abort=True)
+        return _Worker(self._ctx, self.threads)
 
     def map_unordered(self, tasks: Sequence[Task]) -> Iterator[TaskOutcome]:
+        from multiprocessing.connection import wait
+
         if not tasks:
             return
-        pool = self._ensure_pool()
-        futures: dict[cf.Future, Task] = {}
-        unsent: list[Task] = []
-        broken = False
-        for task in tasks:
-            try:
-                futures[pool.submit(run_task, task)] = task
-            except cf.process.BrokenProcessPool:  # a worker died while we were still submitting
-                broken = True
-                unsent.append(task)
+        queue = list(tasks)
+        busy: dict[Any, _Worker] = {}  # conn -> worker running a task
         try:
-            for task in unsent:
-                yield TaskOutcome(task.key, False, None, "not started: a worker process of the local pool died "
-                                  "(killed, crashed or out of memory) before this trial could be submitted")
-            for fut in cf.as_completed(futures):
-                task = futures[fut]
-                try:
-                    outcome = fut.result()
-                except cf.process.BrokenProcessPool as exc:
-                    broken = True
-                    outcome = TaskOutcome(task.key, False, None,
-                                          "a worker process of the local pool died (killed, crashed or out of "
-                                          f"memory) while this trial was queued or running:\n{_crash_text(exc)}")
-                except Exception as exc:  # e.g. the config could not be pickled
-                    outcome = TaskOutcome(task.key, False, None, f"could not run the task:\n{_crash_text(exc)}")
-                yield outcome
+            while queue or busy:
+                while queue and len(busy) < self.jobs:
+                    task = queue.pop(0)
+                    w = self._take_worker()
+                    try:
+                        w.conn.send(task)
+                    except (BrokenPipeError, EOFError, OSError):  # died between tasks: retry on a new one
+                        w.stop(abort=True)
+                        queue.insert(0, task)
+                        continue
+                    except Exception as exc:  # e.g. the config could not be pickled
+                        self._idle.append(w)
+                        yield TaskOutcome(task.key, False, None, f"could not run the task:\n{_crash_text(exc)}")
+                        continue
+                    w.task = task
+                    busy[w.conn] = w
+                if not busy:
+                    continue
+                ready = wait(list(busy) + [w.proc.sentinel for w in busy.values()])
+                for conn in [c for c in list(busy) if c in ready or busy[c].proc.sentinel in ready]:
+                    w = busy.pop(conn)
+                    task, w.task = w.task, None
+                    outcome = None
+                    if conn.poll():
+                        try:
+                            outcome = conn.recv()
+                        except (EOFError, OSError):
+                            outcome = None
+                    if outcome is None:  # no result: the worker process died while running the task
+                        w.proc.join(5)
+                        outcome = TaskOutcome(
+                            task.key, False, None,
+                            f"the worker process (pid {w.proc.pid}) running this trial died "
+                            f"({_exit_text(w.proc.exitcode)}): killed, crashed or out of memory",
+                            0.0, {"host": socket.gethostname(), "pid": w.proc.pid})
+                        w.stop(abort=True)
+                    else:
+                        self._idle.append(w)
+                    yield outcome
         finally:
-            for fut in futures:
-                fut.cancel()
-            if broken:
-                self._discard_pool(abort=True)
-
-    def _discard_pool(self, abort: bool) -> None:
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        if abort:
-            # Stop running trials too (interrupt, fail-fast, broken pool). The pool keeps its
-            # worker processes in a private mapping; if it is absent we fall back to waiting.
-            for proc in list(getattr(pool, "_processes", {}) .values()):
-                if proc.is_alive():
-                    proc.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-        else:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # Closed early (interrupt, fail-fast): unstarted tasks are dropped; workers still
+            # running a task are stopped, so no stale result can reach a later call.
+            for w in busy.values():
+                w.stop(abort=True)
 
     def close(self, abort: bool = False) -> None:
-        self._discard_pool(abort)
+        idle, self._idle = self._idle, []
+        for w in idle:
+            w.stop(abort)
 
 
 # --------------------------------------------------------------------------- Ray
