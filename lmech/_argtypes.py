@@ -31,12 +31,25 @@ def positive_float(text: str) -> float:
     return _number(text, float, "a positive number", lambda v: v > 0 and math.isfinite(v))
 
 
-def int_list(text: str, *, min_len: int = 2) -> list[int]:
-    """Comma-separated positive integers, at least ``min_len`` of them (e.g. ``64,128,256``)."""
-    try:
-        values = [int(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers, e.g. 64,128,256; got {text!r}") from None
-    if len(values) < min_len or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"must list at least {min_len} positive integers; got {text!r}")
-    return values
+def list_action(convert, *, min_len: int = 1) -> type[argparse.Action]:
+    """An ``nargs="+"`` action taking values space- or comma-separated (``64 128`` or ``64,128``).
+
+    Each item goes through ``convert`` (one of the converters above); fewer than ``min_len`` items
+    is a usage error. Repeating the flag replaces the earlier list.
+    """
+
+    class _ListAction(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            items = []
+            for token in values:
+                for part in str(token).split(","):
+                    if part.strip():
+                        try:
+                            items.append(convert(part.strip()))
+                        except argparse.ArgumentTypeError as err:
+                            parser.error(f"argument {option_string}: {err}")
+            if len(items) < min_len:
+                parser.error(f"argument {option_string}: needs at least {min_len} value(s); got {len(items)}")
+            setattr(namespace, self.dest, items)
+
+    return _ListAction

@@ -54,3 +54,19 @@ def test_reproduce_exit_status_and_outputs(isolated_registry, tmp_path, capsys):
 def test_console_script_help():
     proc = subprocess.run([sys.executable, "-m", "lmech.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "reproduce" in proc.stdout
+
+
+def test_size_lists_accept_spaces_or_commas():
+    from lmech.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["transfer", "--model", "mlp", "--scheme", "mup", "--widths", "64,128", "256",
+                              "--lrs", "1e-3", "--seeds", "0,1", "--out", "x"])
+    assert args.widths == [64, 128, 256] and args.seeds == [0, 1]
+    args = parser.parse_args(["coord-check", "--widths", "64", "128,256"])
+    assert args.widths == [64, 128, 256]
+    for bad in (["coord-check", "--widths", "64"], ["coord-check", "--widths", "64,-1"],
+                ["transfer", "--model", "mlp", "--scheme", "mup", "--widths", "x", "--lrs", "1", "--out", "x"]):
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args(bad)
+        assert exc.value.code == 2

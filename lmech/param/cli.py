@@ -31,10 +31,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("mlp", "resmlp", "gpt"), default="mlp", help="built-in model (default mlp)")
     p.add_argument("--scheme", choices=_SCHEMES, default="mup", help="parameterization under test (default mup)")
     grid = p.add_mutually_exclusive_group()
-    grid.add_argument("--widths", type=argtypes.int_list, default=None,
-                      help="comma-separated increasing widths; the first is the base (default 64,128,256,512,1024)")
-    grid.add_argument("--depths", type=argtypes.int_list, default=None,
-                      help="comma-separated increasing depths (residual models); the first is the base")
+    grid.add_argument("--widths", nargs="+", action=argtypes.list_action(argtypes.positive_int, min_len=2), default=None,
+                      help="increasing widths, space- or comma-separated; the first is the base (default 64,128,256,512,1024)")
+    grid.add_argument("--depths", nargs="+", action=argtypes.list_action(argtypes.positive_int, min_len=2), default=None,
+                      help="increasing depths, space- or comma-separated (residual models); the first is the base")
     p.add_argument("--width", type=argtypes.positive_int, default=128, help="fixed width of a depth check (default 128)")
     p.add_argument("--depth", type=argtypes.positive_int, default=None,
                    help="fixed depth of a width check (default 3 layers for mlp, 2 blocks otherwise)")

@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lmech import _argtypes as argtypes
+
 __all__ = ["add_parser", "parse_lr", "log2_range"]
 
 EXAMPLE = """examples:
@@ -68,26 +70,6 @@ def _key_value(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
-    return v
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
-    return v
-
-
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``transfer`` on the ``lmech`` sub-command parser."""
     p = subparsers.add_parser(
@@ -101,21 +83,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--scheme", required=True, nargs="+", metavar="S",
                    help="parameterization(s), e.g. mup sp depth_mup completep; several = one sweep with a scheme axis")
     size = p.add_mutually_exclusive_group(required=True)
-    size.add_argument("--widths", nargs="+", type=_positive_int, metavar="N", help="widths to sweep (depth fixed)")
-    size.add_argument("--depths", nargs="+", type=_positive_int, metavar="L", help="depths to sweep (width fixed)")
+    size.add_argument("--widths", nargs="+", action=argtypes.list_action(argtypes.positive_int), metavar="N", help="widths to sweep (depth fixed)")
+    size.add_argument("--depths", nargs="+", action=argtypes.list_action(argtypes.positive_int), metavar="L", help="depths to sweep (width fixed)")
     lr = p.add_mutually_exclusive_group(required=True)
     lr.add_argument("--lrs", nargs="+", type=parse_lr, metavar="LR", help="learning rates, e.g. 1e-3 or 2^-10")
     lr.add_argument("--log2-lrs", nargs=3, type=float, metavar=("START", "STOP", "STEP"),
                     help="learning rates 2^x for x = START..STOP (inclusive) in steps of STEP")
-    p.add_argument("--seeds", nargs="+", type=_nonnegative_int, default=[0], metavar="SEED", help="seeds (default 0)")
-    p.add_argument("--steps", type=_positive_int, default=200, help="training steps per trial (default 200)")
+    p.add_argument("--seeds", nargs="+", action=argtypes.list_action(argtypes.nonnegative_int), default=[0], metavar="SEED", help="seeds (default 0)")
+    p.add_argument("--steps", type=argtypes.positive_int, default=200, help="training steps per trial (default 200)")
     p.add_argument("--out", required=True, help="output folder (sweep.sqlite, summary.json, transfer.png)")
     fixed = p.add_argument_group("fixed model/optimizer settings (passed to the trial function when given)")
-    fixed.add_argument("--width", type=_positive_int, help="fixed width of a depth sweep")
-    fixed.add_argument("--depth", type=_positive_int, help="fixed depth of a width sweep")
-    fixed.add_argument("--base-width", type=_positive_int, help="base (tuned) width of the parameterization")
-    fixed.add_argument("--base-depth", type=_positive_int, help="base (tuned) depth of the parameterization")
-    fixed.add_argument("--batch-size", type=_positive_int)
+    fixed.add_argument("--width", type=argtypes.positive_int, help="fixed width of a depth sweep")
+    fixed.add_argument("--depth", type=argtypes.positive_int, help="fixed depth of a width sweep")
+    fixed.add_argument("--base-width", type=argtypes.positive_int, help="base (tuned) width of the parameterization")
+    fixed.add_argument("--base-depth", type=argtypes.positive_int, help="base (tuned) depth of the parameterization")
+    fixed.add_argument("--batch-size", type=argtypes.positive_int)
     fixed.add_argument("--optimizer", help="e.g. adamw or sgd")
     fixed.add_argument("--weight-decay", type=float)
     fixed.add_argument("--set", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
@@ -124,8 +106,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     run.add_argument("--backend", choices=("local", "ray", "inprocess"), default=None,
                      help="local process pool (default), ray, or inprocess (debugging)")
     run.add_argument("--address", help="address of an existing Ray cluster (implies --backend ray)")
-    run.add_argument("--jobs", type=_positive_int, help="parallel trials (default: CPU cores)")
-    run.add_argument("--retries", type=_nonnegative_int, default=1, help="retries of a trial that raised (default 1)")
+    run.add_argument("--jobs", type=argtypes.positive_int, help="parallel trials (default: CPU cores)")
+    run.add_argument("--retries", type=argtypes.nonnegative_int, default=1, help="retries of a trial that raised (default 1)")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first trial that still fails")
     run.add_argument("--force", action="store_true",
                      help="replace a different sweep stored in --out (trials with identical configs are reused)")
@@ -135,7 +117,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     ana = p.add_argument_group("analysis")
     ana.add_argument("--metric", default="final_train_loss", help="result key to minimise (default final_train_loss)")
     ana.add_argument("--shift-tol", type=float, default=0.5, help="allowed |log2 LR* shift| (default 0.5)")
-    ana.add_argument("--n-boot", type=_positive_int, default=1000, help="bootstrap resamples (default 1000)")
+    ana.add_argument("--n-boot", type=argtypes.positive_int, default=1000, help="bootstrap resamples (default 1000)")
     ana.add_argument("--check", action="store_true", help="exit 1 unless every scheme meets the transfer criteria")
     ana.add_argument("--no-plot", action="store_true", help="do not write transfer.png")
     p.set_defaults(handler=_cmd_transfer)
