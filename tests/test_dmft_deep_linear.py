@@ -203,13 +203,20 @@ def test_bad_data():
 def test_fuzz_solver(P, D, depth, gamma0, lr, steps, seed):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((P, D))
+    X *= np.sqrt(D) / np.linalg.norm(X, axis=1, keepdims=True)  # |x|^2 = D: lazy step lr (L+1) K/P < 2
     y = rng.standard_normal(P)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
         res = deep_linear(X, y, depth=depth, gamma0=gamma0, lr=lr, steps=steps)
-    assert res.converged and res.residual < 1e-8
-    assert np.all(np.isfinite(res.f_train)) and res.f_train.shape == (steps + 1, P)
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    # rich dynamics can genuinely blow up (the NTK grows ~ gamma0^2 y^2; checked against N = 2048
+    # networks for P = 1, depth 3, gamma0 = 1.49, lr = 0.13, y = 2.84): then it must be flagged
+    assert warned == res.diverged == (not res.converged)
+    assert np.all(np.isfinite(res.f_train)) and np.all(np.isfinite(res.ntk))
+    if not res.diverged:
+        assert res.residual < 1e-8 and res.f_train.shape == (steps + 1, P)
     np.testing.assert_allclose(res.f_train[0], 0.0, atol=1e-14)
     # first step is exactly one lazy-NTK GD step (kernels are at their initial values)
     Kx = X @ X.T / D
-    np.testing.assert_allclose(res.f_train[1], lr / P * (depth + 1) * Kx @ y, atol=1e-10 * (1 + np.abs(Kx).max()))
+    if res.f_train.shape[0] > 1:
+        np.testing.assert_allclose(res.f_train[1], lr / P * (depth + 1) * Kx @ y, atol=1e-10 * (1 + np.abs(Kx).max()))
