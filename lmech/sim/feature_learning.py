@@ -15,7 +15,7 @@
      tested. This is what makes N, M ~ 10^3 affordable on a CPU.
 
 (The paper's nonlinear check -- an MLP fitting a power-law Fourier target on the circle --
-is not implemented here yet.)
+is in :mod:`lmech.sim.circle`.)
 """
 from __future__ import annotations
 

@@ -15,6 +15,9 @@
 * :func:`train_relu_network` -- actual full-batch gradient descent of the two-layer ReLU
   network f(x) = (alpha / sqrt(N)) sum_i a_i relu(w_i . x) with its initial output
   subtracted, in PyTorch; alpha large is lazy, small alpha is rich (feature learning).
+* :func:`final_ntk_curves` -- ensembles of such networks trained on P samples, their
+  ensemble-averaged test error, and the spectra (on a fixed sample) of their mean initial and
+  final empirical NTKs, for the kernel learning-curve theory with the final NTK.
 """
 from __future__ import annotations
 
@@ -36,6 +39,8 @@ __all__ = [
     "ntk_learning_curves",
     "NetworkRun",
     "train_relu_network",
+    "FinalNTKCurves",
+    "final_ntk_curves",
 ]
 
 
@@ -351,3 +356,146 @@ def train_relu_network(task: SphereTask, X: torch.Tensor, y: torch.Tensor, X_tes
     return NetworkRun(test_error=err, final_ntk_error=float(((kf - y_test) ** 2).mean()),
                       initial_ntk_error=float(((k0 - y_test) ** 2).mean()), train_loss=loss, steps=steps,
                       prediction=pred.numpy())
+
+
+# --------------------------------------------------------------------------- final NTK
+@dataclass(frozen=True)
+class FinalNTKCurves:
+    """Trained-network learning curve with the empirical NTKs that go with it.
+
+    Attributes
+    ----------
+    P : ndarray, shape (n,)
+    error_ensemble : ndarray, shape (n,)
+        Test error of the predictor averaged over the ensemble, mean over datasets.
+    error_ensemble_se : ndarray, shape (n,)
+        Standard error over datasets (nan for one dataset).
+    error_single : ndarray, shape (n,)
+        Mean test error of single networks.
+    final_gram, initial_gram : ndarray, shape (n, M, M)
+        Empirical NTK Gram matrices on the fixed spectral sample ``X_spectral`` (mean over
+        the ensemble members and datasets at each P; the initial one approximates the
+        infinite-width NTK).
+    X_spectral : ndarray, shape (M, d)
+    y_spectral : ndarray, shape (M,)
+        Target on the spectral sample.
+    train_loss : ndarray, shape (n,)
+        Largest final training MSE at each P.
+    steps : ndarray, shape (n,)
+        Mean number of GD steps.
+    """
+
+    P: np.ndarray
+    error_ensemble: np.ndarray
+    error_ensemble_se: np.ndarray
+    error_single: np.ndarray
+    final_gram: np.ndarray
+    initial_gram: np.ndarray
+    X_spectral: np.ndarray
+    y_spectral: np.ndarray
+    train_loss: np.ndarray
+    steps: np.ndarray
+    settings: dict = field(default_factory=dict)
+
+
+def _gd_two_layer(X, y, width, alpha, gen, max_steps, train_tol, lr_scale):
+    """Full-batch GD of alpha/sqrt(N) sum a relu(w.x) - f_0 (hand-written gradients).
+
+    Same model and step rule as :func:`train_relu_network` (lr = lr_scale 2/(alpha^2 lam_max),
+    lam_max the top eigenvalue of the initial eNTK Gram / P; a step that more than doubles the
+    loss is undone and the rate halved). Returns (W, a, W0, a0, train_mse, steps).
+    """
+    dt = torch.float64
+    P = X.shape[0]
+    W = torch.randn(width, X.shape[1], generator=gen, dtype=dt)
+    a = torch.randn(width, generator=gen, dtype=dt)
+    W0, a0 = W.clone(), a.clone()
+    lam_max = float(torch.linalg.eigvalsh(_entk(W0, a0, X, X) / P).max())
+    lr = lr_scale * 2.0 / (alpha**2 * lam_max)
+    c = alpha / np.sqrt(width)
+    f0 = c * (torch.relu(X @ W0.T) @ a0)
+    tol = train_tol * float((y * y).mean())
+    prev, mse, steps = float("inf"), float("inf"), 0
+    while steps < max_steps:
+        H = X @ W.T
+        R = torch.relu(H)
+        e = c * (R @ a) - f0 - y
+        mse = float((e * e).mean())
+        if mse < tol:
+            break
+        if not np.isfinite(mse) or mse > 2.0 * prev:
+            W, a = W_old, a_old
+            lr *= 0.5
+            prev = float("inf")
+            continue
+        prev = mse
+        steps += 1
+        g = (c / P) * e                                          # d(mse/2)/d(output)
+        gW = ((g[:, None] * (H > 0)) * a[None, :]).T @ X
+        ga = R.T @ g
+        W_old, a_old = W, a
+        W, a = W - lr * gW, a - lr * ga
+    return W, a, W0, a0, mse, steps
+
+
+def final_ntk_curves(task: SphereTask, P, *, width: int, alpha: float, ensemble: int = 4, datasets: int = 1,
+                     n_spectral: int = 600, n_test: int = 1000, seed: int = 0, max_steps: int = 5000,
+                     train_tol: float = 1e-3, lr_scale: float = 0.5) -> FinalNTKCurves:
+    """Ensembles of trained two-layer ReLU nets and their initial/final empirical NTKs.
+
+    For every P and dataset, ``ensemble`` networks f = alpha/sqrt(N) sum a relu(w . x) - f_0
+    (W, a ~ N(0, 1); small alpha = rich) are trained by full-batch GD until the training MSE
+    is below ``train_tol`` times the label power (or ``max_steps``). Recorded: the test error
+    of the ensemble-mean predictor and of single networks on ``n_test`` fresh points, and
+    the eNTK Gram matrices Theta(X_s, X_s) = [R R^T + (D D^T)(X_s X_s^T)] / N of the final and
+    initial parameters on a fixed sample X_s of ``n_spectral`` points (R = relu(X_s W^T),
+    D = 1[X_s W^T > 0] a; the alpha^2 prefactor is dropped: ridgeless regression is scale
+    free), averaged over the ensemble and datasets. Feed the Grams to
+    :func:`lmech.spectra.empirical_spectrum` and :func:`lmech.theory.kernel_curves.learning_curve`.
+
+    Cost per network O(steps P N d) plus O(M^2 N) for the Grams.
+    """
+    if not isinstance(task, SphereTask):
+        fail("task", "a SphereTask (see sphere_task)", task, TypeError)
+    Ps = check_array(P, "P", ndim=1, positive=True, dtype=np.int64)
+    width = check_int(width, "width", lo=1)
+    alpha = check_real(alpha, "alpha", lo=0, lo_closed=False)
+    ensemble = check_int(ensemble, "ensemble", lo=1)
+    datasets = check_int(datasets, "datasets", lo=1)
+    n_spectral = check_int(n_spectral, "n_spectral", lo=10)
+    n_test = check_int(n_test, "n_test", lo=10)
+    seed = check_int(seed, "seed", lo=0)
+    max_steps = check_int(max_steps, "max_steps", lo=1)
+    train_tol = check_real(train_tol, "train_tol", lo=0, lo_closed=False)
+    lr_scale = check_real(lr_scale, "lr_scale", lo=0, hi=1, lo_closed=False, hi_closed=False)
+    gen = torch.Generator().manual_seed(seed)
+    Xs, ys = task.sample(n_spectral, gen)
+    Xt, yt = task.sample(n_test, gen)
+    n = len(Ps)
+    e_ens = np.zeros((n, datasets))
+    e_one = np.zeros(n)
+    Kf = np.zeros((n, n_spectral, n_spectral))
+    K0 = np.zeros((n, n_spectral, n_spectral))
+    tr, st = np.zeros(n), np.zeros(n)
+    c_scale = alpha / np.sqrt(width)
+    for j, p in enumerate(Ps):
+        for ds in range(datasets):
+            X, y = task.sample(int(p), gen)
+            preds = []
+            for _ in range(ensemble):
+                W, a, W0, a0, mse, steps = _gd_two_layer(X, y, width, alpha, gen, max_steps, train_tol, lr_scale)
+                pr = c_scale * (torch.relu(Xt @ W.T) @ a - torch.relu(Xt @ W0.T) @ a0)
+                preds.append(pr)
+                e_one[j] += float(((pr - yt) ** 2).mean()) / (datasets * ensemble)
+                Kf[j] += _entk(W, a, Xs, Xs).numpy() / (datasets * ensemble)
+                K0[j] += _entk(W0, a0, Xs, Xs).numpy() / (datasets * ensemble)
+                tr[j] = max(tr[j], mse)
+                st[j] += steps / (datasets * ensemble)
+            e_ens[j, ds] = float(((torch.stack(preds).mean(0) - yt) ** 2).mean())
+    se = e_ens.std(1, ddof=1) / np.sqrt(datasets) if datasets > 1 else np.full(n, np.nan)
+    return FinalNTKCurves(P=Ps, error_ensemble=e_ens.mean(1), error_ensemble_se=se, error_single=e_one,
+                          final_gram=Kf, initial_gram=K0, X_spectral=Xs.numpy(), y_spectral=ys.numpy(),
+                          train_loss=tr, steps=st,
+                          settings=dict(d=task.d, degree=task.degree, width=width, alpha=alpha, ensemble=ensemble,
+                                        datasets=datasets, n_spectral=n_spectral, n_test=n_test, seed=seed,
+                                        max_steps=max_steps, train_tol=train_tol, lr_scale=lr_scale))
