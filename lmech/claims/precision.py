@@ -32,12 +32,31 @@ weights and/or activations fake-quantised with the straight-through estimator):
   simulation for this law ("illustrate, not validate"). Full setting (seed 0): 0.305; there the
   law does beat the baseline (held-out mean 0.070 vs 0.108), but the joint runs miss by 0.30, the
   other-D runs by 0.24, and the full-precision fit residuals already reach 0.18.
+
+  Redesign attempt (brief H, not adopted): the spec's linear random-feature toy (section 12(d)) with
+  fake-quantised (absmax, STE) readout weights and/or features, trained *to convergence* on a fixed
+  training set (full-batch Adam, 300 steps; N = 16..128 features of a 400-d power-law input,
+  D = 512..8192, 2 seeds) reproduces the same structural failure more cleanly: held-out max error 0.18
+  (mean 0.081 vs precision-blind 0.096) and fit residual 0.42. The reason is general: in the law the
+  penalty is ``A N^-alpha (f(P)^-alpha - 1)``, i.e. a *constant fraction of the N-limited loss*, shrinking
+  with N at fixed P; with absmax rounding the quantisation error is set by the scale of the whole
+  weight/feature tensor (~ the function's norm, not its residual), so the relative penalty *grows*
+  with N (3-bit weights: +0.7 % at N = 16, +2.6 % at 32, +7 % at 64, +9 % at 128; 3-bit features:
+  +21 % at N = 16 up to +146 % at N = 128). A simulator that reproduces the law would need
+  quantisation that acts like removing a fixed fraction of parameters; we found none that does so
+  without building the law in, so the claim is left failing as an honest negative result.
 * ``precision.ptq.data``: post-training quantisation degradation grows with the amount of
   pretraining data at fixed N; fit ``delta = C_T e^{-P/gamma_post} D^{gamma_D} / N^{gamma_N}``
   on the smaller data budgets and predict the largest one. Quick passes; full (4 widths,
   D up to 131072, 3-5 bits) gives 0.502 vs 0.5 (fails marginally): the in-sample log-RMSE is
   already 0.58 and at 3 bits the measured degradation saturates at the largest D (width 128:
   0.056 at D = 32768 and at 131072) where the power law in D keeps growing.
+  The quick setting is seed-fragile too (brief H, measured): 0.477 / 0.738 / 1.057 for seeds
+  0 / 1 / 2 (only seed 0 passes). Restricting to 4-5 bits does not help (0.486 / 1.17 / 0.529):
+  the degradation grows faster than a power law between the two largest budgets (width 32,
+  4 bits, seed 1: 0.0041 at D = 16384, 0.0142 at 65536; predicted 0.0044), plausibly because
+  one-pass training at larger D takes more steps and grows larger weight outliers, which inflate
+  the absmax step. Treat a quick pass at seed 0 as a pipeline check, not as support for the law.
 """
 from __future__ import annotations
 
@@ -50,6 +69,9 @@ from lmech.sim import precision as sim
 from lmech.theory import precision as th
 
 PAPER = "Scaling Laws for Precision"
+# the precision part of the law must carry information: its held-out mean error has to be clearly
+# (not marginally) below that of a precision-blind Chinchilla fit
+BASELINE_MARGIN = 0.75
 
 
 def _train(task, width, D, wb, ab, seeds, batch_size, lr):
@@ -142,12 +164,13 @@ def law_heldout(setting: PrecisionLawSetting, seed: int) -> ClaimOutcome:
         panels=[panel],
         checks={"fit converged": fit.converged,
                 "fitted exponents are sane (0 < alpha, beta < 3)": bool(0 < fit.law.alpha < 3 and 0 < fit.law.beta < 3),
-                "held-out mean error below that of the precision-blind baseline fit": bool(
-                    rel[held].mean() < rel_base[held].mean())},
+                "held-out mean error at most 0.75 x that of the precision-blind baseline fit": bool(
+                    rel[held].mean() <= BASELINE_MARGIN * rel_base[held].mean())},
         details={"fitted_constants": fit.law.__dict__, "fit_log_rmse": fit.log_rmse, "heldout_max_rel_by_kind": per_role,
                  "heldout_mean_rel": float(rel[held].mean()),
                  "baseline_heldout_max_rel": float(rel_base[held].max()),
                  "baseline_heldout_mean_rel": float(rel_base[held].mean()),
+                 "heldout_mean_rel_over_baseline": float(rel[held].mean() / rel_base[held].mean()),
                  "baseline_constants": base.law.__dict__,
                  "max_rel_fit_residual_full_precision": float(fit_rel_fp.max()),
                  "runs": [dict(width=r[0], n_params=r[1], n_data=r[2], weight_bits=r[3], act_bits=r[4], loss=r[5],
