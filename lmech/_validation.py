@@ -6,7 +6,7 @@ Validate once at the public boundary, never inside inner loops.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,8 @@ __all__ = [
     "check_int",
     "check_choice",
     "check_same_length",
+    "check_regression_data",
+    "check_seeds",
 ]
 
 
@@ -137,3 +139,43 @@ def check_same_length(**arrays: Any) -> int:
         names = ", ".join(f"`{k}`" for k in lengths)
         raise ValueError(f"{names} must have the same length; {desc}")
     return next(iter(lengths.values()))
+
+
+def check_regression_data(X, y, X_test=None, y_test=None, *, test_labels_required: bool = False):
+    """Validate a regression data set: ``X`` (P, D), ``y`` (P,), optional ``X_test`` (M, D), ``y_test`` (M,).
+
+    Returns float64 arrays ``(X, y, X_test, y_test)`` (the test entries None when absent).
+    ``y_test`` without ``X_test`` is always an error; with ``test_labels_required`` so is
+    ``X_test`` without ``y_test``.
+    """
+    Xa = check_array(X, "X", ndim=2, min_size=1)
+    P, D = Xa.shape
+    ya = check_array(y, "y", ndim=1)
+    if ya.shape[0] != P:
+        fail("y", f"of length P = {P} (rows of X)", ya)
+    if test_labels_required and (X_test is None) != (y_test is None):
+        fail("y_test", "given together with X_test (both or neither)", y_test)
+    Xt = yt = None
+    if X_test is not None:
+        Xt = check_array(X_test, "X_test", ndim=2, min_size=1)
+        if Xt.shape[1] != D:
+            fail("X_test", f"of shape (any, {D}) to match X", Xt)
+    if y_test is not None:
+        if Xt is None:
+            fail("y_test", "given only together with X_test", y_test)
+        yt = check_array(y_test, "y_test", ndim=1)
+        if yt.shape[0] != Xt.shape[0]:
+            fail("y_test", f"of length {Xt.shape[0]} (rows of X_test)", yt)
+    return Xa, ya, Xt, yt
+
+
+def check_seeds(seeds) -> tuple[int, ...]:
+    """A seed or a non-empty sequence of distinct non-negative integer seeds, as a tuple."""
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seeds = (int(seeds),)
+    if not isinstance(seeds, Sequence) or isinstance(seeds, (str, bytes)) or len(seeds) == 0:
+        fail("seeds", "a non-empty sequence of integers", seeds, TypeError)
+    out = tuple(check_int(s, "seeds", lo=0) for s in seeds)
+    if len(set(out)) != len(out):
+        fail("seeds", "distinct integers", seeds)
+    return out

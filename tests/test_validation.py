@@ -59,3 +59,27 @@ def test_solver_result_repr_and_frozen():
     assert "converged" in text and "shape=(10,)" in text
     with pytest.raises(FrozenInstanceError):
         r.converged = False
+
+
+def test_check_regression_data_and_seeds():
+    import numpy as np
+
+    from lmech._validation import check_regression_data, check_seeds
+
+    X, y = np.ones((4, 3)), np.zeros(4)
+    Xa, ya, Xt, yt = check_regression_data(X, y)
+    assert Xa.shape == (4, 3) and Xt is None and yt is None
+    assert check_regression_data(X, y, np.ones((2, 3)))[3] is None  # test inputs without labels are fine
+    with pytest.raises(ValueError, match="y_test"):
+        check_regression_data(X, y, np.ones((2, 3)), test_labels_required=True)
+    with pytest.raises(ValueError, match="y_test"):
+        check_regression_data(X, y, None, np.zeros(2))
+    with pytest.raises(ValueError, match="X_test"):
+        check_regression_data(X, y, np.ones((2, 5)), np.zeros(2))
+    with pytest.raises(ValueError, match="`y`"):
+        check_regression_data(X, np.zeros(3))
+    assert check_seeds(3) == (3,) and check_seeds([0, 2]) == (0, 2)
+    with pytest.raises(ValueError, match="distinct"):
+        check_seeds([1, 1])
+    with pytest.raises(TypeError, match="seeds"):
+        check_seeds([])

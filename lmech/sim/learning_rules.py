@@ -44,7 +44,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lmech._validation import check_array, check_choice, check_int, check_real, fail
+from lmech._validation import (
+    check_choice, check_int, check_real, check_regression_data, check_seeds, fail,
+)
 from lmech.sim.mean_field import ACTIVATIONS
 
 __all__ = ["RULES", "RuleRun", "train_learning_rule"]
@@ -99,37 +101,6 @@ class RuleRun:
     def residual(self) -> np.ndarray:
         """Training residuals ``y - f``, shape (S, T, P)."""
         return self.y_train - self.f_train
-
-
-def _check_inputs(X, y, X_test, y_test):
-    Xa = check_array(X, "X", ndim=2, min_size=1)
-    P, D = Xa.shape
-    ya = check_array(y, "y", ndim=1)
-    if ya.shape[0] != P:
-        fail("y", f"of length P = {P} (rows of X)", ya)
-    Xt = yt = None
-    if X_test is not None:
-        Xt = check_array(X_test, "X_test", ndim=2, min_size=1)
-        if Xt.shape[1] != D:
-            fail("X_test", f"of shape (any, {D}) to match X", Xt)
-    if y_test is not None:
-        if Xt is None:
-            fail("y_test", "given only together with X_test", y_test)
-        yt = check_array(y_test, "y_test", ndim=1)
-        if yt.shape[0] != Xt.shape[0]:
-            fail("y_test", f"of length {Xt.shape[0]} (rows of X_test)", yt)
-    return Xa, ya, Xt, yt
-
-
-def _check_seeds(seeds) -> tuple[int, ...]:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        seeds = (int(seeds),)
-    if not isinstance(seeds, Sequence) or isinstance(seeds, (str, bytes)) or len(seeds) == 0:
-        fail("seeds", "a non-empty sequence of integers", seeds, TypeError)
-    out = tuple(check_int(s, "seeds", lo=0) for s in seeds)
-    if len(set(out)) != len(out):
-        fail("seeds", "distinct integers", seeds)
-    return out
 
 
 def train_learning_rule(
@@ -189,7 +160,7 @@ def train_learning_rule(
     -----
     Cost per step O(S (L - 1) N^2 M + S N M D); memory O(S L N^2) (twice that for FA).
     """
-    Xa, ya, Xt, yt = _check_inputs(X, y, X_test, y_test)
+    Xa, ya, Xt, yt = check_regression_data(X, y, X_test, y_test)
     check_choice(rule, "rule", RULES)
     N = check_int(width, "width", lo=1)
     L = check_int(depth, "depth", lo=1)
@@ -200,7 +171,7 @@ def train_learning_rule(
         check_choice(activation, "activation", ACTIVATIONS)
     rho_v = check_real(rho, "rho", lo=-1.0, hi=1.0)
     every = check_int(record_every, "record_every", lo=1)
-    seed_list = _check_seeds(seeds)
+    seed_list = check_seeds(seeds)
     if dtype not in (torch.float64, torch.float32):
         fail("dtype", "torch.float64 or torch.float32", dtype, TypeError)
     dev = torch.device("cpu" if device is None else device)

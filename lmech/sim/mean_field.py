@@ -36,7 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lmech._validation import check_array, check_choice, check_int, check_real, fail
+from lmech._validation import (
+    check_choice, check_int, check_real, check_regression_data, check_seeds, fail,
+)
 
 __all__ = ["MeanFieldRun", "train_mean_field", "ACTIVATIONS"]
 
@@ -126,36 +128,6 @@ class MeanFieldRun:
         return np.asarray(value).mean(axis=0)
 
 
-def _check_inputs(X, y, X_test, y_test):
-    Xa = check_array(X, "X", ndim=2, min_size=1)
-    P, D = Xa.shape
-    ya = check_array(y, "y", ndim=1)
-    if ya.shape[0] != P:
-        fail("y", f"of length P = {P} (rows of X)", ya)
-    if (X_test is None) != (y_test is None):
-        fail("y_test", "given together with X_test (both or neither)", y_test)
-    if X_test is None:
-        return Xa, ya, None, None
-    Xt = check_array(X_test, "X_test", ndim=2, min_size=1)
-    if Xt.shape[1] != D:
-        fail("X_test", f"of shape (any, {D}) to match X", Xt)
-    yt = check_array(y_test, "y_test", ndim=1)
-    if yt.shape[0] != Xt.shape[0]:
-        fail("y_test", f"of length {Xt.shape[0]} (rows of X_test)", yt)
-    return Xa, ya, Xt, yt
-
-
-def _check_seeds(seeds) -> tuple[int, ...]:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        seeds = (int(seeds),)
-    if not isinstance(seeds, Sequence) or isinstance(seeds, (str, bytes)) or len(seeds) == 0:
-        fail("seeds", "a non-empty sequence of integers", seeds, TypeError)
-    out = tuple(check_int(s, "seeds", lo=0) for s in seeds)
-    if len(set(out)) != len(out):
-        fail("seeds", "distinct integers", seeds)
-    return out
-
-
 def train_mean_field(
     X,
     y,
@@ -222,7 +194,7 @@ def train_mean_field(
     Cost per step: O(S N^2 M (L - 1) + S N M D) time; memory O(S (N^2 (L - 1) + N D)) for the
     weights (8 seeds of a depth-3 network at N = 4096 hold ~2.1 GB in float64).
     """
-    Xa, ya, Xt, yt = _check_inputs(X, y, X_test, y_test)
+    Xa, ya, Xt, yt = check_regression_data(X, y, X_test, y_test, test_labels_required=True)
     N = check_int(width, "width", lo=1)
     L = check_int(depth, "depth", lo=1)
     g0 = check_real(gamma0, "gamma0", lo=0.0, lo_closed=False)
@@ -230,7 +202,7 @@ def train_mean_field(
     n_steps = check_int(steps, "steps", lo=0)
     check_choice(activation, "activation", ACTIVATIONS)
     every = check_int(record_every, "record_every", lo=1)
-    seed_list = _check_seeds(seeds)
+    seed_list = check_seeds(seeds)
     if dtype not in (torch.float64, torch.float32):
         fail("dtype", "torch.float64 or torch.float32", dtype, TypeError)
     dev = torch.device("cpu" if device is None else device)

@@ -67,7 +67,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lmech._validation import check_array, check_choice, check_int, check_real, fail
+from lmech._validation import (
+    check_choice, check_int, check_real, check_regression_data, fail,
+)
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = ["DeepLinearDMFTResult", "deep_linear"]
@@ -124,25 +126,8 @@ class DeepLinearDMFTResult(SolverResult):
 # --------------------------------------------------------------------------- validation
 def _check_data(X, y, X_test, y_test):
     """Validate (X, y, X_test, y_test); return float64 arrays and the input Gram matrix."""
-    Xa = check_array(X, "X", ndim=2, min_size=1)
-    P, D = Xa.shape
-    if D == 0:
-        fail("X", "of shape (P, D) with D >= 1", Xa)
-    ya = check_array(y, "y", ndim=1)
-    if ya.shape[0] != P:
-        fail("y", f"of length P = {P} (rows of X)", ya)
-    Xt = None
-    yt = None
-    if X_test is not None:
-        Xt = check_array(X_test, "X_test", ndim=2, min_size=1)
-        if Xt.shape[1] != D:
-            fail("X_test", f"of shape (any, {D}) to match X", Xt)
-    if y_test is not None:
-        if Xt is None:
-            fail("y_test", "given only together with X_test", y_test)
-        yt = check_array(y_test, "y_test", ndim=1)
-        if yt.shape[0] != Xt.shape[0]:
-            fail("y_test", f"of length {Xt.shape[0]} (rows of X_test)", yt)
+    Xa, ya, Xt, yt = check_regression_data(X, y, X_test, y_test)
+    D = Xa.shape[1]
     X_all = Xa if Xt is None else np.concatenate([Xa, Xt], axis=0)
     Kx = X_all @ X_all.T / D
     return Xa, ya, Xt, yt, Kx

@@ -72,7 +72,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lmech._validation import check_array, check_choice, check_int, check_real, fail
+from lmech._validation import (
+    check_choice, check_int, check_real, check_regression_data, fail,
+)
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = ["SamplingDMFTResult", "two_layer", "deep", "DMFT_ACTIVATIONS"]
@@ -254,24 +256,9 @@ class _Problem:
 
 def _validate(X, y, X_test, y_test, *, depth, gamma0, lr, steps, activation, dynamics, samples,
               damping, tol, max_sweeps, average, noise_factor, seed) -> _Problem:
-    Xa = check_array(X, "X", ndim=2, min_size=1)
+    Xa, ya, Xt, yt = check_regression_data(X, y, X_test, y_test, test_labels_required=True)
     P, D = Xa.shape
-    ya = check_array(y, "y", ndim=1)
-    if ya.shape[0] != P:
-        fail("y", f"of length P = {P} (rows of X)", ya)
-    if (X_test is None) != (y_test is None):
-        fail("y_test", "given together with X_test (both or neither)", y_test)
-    if X_test is not None:
-        Xt = check_array(X_test, "X_test", ndim=2, min_size=1)
-        if Xt.shape[1] != D:
-            fail("X_test", f"of shape (any, {D}) to match X", Xt)
-        yt = check_array(y_test, "y_test", ndim=1)
-        if yt.shape[0] != Xt.shape[0]:
-            fail("y_test", f"of length {Xt.shape[0]} (rows of X_test)", yt)
-        Xall = np.concatenate([Xa, Xt])
-    else:
-        yt = None
-        Xall = Xa
+    Xall = Xa if Xt is None else np.concatenate([Xa, Xt])
     L = check_int(depth, "depth", lo=1)
     g0 = check_real(gamma0, "gamma0", lo=0.0)
     eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
@@ -468,7 +455,7 @@ class _Deep:
 
     def extend(self, st: dict, T1: int) -> dict:
         """Grow the window: kernels edge-replicated, responses and rho zero-padded."""
-        pb, M, P = self.pb, self.pb.M, self.pb.P
+        M, P = self.pb.M, self.pb.P
         n = st["Phi1"].shape[0] // M
         idx = _edge_index(n, T1)
         new = {}
@@ -487,7 +474,7 @@ class _Deep:
         return self.closure(new)
 
     def result_kernels(self, st: dict):
-        pb, L, M = self.pb, self.pb.depth, self.pb.M
+        L, M = self.pb.depth, self.pb.M
         T1 = st["Phi1"].shape[0] // M
         idx = torch.arange(T1)
         Phi = torch.stack([st[f"Phi{l}"].reshape(T1, M, T1, M)[idx, :, idx, :] for l in range(1, L + 1)], 1)
@@ -517,7 +504,7 @@ class _Deep:
     def _sources(self, st: dict, l: int, T1: int, S: int):
         """u^l ~ GP(0, Phi^{l-1}) (u^1 constant in time: (S, M)); r^l ~ GP(0, G^{l+1})
         (r^L = w(0), one scalar per sample: (S,))."""
-        pb, L, M = self.pb, self.pb.depth, self.pb.M
+        L, M = self.pb.depth, self.pb.M
         if l == 1:
             u = torch.randn(S, M, generator=self.gen, dtype=torch.float64) @ self.sqKx.T
         else:
