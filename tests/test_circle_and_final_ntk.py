@@ -31,7 +31,7 @@ def test_circle_ntk_matches_wide_network_monte_carlo():
     h0, h = x0 @ W.T + b, X @ W.T + b
     both = ((h > 0) & (h0 > 0)).double()
     emp = (torch.relu(h) @ torch.relu(h0) + (both @ a**2) * (X @ x0 + 1)) / N
-    # Monte-Carlo error at N = 2e5 is ~ 3e-3 relative
+    # Monte-Carlo error at N = 2e5, measured over generator seeds 0-2: max 3.5e-3 .. 8.7e-3 relative
     np.testing.assert_allclose(emp.numpy(), circle_ntk(D), rtol=1.5e-2)
 
 
@@ -64,7 +64,7 @@ def test_lazy_wide_mlp_follows_ntk_gradient_flow():
     th = lazy_circle_curve(task, t)
     sim = train_circle_mlp(task, t, width=2048, gamma=0.01, seeds=2, seed=1, max_step=0.1)
     # small steps so that GD tracks gradient flow on the top modes (lam_1 = 0.4)
-    # measured max relative error ~1.5 % (finite-width eNTK fluctuations at N = 2048)
+    # measured max relative error 1.2-1.3 % over seeds 1-2 (finite-width eNTK fluctuations at N = 2048)
     np.testing.assert_allclose(sim.loss, th, rtol=0.05)
     assert np.all(sim.rejected == 0) and np.all(sim.weight_change < 0.05)
 
