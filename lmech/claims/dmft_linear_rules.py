@@ -29,6 +29,7 @@ from lmech.sim.mean_field import train_mean_field
 from lmech.theory.dmft.deep_linear import deep_linear
 from lmech.theory.dmft.finite_width import two_layer_fluctuations
 from lmech.theory.dmft.learning_rules import kernel_alignment, lazy_effective_kernel, learning_rule_dynamics
+from lmech.theory.scaling import fit_power_law
 
 SCFT_PAPER = "Self-Consistent Dynamical Field Theory of Kernel Evolution in Wide Neural Networks"
 FLUCT_PAPER = "Dynamics of Finite Width Kernel and Prediction Fluctuations in Mean Field Neural Networks"
@@ -53,7 +54,7 @@ def _rel(a, b) -> float:
 
 def _slope(widths, errors) -> float:
     """Least-squares slope of log(error) against log(width)."""
-    return float(np.polyfit(np.log(np.asarray(widths, float)), np.log(np.asarray(errors, float)), 1)[0])
+    return -fit_power_law(widths, errors).exponent
 
 
 def _sim_seeds(seed: int, count: int, offset: int = 0) -> tuple[int, ...]:

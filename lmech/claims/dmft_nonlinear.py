@@ -30,6 +30,7 @@ import torch
 from lmech.claims.registry import ClaimOutcome, Panel, Series, Setting, claim
 from lmech.sim.mean_field import train_mean_field
 from lmech.theory.dmft.sampling import deep, two_layer
+from lmech.theory.scaling import fit_power_law
 
 DMFT_PAPER = "Self-Consistent Dynamical Field Theory of Kernel Evolution in Wide Neural Networks"
 WIDTH_PAPER = "Feature-Learning Networks Are Consistent Across Widths At Realistic Scales"
@@ -65,8 +66,8 @@ def _rel(a, b) -> float:
 
 
 def _slope(widths, errors) -> float:
-    """Least-squares slope of log(error) against log(N)."""
-    return float(np.polyfit(np.log(np.asarray(widths, float)), np.log(np.asarray(errors, float)), 1)[0])
+    """Least-squares slope of log(error) against log(width)."""
+    return -fit_power_law(widths, errors).exponent
 
 
 def _width_errors(theory, run) -> dict:
