@@ -1,25 +1,42 @@
-"""Timing helpers shared by the benchmark scripts: interleaved repeats, medians, ratios."""
+"""Timing helpers shared by the benchmark scripts: interleaved repeats, medians, ratios.
+
+Clocks: ``"wall"`` (``time.perf_counter``) or ``"cpu"`` (``time.process_time``, CPU seconds
+of this process -- the fairer figure on a shared, loaded machine).
+"""
 from __future__ import annotations
 
 import statistics
 import time
 from collections.abc import Callable, Sequence
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
-def time_once(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
+
+def time_once(fn: Callable[[], object], clock: str = "wall") -> float:
+    tick = CLOCKS[clock]
+    t0 = tick()
     fn()
-    return time.perf_counter() - t0
+    return tick() - t0
 
 
-def interleaved(fns: Sequence[Callable[[], object]], repeats: int = 5, warmup: int = 1) -> list[float]:
-    """Median wall time of each function, timed in interleaved rounds (A B A B ...) so that
-    machine-load drift affects all of them alike."""
+def interleaved_clocks(fns: Sequence[Callable[[], object]], repeats: int = 5, warmup: int = 1,
+                       clocks: Sequence[str] = ("wall", "cpu")) -> list[tuple[float, ...]]:
+    """Median time of each function on each of ``clocks``, timed in interleaved rounds
+    (A B A B ...) so that machine-load drift affects all of them alike."""
+    ticks = [CLOCKS[c] for c in clocks]
     for _ in range(warmup):
         for fn in fns:
             fn()
-    samples: list[list[float]] = [[] for _ in fns]
+    samples: list[list[tuple[float, ...]]] = [[] for _ in fns]
     for _ in range(repeats):
         for i, fn in enumerate(fns):
-            samples[i].append(time_once(fn))
-    return [statistics.median(s) for s in samples]
+            start = [tick() for tick in ticks]
+            fn()
+            samples[i].append(tuple(tick() - t0 for tick, t0 in zip(ticks, start)))
+    return [tuple(statistics.median(s[j] for s in rows) for j in range(len(ticks))) for rows in samples]
+
+
+def interleaved(fns: Sequence[Callable[[], object]], repeats: int = 5, warmup: int = 1,
+                clock: str = "wall") -> list[float]:
+    """Median time of each function on one clock, in interleaved rounds."""
+    return [t[0] for t in interleaved_clocks(fns, repeats=repeats, warmup=warmup, clocks=(clock,))]

@@ -20,9 +20,7 @@ and exponents are what matter.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -31,27 +29,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from _timing import interleaved  # noqa: E402
+from _timing import CLOCKS, interleaved  # noqa: E402
 from lmech.claims.dmft_nonlinear import _sphere_task  # noqa: E402
 from lmech.results import ConvergenceWarning  # noqa: E402
 from lmech.sim.mean_field import train_mean_field  # noqa: E402
 from lmech.theory.dmft.sampling import deep, two_layer  # noqa: E402
 
 
-_CLOCK = time.perf_counter  # set by --clock
+_CLOCK = "wall"  # set by --clock
 
 
 def _timed(fns, repeats: int) -> list[float]:
     """Median time of each function over interleaved rounds, on the selected clock."""
-    if _CLOCK is time.perf_counter:
-        return interleaved(fns, repeats=repeats, warmup=0)
-    samples = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t0 = _CLOCK()
-            fn()
-            samples[i].append(_CLOCK() - t0)
-    return [statistics.median(v) for v in samples]
+    return interleaved(fns, repeats=repeats, warmup=0, clock=_CLOCK)
 
 
 def _rel(a, b):
@@ -61,9 +51,9 @@ def _rel(a, b):
 def solver_vs_ensemble(quick: bool) -> None:
     X, y, _, _ = _sphere_task(8, 0, 10)
     kw = dict(gamma0=1.5, lr=0.1, steps=100)
-    t0 = _CLOCK()
+    t0 = CLOCKS[_CLOCK]()
     ref = two_layer(X, y, samples=50000 if quick else 200000, average=10, seed=123, **kw)
-    t_ref = _CLOCK() - t0
+    t_ref = CLOCKS[_CLOCK]() - t0
     S = 20000
 
     def solve():
@@ -104,11 +94,11 @@ def solver_vs_ensemble(quick: bool) -> None:
 
 
 def _per_sweep(fn, sweeps: int) -> float:
-    t0 = _CLOCK()
+    t0 = CLOCKS[_CLOCK]()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fn(max_sweeps=sweeps, average=1, noise_factor=0.0, tol=0.0)
-    return (_CLOCK() - t0) / (sweeps + 1)
+    return (CLOCKS[_CLOCK]() - t0) / (sweeps + 1)
 
 
 def _fit(name: str, xs, ts) -> None:
@@ -166,7 +156,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     global _CLOCK
-    _CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    _CLOCK = args.clock
     print(f"clock: {args.clock}, threads: {args.threads}")
     if args.only in (None, "ensemble"):
         solver_vs_ensemble(args.quick)

@@ -13,29 +13,19 @@ Times are medians over interleaved repeats, as wall-clock and as CPU time of thi
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import interleaved_clocks  # noqa: E402
+
 from lmech.sim.kernel_regression import gaussian_feature_regression
 from lmech.spectra import power_law
 from lmech.theory.kernel_curves import learning_curve
-
-
-def interleaved(fns, repeats):
-    """Median (wall, CPU) seconds of each function over interleaved rounds, after one warm-up."""
-    for fn in fns:
-        fn()
-    samples = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t0, c0 = time.perf_counter(), time.process_time()
-            fn()
-            samples[i].append((time.perf_counter() - t0, time.process_time() - c0))
-    return [tuple(statistics.median(x[j] for x in s) for j in (0, 1)) for s in samples]
 
 
 def main() -> None:
@@ -50,7 +40,7 @@ def main() -> None:
     power = power_law(10_000, 2.0, normalize=True)
     P = np.geomspace(10, 1e5, 100)
     fns = [lambda r=r: learning_curve(lam, power, P, r, 0.01) for r in (0.0, 1e-3)]
-    (w0, c0), (w1, c1) = interleaved(fns, repeats=args.repeats)
+    (w0, c0), (w1, c1) = interleaved_clocks(fns, repeats=args.repeats)
     print("theory, 10^4 modes x 100 P (goal < 50 ms):")
     print(f"  ridge 0     wall {1e3 * w0:8.1f} ms   cpu {1e3 * c0:8.1f} ms")
     print(f"  ridge 1e-3  wall {1e3 * w1:8.1f} ms   cpu {1e3 * c1:8.1f} ms")
@@ -65,7 +55,7 @@ def main() -> None:
     def sim():
         return gaussian_feature_regression(lam_s, v, P_s, 1e-3, 0.05, n_trials=20, seed=0)
 
-    (w_th, c_th), (w_sim, c_sim) = interleaved([theory, sim], repeats=max(1, args.repeats // 2))
+    (w_th, c_th), (w_sim, c_sim) = interleaved_clocks([theory, sim], repeats=max(1, args.repeats // 2))
     rel = np.abs(sim().mean / theory().generalization_error - 1).mean()
     print(f"same curve, 1000 modes x {len(P_s)} P (P <= 500), 20 training sets per P "
           f"(mean relative gap {rel:.3f}):")
