@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lmech import _argtypes as argtypes
+from lmech._errors import UsageError
 
 __all__ = ["main", "build_parser"]
 
@@ -21,13 +22,9 @@ __all__ = ["main", "build_parser"]
 # (a function taking the parsed args and returning an exit status). Such modules must be
 # cheap to import (no torch at import time): the parser is built on every call.
 _EXTERNAL_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("transfer", "lmech.sweep.cli"),
-    ("coord-check", "lmech.param.cli"),
+    ("transfer", "lmech.commands.transfer"),
+    ("coord-check", "lmech.commands.coord_check"),
 )
-
-
-class UsageError(Exception):
-    """Bad command-line usage detected after parsing (exit status 2)."""
 
 
 def _cmd_claims_list(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -25,6 +26,8 @@ from lmech._validation import check_array, check_int, check_real, fail
 
 __all__ = [
     "power_law",
+    "PowerLawProblem",
+    "power_law_problem",
     "EmpiricalSpectrum",
     "empirical_spectrum",
     "target_coefficients",
@@ -49,6 +52,26 @@ def power_law(n_modes: int, exponent: float, *, scale: float = 1.0, normalize: b
     if normalize:
         out /= out.sum()
     return s * out
+
+
+class PowerLawProblem(NamedTuple):
+    """A spectrum and a target's power per mode, both power laws (unpacks as a pair)."""
+
+    eigenvalues: np.ndarray
+    target_power: np.ndarray
+
+
+def power_law_problem(n_modes: int, spectrum_exponent: float, power_exponent: float, *,
+                      normalize: bool = False) -> PowerLawProblem:
+    """The standard power-law problem: ``lam_k = k^-b`` and target power ``p_k = k^-a``.
+
+    With ``normalize=True`` both are rescaled to sum to 1 (so the initial loss is 1 and the
+    kernel's trace is 1). A target with coefficients ``v_k = k^-c`` has power exponent
+    ``a = 2c``. Used by kernel, SGD, random-feature and scaling-law claims alike.
+    """
+    lam = power_law(n_modes, spectrum_exponent, normalize=normalize)
+    power = power_law(n_modes, power_exponent, normalize=normalize)
+    return PowerLawProblem(lam, power)
 
 
 # --------------------------------------------------------------------------- empirical

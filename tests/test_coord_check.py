@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from lmech.param import Parameterization, coord_check
-from lmech.param.coord_check import fit_slope
+from lmech.param import Parameterization
+from lmech.sim.coord_check import coord_check
+from lmech.sim.coord_check import fit_slope
 
 
 @pytest.fixture(autouse=True, scope="module")

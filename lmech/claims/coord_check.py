@@ -1,6 +1,6 @@
 """Claims: the coordinate check of the muP family (width) and of depth-muP / CompleteP (depth).
 
-Each claim runs :func:`lmech.param.coord_check` for the scheme and its negative controls.
+Each claim runs :func:`lmech.sim.coord_check` for the scheme and its negative controls.
 The "theory" is that every activation size and change since initialisation is
 width-independent (muP, "Tensor Programs V") or depth-independent (1/sqrt(L) branches,
 "Depthwise Hyperparameter Transfer in Residual Networks: Dynamics and Scaling Limit";
@@ -41,7 +41,7 @@ class CoordSetting(Setting):
 def _outcome(setting: CoordSetting, seed: int, plot_quantity: str) -> ClaimOutcome:
     import torch
 
-    from lmech.param import coord_check
+    from lmech.sim.coord_check import coord_check
 
     # small matrices: intra-op threads do not pay, and on a busy machine they cost up to 100x (measured)
     threads = torch.get_num_threads()

@@ -1,40 +1,50 @@
 """Claims: a paper's quantitative statement as a named, runnable check.
 
-A claim runs a theory and a simulation on the same :class:`Setting` and returns a
+A claim runs a theory and a simulation on the same setting and returns a
 :class:`ClaimOutcome` whose ``value`` is an *error-like* metric (non-negative, smaller is
 better: a relative error, an exponent mismatch, a count of violated orderings). The claim
-passes when ``value <= tolerance`` and every named entry of ``checks`` holds.
+passes when ``value <= tolerance`` and every named entry of ``checks`` holds. Its
+``expect`` says whether it is expected to pass (the default), to fail as measured
+(:func:`known_failure`, with the measured reason users see) or to pass at some seeds only
+(:func:`fragile`, run on ``n`` seeds).
 
-Registering a claim::
+A claim is short: the setting is data (a frozen dataclass instance for each of ``quick``
+and ``full``), the statement is the first paragraph of the docstring, seeds come from a
+:class:`~lmech.seeds.SeedStream` (no hand-made offsets), and measurement, equations,
+metrics, fits and panels come from ``sim/``, ``theory/`` and :mod:`lmech.claims.toolkit`::
 
     @dataclass(frozen=True)
-    class MySetting(Setting):
+    class Curve(Setting):
         n: int = 100
-        @classmethod
-        def quick(cls): return cls(n=100)
-        @classmethod
-        def full(cls): return cls(n=10_000)
 
-    @claim("family.topic.case", paper="Title of the paper", statement="One sentence.",
-           metric="mean relative error of E_g over P", tolerance=0.05, setting=MySetting)
-    def my_claim(setting: MySetting, seed: int) -> ClaimOutcome:
-        ...
+    @claim("family.topic.case", paper=PAPER, metric="mean relative error of E_g over P (to theory)",
+           tolerance=0.05, quick=Curve(), full=Curve(n=10_000))
+    def my_claim(s: Curve, seeds: SeedStream) -> ClaimOutcome:
+        '''The theory predicts the simulated learning curve at every P.'''
+        th = theory.curve(s.n)
+        sim = simulate(s.n, seed=seeds.next())
+        cmp = compare("", th.P, th.loss, sim.mean, sim.sem, title="...", xlabel="P", ylabel="E_g")
+        return cmp.outcome("mean")
 """
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
 import importlib
+import inspect
 import pkgutil
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from lmech._json import jsonable as _jsonable
+from lmech.plotdata import Panel, Series
+from lmech.records import ClaimResult
+from lmech.seeds import SeedStream
 
 __all__ = [
     "Setting",
@@ -42,6 +52,9 @@ __all__ = [
     "Panel",
     "ClaimOutcome",
     "Tolerance",
+    "Expectation",
+    "known_failure",
+    "fragile",
     "Claim",
     "ClaimResult",
     "claim",
@@ -57,105 +70,18 @@ MODES = ("quick", "full")
 # --------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
 class Setting:
-    """Base class of claim settings: frozen data with a ``quick()`` and a ``full()`` size.
+    """Optional base class of claim settings: a frozen dataclass with ``to_dict``.
 
-    Quick settings run in seconds and are what the tests use; full settings reproduce the
-    paper's figure and run in the report and benchmarks.
+    A claim takes one instance for its ``quick`` size (seconds; what the tests and the demo
+    use) and one for its ``full`` size (the paper's figure). Any frozen dataclass works.
     """
-
-    @classmethod
-    def quick(cls) -> "Setting":
-        return cls()
-
-    @classmethod
-    def full(cls) -> "Setting":
-        return cls()
-
-    @classmethod
-    def for_mode(cls, mode: str) -> "Setting":
-        if mode not in MODES:
-            raise ValueError(f"`mode` must be one of {MODES}; got {mode!r}")
-        return cls.quick() if mode == "quick" else cls.full()
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))
 
 
-# --------------------------------------------------------------------------- plot data
-def _floats(values: Any) -> tuple[float, ...]:
-    return tuple(float(v) for v in np.asarray(values, dtype=float).ravel())
-
-
-@dataclass(frozen=True)
-class Series:
-    """One line or set of points on a panel.
-
-    ``role`` picks the style: ``"theory"`` is drawn as a line, ``"simulation"`` as markers
-    (with error bars when ``yerr`` is given), ``"reference"`` as a dashed line.
-    """
-
-    label: str
-    x: tuple[float, ...]
-    y: tuple[float, ...]
-    yerr: tuple[float, ...] | None = None
-    role: str = "theory"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "x", _floats(self.x))
-        object.__setattr__(self, "y", _floats(self.y))
-        if self.yerr is not None:
-            object.__setattr__(self, "yerr", _floats(self.yerr))
-        if len(self.x) != len(self.y):
-            raise ValueError(f"Series {self.label!r}: x has {len(self.x)} points but y has {len(self.y)}")
-        if self.yerr is not None and len(self.yerr) != len(self.y):
-            raise ValueError(f"Series {self.label!r}: yerr has {len(self.yerr)} points but y has {len(self.y)}")
-        if self.role not in ("theory", "simulation", "reference"):
-            raise ValueError(f"Series `role` must be 'theory', 'simulation' or 'reference'; got {self.role!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "x": list(self.x),
-            "y": list(self.y),
-            "yerr": None if self.yerr is None else list(self.yerr),
-            "role": self.role,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Series":
-        return cls(d["label"], d["x"], d["y"], d.get("yerr"), d.get("role", "theory"))
-
-
-@dataclass(frozen=True)
-class Panel:
-    """One subplot: theory and simulation drawn on the same axes."""
-
-    title: str
-    xlabel: str
-    ylabel: str
-    series: tuple[Series, ...]
-    xscale: str = "linear"
-    yscale: str = "linear"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "series", tuple(self.series))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "xlabel": self.xlabel,
-            "ylabel": self.ylabel,
-            "xscale": self.xscale,
-            "yscale": self.yscale,
-            "series": [s.to_dict() for s in self.series],
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Panel":
-        return cls(
-            d["title"], d["xlabel"], d["ylabel"], tuple(Series.from_dict(s) for s in d["series"]),
-            d.get("xscale", "linear"), d.get("yscale", "linear"),
-        )
+def _setting_dict(setting: Any) -> dict[str, Any]:
+    return _jsonable(dataclasses.asdict(setting))
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -199,120 +125,217 @@ class Tolerance:
 
 
 @dataclass(frozen=True)
+class Expectation:
+    """What a claim's measured outcome is expected to be, in the given ``modes``.
+
+    Build with :func:`known_failure` or :func:`fragile`; the default is ``pass``.
+    """
+
+    kind: str = "pass"
+    reason: str = ""
+    modes: tuple[str, ...] = MODES
+    n_seeds: int = 1
+    min_passing: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("pass", "known_failure", "fragile"):
+            raise ValueError(f"Expectation `kind` must be 'pass', 'known_failure' or 'fragile'; got {self.kind!r}")
+        if self.kind != "pass" and not self.reason.strip():
+            raise ValueError(f"a {self.kind} expectation needs a measured `reason`")
+        bad = [m for m in self.modes if m not in MODES]
+        if bad or not self.modes:
+            raise ValueError(f"Expectation `modes` must be a non-empty subset of {MODES}; got {self.modes!r}")
+        if self.kind == "fragile" and not (1 <= self.min_passing <= self.n_seeds and self.n_seeds >= 2):
+            raise ValueError(f"fragile needs n_seeds >= 2 and 1 <= min_passing <= n_seeds; "
+                             f"got n_seeds={self.n_seeds}, min_passing={self.min_passing}")
+
+
+def known_failure(reason: str, *, modes: Sequence[str] = MODES) -> Expectation:
+    """The claim fails as measured, for ``reason`` (shown to users), in ``modes``."""
+    return Expectation("known_failure", reason, tuple(modes))
+
+
+def fragile(reason: str, *, n_seeds: int = 3, min_passing: int = 1, modes: Sequence[str] = MODES) -> Expectation:
+    """The claim passes at some seeds only: run it on ``n_seeds`` seeds and report k of n.
+
+    It meets its expectation when at least ``min_passing`` seeds pass.
+    """
+    return Expectation("fragile", reason, tuple(modes), int(n_seeds), int(min_passing))
+
+
+_PASS = Expectation()
+
+
+def _statement(func: Callable[..., Any]) -> str:
+    doc = inspect.getdoc(func) or ""
+    first = doc.split("\n\n", 1)[0]
+    return " ".join(first.split())
+
+
+@dataclass(frozen=True)
 class Claim:
+    """A registered claim (see :func:`claim`)."""
+
     name: str
     paper: str
     statement: str
     metric: str
     tolerance: float | Tolerance
-    setting: type[Setting]
-    func: Callable[[Any, int], ClaimOutcome]
+    quick: Any
+    full: Any
+    func: Callable[[Any, SeedStream], ClaimOutcome]
     module: str = ""
+    expect: tuple[Expectation, ...] = ()
+    slow: bool = False
 
     def tolerance_for(self, mode: str) -> float:
         tol = self.tolerance
         return tol.for_mode(mode) if isinstance(tol, Tolerance) else float(tol)
 
-    def evaluate(self, mode: str = "quick", seed: int = 0, setting: Setting | None = None) -> "ClaimResult":
-        """Run the claim and return a :class:`ClaimResult`; exceptions become ``status='error'``."""
-        from lmech.provenance import environment
+    def setting_for(self, mode: str) -> Any:
+        if mode not in MODES:
+            raise ValueError(f"`mode` must be one of {MODES}; got {mode!r}")
+        return self.quick if mode == "quick" else self.full
 
-        setting = self.setting.for_mode(mode) if setting is None else setting
-        tol = self.tolerance_for(mode)
-        started = time.time()
+    def expectation_for(self, mode: str) -> Expectation:
+        for e in self.expect:
+            if mode in e.modes:
+                return e
+        return _PASS
+
+    def _run_once(self, setting: Any, seed: int, tol: float) -> dict[str, Any]:
         t0 = time.perf_counter()
         try:
-            outcome = self.func(setting, seed)
+            outcome = self.func(setting, SeedStream(seed, self.name))
             if not isinstance(outcome, ClaimOutcome):
                 raise TypeError(f"claim {self.name} returned {type(outcome).__name__}, expected ClaimOutcome")
             value = float(outcome.value)
             checks = {str(k): bool(v) for k, v in outcome.checks.items()}
             passed = bool(np.isfinite(value) and value <= tol and all(checks.values()))
-            status = "passed" if passed else "failed"
-            panels = [p.to_dict() for p in outcome.panels]
-            details = _jsonable(outcome.details)
-            error = None
+            return dict(status="passed" if passed else "failed", passed=passed, value=value, checks=checks,
+                        panels=[p.to_dict() for p in outcome.panels], details=_jsonable(outcome.details),
+                        error=None, seconds=time.perf_counter() - t0)
         except Exception:  # a failing claim is reported, never hidden
-            value, checks, passed, status = float("nan"), {}, False, "error"
-            panels, details, error = [], {}, traceback.format_exc()
-        seconds = time.perf_counter() - t0
+            return dict(status="error", passed=False, value=float("nan"), checks={}, panels=[], details={},
+                        error=traceback.format_exc(), seconds=time.perf_counter() - t0)
+
+    def evaluate(self, mode: str = "quick", seed: int = 0, setting: Any = None) -> ClaimResult:
+        """Run the claim and return a :class:`ClaimResult`; exceptions become ``status='error'``.
+
+        A fragile claim runs on seeds ``seed, seed + 1, ..., seed + n - 1``; the result
+        carries the first seed's value and panels and every seed's value in ``seed_results``.
+        """
+        from lmech.provenance import environment
+
+        setting = self.setting_for(mode) if setting is None else setting
+        tol = self.tolerance_for(mode)
+        exp = self.expectation_for(mode)
+        started = time.time()
+        runs = [self._run_once(setting, seed + i, tol) for i in range(exp.n_seeds)]
+        first = runs[0]
+        status = first["status"]
+        seed_results: list[dict[str, Any]] = []
+        if exp.kind == "fragile":
+            seed_results = [{"seed": seed + i, "value": r["value"] if np.isfinite(r["value"]) else None,
+                             "passed": r["passed"], "status": r["status"]} for i, r in enumerate(runs)]
+            errors = [r for r in runs if r["status"] == "error"]
+            status = "error" if errors else ("passed" if all(r["passed"] for r in runs) else "failed")
+            if errors:
+                first = {**first, "error": errors[0]["error"]}
         return ClaimResult(
             name=self.name, paper=self.paper, statement=self.statement, metric=self.metric,
-            mode=mode, seed=seed, status=status, passed=passed, value=value, tolerance=tol,
-            seconds=seconds, setting=setting.to_dict(), checks=checks, details=details,
-            panels=panels, error=error, started_at=started, environment=environment(),
+            mode=mode, seed=seed, status=status, passed=status == "passed", value=first["value"], tolerance=tol,
+            seconds=sum(r["seconds"] for r in runs), setting=_setting_dict(setting), checks=first["checks"],
+            details=first["details"], panels=first["panels"], error=first["error"], started_at=started,
+            environment=environment(), expect=exp.kind, reason=exp.reason, min_passing=exp.min_passing,
+            seed_results=seed_results,
         )
-
-
-@dataclass
-class ClaimResult:
-    """A finished claim: what the store keeps and the report shows."""
-
-    name: str
-    paper: str
-    statement: str
-    metric: str
-    mode: str
-    seed: int
-    status: str  # "passed" | "failed" | "error"
-    passed: bool
-    value: float
-    tolerance: float
-    seconds: float
-    setting: dict[str, Any]
-    checks: dict[str, bool] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    panels: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    started_at: float = 0.0
-    environment: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["value"] = None if not np.isfinite(self.value) else self.value
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ClaimResult":
-        d = dict(d)
-        d["value"] = float("nan") if d.get("value") is None else float(d["value"])
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    @property
-    def panel_objects(self) -> list[Panel]:
-        return [Panel.from_dict(p) for p in self.panels]
 
 
 # --------------------------------------------------------------------------- registry
 _REGISTRY: dict[str, Claim] = {}
 _DISCOVERED = False
-_NOT_CLAIM_MODULES = {"registry", "runner"}
+_NOT_CLAIM_MODULES = {"registry", "runner", "toolkit"}
 
 
 def claim(
     name: str,
     *,
     paper: str,
-    statement: str,
     metric: str,
     tolerance: float | Tolerance,
-    setting: type[Setting],
-) -> Callable[[Callable[[Any, int], ClaimOutcome]], Callable[[Any, int], ClaimOutcome]]:
-    """Decorator registering ``func(setting, seed) -> ClaimOutcome`` as a named claim."""
-    if not name or name.strip(".") != name or " " in name:
-        raise ValueError(f"claim `name` must be a dotted identifier; got {name!r}")
-    if not (isinstance(setting, type) and issubclass(setting, Setting)):
-        raise TypeError(f"claim `setting` must be a Setting subclass; got {setting!r}")
+    quick: Any = None,
+    full: Any = None,
+    expect: Expectation | Sequence[Expectation] = (),
+    slow: bool = False,
+    statement: str | None = None,  # LEGACY (removed once every module is converted)
+    setting: Any = None,  # LEGACY
+) -> Callable[[Callable[[Any, SeedStream], ClaimOutcome]], Callable[[Any, SeedStream], ClaimOutcome]]:
+    """Decorator registering ``func(setting, seeds) -> ClaimOutcome`` as a named claim.
 
-    def register(func: Callable[[Any, int], ClaimOutcome]) -> Callable[[Any, int], ClaimOutcome]:
+    Parameters
+    ----------
+    name : str
+        Dotted name, ``family.topic.case``.
+    paper : str
+        Title of the paper whose statement this is.
+    metric : str
+        What ``value`` measures (say the reduction and the denominator).
+    tolerance : float or Tolerance
+        ``value <= tolerance`` passes.
+    quick, full : dataclass instances
+        The settings of the two sizes (``full`` defaults to ``quick``).
+    expect : Expectation or sequence of them
+        From :func:`known_failure` or :func:`fragile`, each for its modes; default: pass.
+    slow : bool
+        The quick setting takes long enough (about 30 s or more) that the default test run
+        leaves it to the ``slow`` marker.
+
+    The statement shown to users is the first paragraph of ``func``'s docstring.
+    """
+    if not isinstance(name, str) or not name or name.strip(".") != name or " " in name:
+        raise ValueError(f"claim `name` must be a dotted identifier; got {name!r}")
+    legacy = setting is not None
+    if legacy:
+        quick, full = getattr(setting, "quick", setting)(), getattr(setting, "full", setting)()
+    for arg, value in (("quick", quick), ("full", full)):
+        if value is not None and not (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+            raise TypeError(f"claim `{arg}` must be a dataclass instance (the setting); got {value!r}")
+    expects = (expect,) if isinstance(expect, Expectation) else tuple(expect)
+    seen = [m for e in expects for m in e.modes]
+    if len(seen) != len(set(seen)):
+        raise ValueError(f"claim {name!r}: two expectations cover the same mode ({seen})")
+
+    def register(func: Callable[[Any, SeedStream], ClaimOutcome]) -> Callable[[Any, SeedStream], ClaimOutcome]:
+        text = statement if statement else _statement(func)
+        if legacy:
+            func = _legacy(func)
+        if not text:
+            raise ValueError(f"claim {name!r}: the function needs a docstring (its first paragraph is the statement)")
         existing = _REGISTRY.get(name)
         if existing is not None and (existing.module, existing.func.__qualname__) != (func.__module__, func.__qualname__):
             raise ValueError(f"claim {name!r} is registered twice ({existing.module} and {func.__module__})")
-        _REGISTRY[name] = Claim(name, paper, statement, metric, tolerance, setting, func, func.__module__)
+        _REGISTRY[name] = Claim(name, paper, text, metric, tolerance, quick, quick if full is None else full,
+                                func, func.__module__, expects, bool(slow))
         return func
 
     return register
+
+
+class _legacy:
+    """LEGACY adapter: an old-style ``func(setting, seed: int)``."""
+
+    def __init__(self, func):
+        self.func = func
+        self.__module__ = func.__module__
+        self.__qualname__ = func.__qualname__
+        self.__doc__ = func.__doc__
+
+    def __call__(self, setting, seeds):
+        return self.func(setting, seeds.seed)
+
+    def __reduce__(self):
+        return (_legacy, (self.func,))
 
 
 def _discover() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import multiprocessing as mp
 import os
 import sys
@@ -9,6 +10,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lmech._json import jsonable as _jsonable
 from lmech._validation import check_choice, check_int
 from lmech.claims.registry import MODES, Claim, ClaimResult
 from lmech.store import ResultStore
@@ -49,7 +51,7 @@ def _crashed(claim: Claim, mode: str, seed: int, exc: BaseException) -> ClaimRes
     return ClaimResult(
         name=claim.name, paper=claim.paper, statement=claim.statement, metric=claim.metric,
         mode=mode, seed=seed, status="error", passed=False, value=float("nan"),
-        tolerance=claim.tolerance_for(mode), seconds=0.0, setting=claim.setting.for_mode(mode).to_dict(),
+        tolerance=claim.tolerance_for(mode), seconds=0.0, setting=_jsonable(dataclasses.asdict(claim.setting_for(mode))),
         error=f"worker process failed: {tb}", environment=environment(),
     )
 

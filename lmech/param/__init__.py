@@ -3,8 +3,8 @@
 ``Parameterization(scheme, base_width=..., base_depth=...)`` with schemes ``sp``, ``ntp``,
 ``mup``, ``depth_mup`` and ``completep``; ``p.apply(model)`` initialises in place and sets
 forward multipliers, ``p.param_groups(model, lr=..., weight_decay=...)`` gives a stock
-optimizer its groups. ``coord_check(...)`` measures activation and update sizes against
-width or depth. Attributes are imported lazily (the CLI imports this package without torch).
+optimizer its groups. The coordinate check (activation and update sizes against width or
+depth) lives in :mod:`lmech.sim.coord_check`. Attributes are imported lazily (the CLI imports this package without torch).
 """
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ __all__ = [
     "Layout",
     "classify",
     "ScaledLinear",
-    "coord_check",
-    "CoordCheckResult",
 ]
 
 _LAZY = {
@@ -33,8 +31,6 @@ _LAZY = {
     "Layout": "lmech.param.roles",
     "classify": "lmech.param.roles",
     "ScaledLinear": "lmech.param.layers",
-    "coord_check": "lmech.param.coord_check",
-    "CoordCheckResult": "lmech.param.coord_check",
 }
 
 

@@ -5,7 +5,7 @@ import io
 import math
 from collections.abc import Sequence
 
-from lmech.claims.registry import Panel
+from lmech.plotdata import Panel
 
 __all__ = ["render_panels"]
 

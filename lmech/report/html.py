@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lmech._json import jsonable
-from lmech.claims.registry import ClaimResult
+from lmech.records import ClaimResult
 from lmech.report.figures import render_panels
 
 __all__ = ["write_report", "write_results_json"]

@@ -27,6 +27,9 @@ from tqdm.auto import tqdm
 from lmech._validation import check_array, check_int, check_real, fail
 
 __all__ = [
+    "WideNetworkCurve",
+    "rotated_test_overlap",
+    "wide_network_curve",
     "KRRSimulation",
     "gaussian_feature_regression",
     "population_kernel_regression",
@@ -415,3 +418,81 @@ def train_wide_network(
         pred = (net(B) - f0_test).numpy()
     return WideNetworkFit(predictions=pred, train_loss=final, relative_train_loss=final / scale,
                           steps=state["steps"], converged=final <= tol * scale)
+
+
+@dataclass(frozen=True)
+class WideNetworkCurve:
+    """Test error of trained wide networks against P, with kernel regression as control variate.
+
+    ``mean`` is, per P, the mean over networks of (network error - KRR error on the same
+    training set) plus the mean KRR error over many training sets: its expectation is the
+    network's, with most of the training-set sampling noise removed. ``raw_mean`` is the
+    plain network average; ``krr`` the many-set kernel-regression simulation;
+    ``max_gap`` the largest ``|net / KRR - 1|`` on a shared training set.
+    """
+
+    P: np.ndarray
+    mean: np.ndarray
+    raw_mean: np.ndarray
+    difference: np.ndarray
+    krr: KRRSimulation
+    max_gap: float
+    converged: bool
+
+
+def wide_network_curve(K, X, Y, P, *, width: int, n_networks: int, n_kernel_trials: int, seed: int = 0,
+                       depth: int = 1, tol: float = 1e-8) -> WideNetworkCurve:
+    """Networks of ``width`` trained to zero training loss on random subsets of a population.
+
+    ``K`` is the population's infinite-width NTK Gram matrix (its kernel regression is the
+    control variate), ``X``/``Y`` the population's inputs and targets; errors are measured on
+    every point of the population and summed over outputs.
+    """
+    K = check_array(K, "K", ndim=2)
+    Y = np.asarray(Y, dtype=np.float64)
+    sizes = _check_sizes(P)
+    n_networks = check_int(n_networks, "n_networks", lo=1)
+    ss = np.random.SeedSequence(check_int(seed, "seed", lo=0))
+    krr_seed, rng_seq, net_seq = ss.spawn(3)
+    krr = population_kernel_regression(K, Y, sizes, 0.0, n_trials=n_kernel_trials,
+                                       seed=int(krr_seed.generate_state(1)[0] >> 1))
+    rng = np.random.default_rng(rng_seq)
+    net_seeds = net_seq.generate_state(n_networks * len(sizes)) >> 1
+    N = len(Y)
+    mean, raw, diff, gap, converged = [], [], [], [], True
+    for i, p in enumerate(sizes):
+        diffs, raws = [], []
+        for t in range(n_networks):
+            idx = rng.choice(N, size=int(p), replace=False)
+            fit = train_wide_network(X[idx], Y[idx], X, width=width, depth=depth,
+                                     seed=int(net_seeds[i * n_networks + t]), tol=tol)
+            converged &= fit.converged
+            e_net = float(((fit.predictions - Y) ** 2).sum(axis=1).mean())
+            alpha = np.linalg.solve(K[np.ix_(idx, idx)], Y[idx])
+            e_krr = float(((K[:, idx] @ alpha - Y) ** 2).sum(axis=1).mean())
+            diffs.append(e_net - e_krr)
+            raws.append(e_net)
+            gap.append(abs(e_net / e_krr - 1))
+        diff.append(np.mean(diffs))
+        raw.append(np.mean(raws))
+        mean.append(np.mean(diffs) + krr.mean[i])
+    return WideNetworkCurve(sizes, np.array(mean), np.array(raw), np.array(diff), krr, float(np.max(gap)),
+                            bool(converged))
+
+
+def rotated_test_overlap(eigenvalues, n_rotated: int, *, test_exponent: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Overlap ``O_kl = E_q[phi_k phi_l]`` of a shifted test distribution q of Gaussian features.
+
+    Under q the top ``n_rotated`` feature directions are rotated at random and the spectrum
+    becomes ``k^-test_exponent`` (normalised to sum 1), so ``O`` is dense in that block;
+    ``phi_k = x_k / sqrt(lam_k)`` are the training eigenfunctions.
+    """
+    lam = check_array(eigenvalues, "eigenvalues", ndim=1, positive=True)
+    m = check_int(n_rotated, "n_rotated", lo=1, hi=len(lam))
+    rng = np.random.default_rng(check_int(seed, "seed", lo=0))
+    lt = np.arange(1, len(lam) + 1, dtype=float) ** -check_real(test_exponent, "test_exponent")
+    lt /= lt.sum()
+    Q, _ = np.linalg.qr(rng.standard_normal((m, m)))
+    R = np.eye(len(lam))
+    R[:m, :m] = Q
+    return (R @ np.diag(lt) @ R.T) / np.sqrt(np.outer(lam, lam))

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from lmech.claims.registry import Panel, Series
+from lmech.plotdata import Panel, Series
 from lmech.sweep.analysis import TransferAnalysis
 
 __all__ = ["plot_transfer", "transfer_panels"]

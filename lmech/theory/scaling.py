@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmech._validation import check_array, check_int, check_real, fail
+from lmech.fits import PowerLawFit, fit_power_law
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.kappa import solve_kappa
 from lmech.theory.laplace import solve_kappa_complex, talbot_nodes, talbot_sum
@@ -452,51 +453,3 @@ def compute_optimal(time_exponent: float, width_exponent: float) -> ComputeOptim
     x = check_real(time_exponent, "time_exponent", lo=0, lo_closed=False)
     y = check_real(width_exponent, "width_exponent", lo=0, lo_closed=False)
     return ComputeOptimal(x, y, x / (x + y), y / (x + y), x * y / (x + y))
-
-
-@dataclass(frozen=True)
-class PowerLawFit:
-    """Least-squares fit log y = log c - exponent * log x.
-
-    ``exponent`` is the decay exponent (positive for a decreasing power law) and
-    ``stderr`` its standard error; ``n_points`` the points used.
-    """
-
-    exponent: float
-    prefactor: float
-    stderr: float
-    n_points: int
-
-
-def fit_power_law(x, y, *, xmin: float | None = None, xmax: float | None = None) -> PowerLawFit:
-    """Fit y ~ c x^{-exponent} by least squares in log-log over xmin <= x <= xmax.
-
-    Parameters
-    ----------
-    x, y : array_like, shape (n,)
-        Positive values.
-    xmin, xmax : float, optional
-        Fit window (inclusive).
-    """
-    x = check_array(x, "x", ndim=1, positive=True)
-    y = check_array(y, "y", ndim=1, positive=True)
-    if x.shape != y.shape:
-        fail("y", f"of the same shape as x {x.shape}", y)
-    sel = np.ones(x.shape, dtype=bool)
-    if xmin is not None:
-        sel &= x >= check_real(xmin, "xmin")
-    if xmax is not None:
-        sel &= x <= check_real(xmax, "xmax")
-    if sel.sum() < 2:
-        fail("x", "to have at least 2 points inside [xmin, xmax]", x)
-    lx, ly = np.log(x[sel]), np.log(y[sel])
-    A = np.vstack([lx, np.ones_like(lx)]).T
-    coef, *_ = np.linalg.lstsq(A, ly, rcond=None)
-    n = int(sel.sum())
-    if n > 2:
-        resid = ly - A @ coef
-        s2 = resid @ resid / (n - 2)
-        stderr = float(np.sqrt(s2 / np.sum((lx - lx.mean()) ** 2)))
-    else:
-        stderr = float("nan")
-    return PowerLawFit(exponent=float(-coef[0]), prefactor=float(np.exp(coef[1])), stderr=stderr, n_points=n)

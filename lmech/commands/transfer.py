@@ -168,7 +168,7 @@ def _validate_configs(spec) -> None:
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
-    from lmech.cli import UsageError
+    from lmech._errors import UsageError
     from lmech.sweep.analysis import analyze
     from lmech.sweep.executors import make_executor
     from lmech.sweep.runner import SweepConfigError, run_sweep

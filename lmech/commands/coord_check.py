@@ -62,8 +62,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from lmech.cli import UsageError
-    from lmech.param.coord_check import coord_check
+    from lmech._errors import UsageError
+    from lmech.sim.coord_check import coord_check
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
