@@ -34,9 +34,11 @@ __all__ = ["ClaimResult", "CATEGORIES", "MET_CATEGORIES", "EXPECT_KINDS", "summa
 EXPECT_KINDS = ("pass", "known_failure", "fragile")
 CATEGORIES = ("passed", "known_failure", "fragile", "failed", "unexpected_pass", "error")
 MET_CATEGORIES = ("passed", "known_failure", "fragile")  # outcomes that meet the expectation
-_CATEGORY_WORDS = {
-    "passed": "passed", "known_failure": "known failures", "fragile": "fragile (k of n seeds)",
-    "failed": "failed unexpectedly", "unexpected_pass": "known failures now passing", "error": "errors",
+_CATEGORY_WORDS = {  # (one, many)
+    "passed": ("passed", "passed"), "known_failure": ("known failure", "known failures"),
+    "fragile": ("fragile (passed at some seeds)", "fragile (passed at some seeds)"),
+    "failed": ("failed unexpectedly", "failed unexpectedly"),
+    "unexpected_pass": ("known failure now passing", "known failures now passing"), "error": ("error", "errors"),
 }
 
 
@@ -132,5 +134,5 @@ def summary_counts(results: list[ClaimResult]) -> dict[str, int]:
 def summary_line(results: list[ClaimResult]) -> str:
     """One line such as ``66 passed, 2 known failures`` (zero counts left out)."""
     counts = summary_counts(results)
-    parts = [f"{n} {_CATEGORY_WORDS[c]}" for c, n in counts.items() if n]
+    parts = [f"{n} {_CATEGORY_WORDS[c][n != 1]}" for c, n in counts.items() if n]
     return ", ".join(parts) if parts else "no claims"

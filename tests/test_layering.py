@@ -59,7 +59,9 @@ def _name(path: Path) -> str:
 
 def _imports(path: Path) -> list[tuple[int, str]]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    pkg = _name(path) if path.name == "__init__.py" else _name(path).rsplit(".", 1)[0]
+    inside = ROOT.parent in path.resolve().parents
+    name = _name(path) if inside else path.stem
+    pkg = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

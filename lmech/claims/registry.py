@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from lmech._errors import UsageError
 from lmech._json import jsonable as _jsonable
 from lmech.plotdata import Panel, Series
 from lmech.records import ClaimResult
@@ -366,9 +367,18 @@ def get_claim(name: str) -> Claim:
 
 
 def select_claims(patterns: Iterable[str] | None = None) -> list[Claim]:
-    """Claims whose name matches any of the glob ``patterns`` (all claims when None/empty)."""
+    """Claims whose name matches any of the glob ``patterns`` (all claims when None/empty).
+
+    Patterns may be repeated or comma-separated. A pattern that matches no claim raises
+    :class:`~lmech._errors.UsageError` (a ``ValueError``) naming it, so a typo is never
+    silently dropped.
+    """
     claims = all_claims()
-    pats = [q.strip() for p in (patterns or []) for q in p.split(",") if q.strip()]
+    pats = [q.strip() for p in (patterns or []) for q in str(p).split(",") if q.strip()]
     if not pats:
         return claims
+    unmatched = [p for p in pats if not any(fnmatch.fnmatchcase(c.name, p) for c in claims)]
+    if unmatched:
+        raise UsageError(f"--only pattern(s) {', '.join(map(repr, unmatched))} match no claim; "
+                         "`lmech claims list` shows the registered names")
     return [c for c in claims if any(fnmatch.fnmatchcase(c.name, p) for p in pats)]
