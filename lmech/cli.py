@@ -92,6 +92,11 @@ def _print_summary(results) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmech", description="Learning mechanics: theory vs simulation, HP transfer.")
+    parser.add_argument("--version", action="version", version=f"lmech {_version()}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="count", default=0,
+                           help="more log output (-v: info, -vv: debug)")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p_claims = sub.add_parser("claims", help="inspect registered claims")
@@ -127,9 +132,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from lmech import __version__
+
+    return __version__
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """The library logs to the ``lmech`` logger and never prints; the command line shows it."""
+    import logging
+
+    level = logging.WARNING if getattr(args, "quiet", False) else (
+        logging.DEBUG if getattr(args, "verbose", 0) >= 2 else logging.INFO if getattr(args, "verbose", 0) else logging.WARNING)
+    logger = logging.getLogger("lmech")
+    logger.setLevel(level)
+    if not any(getattr(h, "_lmech_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler._lmech_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with status 2 on usage errors
+    _configure_logging(args)
     try:
         return int(args.handler(args))
     except UsageError as exc:
