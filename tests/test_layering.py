@@ -113,12 +113,3 @@ def test_contract_sees_imports_inside_functions(tmp_path):
 def test_layer_mapping(module, layer):
     assert _layer(module) == layer
 
-
-def test_python_dash_m_and_version():
-    import subprocess
-    import sys
-
-    import lmech
-
-    out = subprocess.run([sys.executable, "-m", "lmech", "--version"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and out.stdout.strip() == f"lmech {lmech.__version__}"
