@@ -56,6 +56,8 @@ def check_array(
         fail(name, "an array of numbers", x, TypeError)
     try:
         arr = np.asarray(x, dtype=dtype)
+    except OverflowError:
+        fail(name, "an array of numbers within float range", x)
     except (TypeError, ValueError):
         fail(name, "an array of numbers", x, TypeError)
     if ndim is not None:
@@ -95,7 +97,10 @@ def check_real(
             x = x.item()
         else:
             fail(name, "a real number", x, TypeError)
-    v = float(x)
+    try:
+        v = float(x)
+    except OverflowError:
+        fail(name, "a finite real number within float range", x)
     if not np.isfinite(v):
         fail(name, "finite", x)
     lo_ok = lo is None or (v >= lo if lo_closed else v > lo)
@@ -111,7 +116,7 @@ def check_real(
 def check_int(x: Any, name: str, *, lo: int | None = None, hi: int | None = None) -> int:
     """Check an integer scalar in a closed interval and return it as ``int``."""
     if isinstance(x, bool) or not isinstance(x, (numbers.Integral, np.integer)):
-        if isinstance(x, (float, np.floating)) and float(x).is_integer():
+        if isinstance(x, (float, np.floating)) and np.isfinite(x) and float(x).is_integer():
             x = int(x)
         else:
             fail(name, "an integer", x, TypeError)
