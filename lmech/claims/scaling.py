@@ -1,13 +1,10 @@
 """Claims for neural scaling-law models: random-feature dynamics and feature learning.
 
 Papers: Bordelon, Atanasov & Pehlevan, "A Dynamical Model of Neural Scaling Laws"
-(``scaling.rf_dynamics.*``; theory :mod:`lmech.theory.scaling`, simulation
-:mod:`lmech.sim.random_features`) and "How Feature Learning Can Improve Neural Scaling Laws"
-(``scaling.feature_learning.*``; theory :mod:`lmech.theory.feature_learning` and
-:mod:`lmech.theory.circle`, simulation :mod:`lmech.sim.feature_learning` and
-:mod:`lmech.sim.circle`). Random-feature problems have lam_k ~ k^-b and target power
-p_k ~ k^-a; time t is learning rate x steps. Theory-vs-simulation errors divide by the
-simulation, |theory/sim - 1|.
+(``scaling.rf_dynamics.*``: :mod:`lmech.theory.scaling`, :mod:`lmech.sim.random_features`;
+lam_k ~ k^-b, target power p_k ~ k^-a, t = learning rate x steps) and "How Feature Learning
+Can Improve Neural Scaling Laws" (``scaling.feature_learning.*``: theory.feature_learning,
+theory.circle, sim.feature_learning, sim.circle). Curve errors divide by the simulation.
 """
 from __future__ import annotations
 
@@ -46,64 +43,58 @@ def _slope_cmp(title, xlabel, ylabel, x, theory, sim, sim_err, exponent) -> Comp
 
 # =========================================================================== RF dynamics
 @dataclass(frozen=True)
-class RFWidth(Setting):
+class RFOnline(Setting):
+    """Online (P = inf) training of width-N random-feature models, or of ensembles of E of them."""
+
     n_modes: int = 1500
     a: float = 1.5
     b: float = 1.5
     widths: tuple[int, ...] = (100, 300)
+    ensembles: tuple[int, ...] = (1,)
     times: tuple[float, ...] = (0.5, 5.0, 50.0, 500.0, 5e3, 5e4)
     draws: int = 24
 
 
+def _online(s: RFOnline, seeds: SeedStream, title: str):
+    """Theory and simulation for every (N, E); returns the comparison and, per (N, E), the
+    theory's t = inf loss, the simulation's last loss and the bottleneck of one width-E*N model."""
+    lam, p = _problem(s)
+    t = np.array(s.times)
+    cmp, late = Comparison(title, T_AXIS, "test loss", denominator="sim"), {}
+    for N in s.widths:
+        for E in s.ensembles:
+            th = rf_loss_curve(lam, p, t, N=N, ensemble=E)
+            sim = simulate_rf(lam, p, t, N=N, ensemble=E, draws=s.draws, seed=seeds.next())
+            cmp.add(f"N={N}" if E == 1 else f"E={E}", t, th.loss, sim.loss, sim.loss_se)
+            late[N, E] = (th.floor, sim.loss[-1], width_bottleneck(lam, p, E * N) if E > 1 else th.floor)
+    return cmp, late
+
+
 @claim("scaling.rf_dynamics.width", paper=RF_PAPER, tolerance=0.05, metric=f"{MAX_SIM} over t and N",
-       quick=RFWidth(), full=RFWidth(n_modes=4000, widths=(100, 200, 400, 800),
-                                     times=tuple(np.geomspace(0.5, 1e5, 12)), draws=40))
-def rf_width(s: RFWidth, seeds: SeedStream):
+       quick=RFOnline(), full=RFOnline(n_modes=4000, widths=(100, 200, 400, 800),
+                                       times=tuple(np.geomspace(0.5, 1e5, 12)), draws=40))
+def rf_width(s: RFOnline, seeds: SeedStream):
     """The Laplace-domain theory L(t) = sum_k p_k h_k(2t) predicts the test loss of width-N
     random-feature models trained online by gradient flow, including the width-bottleneck
     plateau L_inf(N)."""
-    lam, p = _problem(s)
-    t = np.array(s.times)
-    cmp, floors = Comparison("Online RF model: loss vs time", T_AXIS, "test loss", denominator="sim"), {}
-    for N in s.widths:
-        th = rf_loss_curve(lam, p, t, N=N)
-        sim = simulate_rf(lam, p, t, N=N, draws=s.draws, seed=seeds.next())
-        cmp.add(f"N={N}", t, th.loss, sim.loss, sim.loss_se)
-        cmp.reference(f"N={N} bottleneck", [t[0], t[-1]], [th.floor, th.floor])
-        floors[f"N={N}"] = th.floor
-    return cmp.outcome("max", details={"bottleneck": floors})
-
-
-@dataclass(frozen=True)
-class RFEnsemble(Setting):
-    n_modes: int = 1500
-    a: float = 1.5
-    b: float = 1.5
-    width: int = 100
-    ensembles: tuple[int, ...] = (1, 4)
-    times: tuple[float, ...] = (1.0, 10.0, 100.0, 1e3, 1e4)
-    draws: int = 20
+    cmp, late = _online(s, seeds, "Online RF model: loss vs time")
+    for (N, _), (floor, _, _) in late.items():
+        cmp.reference(f"N={N} bottleneck", [s.times[0], s.times[-1]], [floor, floor])
+    return cmp.outcome("max", details={"bottleneck": {f"N={N}": v[0] for (N, _), v in late.items()}})
 
 
 @claim("scaling.rf_dynamics.ensemble", paper=RF_PAPER, tolerance=0.05, metric=f"{MAX_SIM} over t and E",
-       quick=RFEnsemble(), full=RFEnsemble(n_modes=3000, ensembles=(1, 2, 4, 8),
-                                           times=tuple(np.geomspace(1, 1e5, 9)), draws=30))
-def rf_ensemble(s: RFEnsemble, seeds: SeedStream):
+       quick=RFOnline(widths=(100,), ensembles=(1, 4), times=(1.0, 10.0, 100.0, 1e3, 1e4), draws=20),
+       full=RFOnline(n_modes=3000, widths=(100,), ensembles=(1, 2, 4, 8), times=tuple(np.geomspace(1, 1e5, 9)),
+                     draws=30))
+def rf_ensemble(s: RFOnline, seeds: SeedStream):
     """Averaging E independently projected width-N models gives L_E = Lbar + (L - Lbar)/E; the
     E -> inf limit Lbar stays above the bottleneck of a single width-E*N model (ensembles of
     narrow models are worse than one wide model)."""
-    lam, p = _problem(s)
-    t = np.array(s.times)
-    cmp, wide, worse = Comparison(f"Ensembles of width-{s.width} RF models", T_AXIS, "test loss", denominator="sim"), {}, True
-    for E in s.ensembles:
-        th = rf_loss_curve(lam, p, t, N=s.width, ensemble=E)
-        sim = simulate_rf(lam, p, t, N=s.width, ensemble=E, draws=s.draws, seed=seeds.next())
-        cmp.add(f"E={E}", t, th.loss, sim.loss, sim.loss_se)
-        if E > 1:
-            wide[f"E={E}"] = width_bottleneck(lam, p, E * s.width)
-            worse &= bool(sim.loss[-1] > wide[f"E={E}"])
-    return cmp.outcome("max", checks={"ensemble worse than one model of width E*N at late time": worse},
-                       details={"single_wide_bottleneck": wide})
+    cmp, late = _online(s, seeds, f"Ensembles of width-{s.widths[0]} RF models")
+    wide = {f"E={E}": v[2] for (_, E), v in late.items() if E > 1}
+    return cmp.outcome("max", checks={"ensemble worse than one model of width E*N at late time": all(
+        v[1] > v[2] for (_, E), v in late.items() if E > 1)}, details={"single_wide_bottleneck": wide})
 
 
 @dataclass(frozen=True)
@@ -240,8 +231,7 @@ def rf_compute_optimal(s: RFCompute, seeds: SeedStream):
     (steps grow faster than parameters), with L* ~ C^-(a-1)/(1+b)."""
     lam, p = _problem(s)
     ex = rf_exponents(s.a, s.b)
-    co = compute_optimal(ex.time, ex.width)
-    fr = compute_frontier(lam, p, s.widths, np.geomspace(*s.compute, 13))
+    co, fr = compute_optimal(ex.time, ex.width), compute_frontier(lam, p, s.widths, np.geomspace(*s.compute, 13))
     C = fr.compute
     fits = {"N*": fit_power_law(C, fr.N).slope, "t*": fit_power_law(C, fr.t).slope,
             "L*": fit_power_law(C, fr.loss).exponent}
@@ -251,15 +241,13 @@ def rf_compute_optimal(s: RFCompute, seeds: SeedStream):
     sim_chk = simulate_rf(lam[:4000], p[:4000], t_chk, N=s.check_width, draws=s.draws, seed=seeds.next()).loss[0]
     sim_err = float(rel_err_sim(th_chk, sim_chk))
     cmp = Comparison("compute-optimal frontier", "compute C = N t", "value")
-    for k, y in (("N*", fr.N), ("t*", fr.t), ("L*", fr.loss)):
+    for k, y, sign in (("N*", fr.N, 1), ("t*", fr.t, 1), ("L*", fr.loss, -1)):
         cmp.draw(f"{k} theory", C, y, role="theory")
-    for k, y in (("N*", fr.N), ("t*", fr.t)):
-        cmp.reference(f"{k} ~ C^{pred[k]:.3g}", C, y[0] * (C / C[0]) ** pred[k])
-    devs = [abs(fits[k] - pred[k]) for k in fits]
-    return ClaimOutcome(max(*devs, sim_err), [cmp.panel], {"steps grow faster than parameters": fits["t*"] > fits["N*"]},
-                        {"fitted": fits, "predicted": pred, "frontier_point": {
-                            "N": s.check_width, "t": float(t_chk[0]), "theory": th_chk, "sim": sim_chk,
-                            "rel_err": sim_err}})
+        cmp.reference(f"{k} ~ C^{sign * pred[k]:.3g}", C, y[0] * (C / C[0]) ** (sign * pred[k]))
+    dev = max(abs(fits[k] - pred[k]) for k in fits)
+    return ClaimOutcome(max(dev, sim_err), [cmp.panel], {"steps grow faster than parameters": fits["t*"] > fits["N*"]},
+                        {"fitted": fits, "predicted": pred, "frontier_point": {"N": s.check_width, "t": float(t_chk[0]),
+                                                                               "theory": th_chk, "sim": sim_chk}})
 
 
 @dataclass(frozen=True)
@@ -300,10 +288,10 @@ def rf_finite_width_rate(s: RFFiniteWidth, seeds: SeedStream):
 
 # =========================================================================== feature learning
 @dataclass(frozen=True)
-class FLDynamics(Setting):
-    """Hard task alpha = 3, beta = 0.3. alpha = 3 keeps the target's tail light (p_k ~ k^-1.9),
-    so M = 2000 features and N = 500 follow the untruncated N = inf theory over t <= 100 (with
-    alpha = 1.5 the tail p_k ~ k^-1.45 needs M >> 10^5)."""
+class FLFinite(Setting):
+    """Finite projected-GD models (M features, width N) on the hard task alpha = 3, beta = 0.3:
+    alpha = 3 keeps the target's tail light (p_k ~ k^-1.9), so M = 2000 and N = 500 follow the
+    untruncated N = inf theory over t <= 100 (alpha = 1.5, tail p_k ~ k^-1.45, needs M >> 10^5)."""
 
     alpha: float = 3.0
     beta: float = 0.3
@@ -315,9 +303,9 @@ class FLDynamics(Setting):
 
 
 @claim("scaling.feature_learning.dynamics", paper=FL_PAPER, tolerance=0.05, metric=f"{MAX_SIM} over t and gamma",
-       quick=FLDynamics(), full=FLDynamics(gammas=(0.0, 2.0, 8.0), n_features=4000, width=1000,
+       quick=FLFinite(), full=FLFinite(gammas=(0.0, 2.0, 8.0), n_features=4000, width=1000,
                                            times=tuple(np.geomspace(1, 300, 9)), draws=6))
-def fl_dynamics(s: FLDynamics, seeds: SeedStream):
+def fl_dynamics(s: FLFinite, seeds: SeedStream):
     """The infinite-width dynamics of the two-layer linear model trained by projected gradient
     descent (an exact reduction to a preconditioned flow whose kernel grows like
     sqrt(gamma)||f||) predict the loss curves of finite networks in both the lazy and the rich
@@ -334,35 +322,27 @@ def fl_dynamics(s: FLDynamics, seeds: SeedStream):
     return cmp.outcome("max", details=extra)
 
 
-@dataclass(frozen=True)
-class FLHardExponent(Setting):
-    alpha: float = 3.0
-    beta: float = 0.3
-    gamma: float = 8.0
-    n_features: int = 2000
-    width: int = 500
-    window: tuple[float, float] = (3.0, 100.0)
-    draws: int = 4
-
-
 @claim("scaling.feature_learning.hard_exponent", paper=FL_PAPER, tolerance=0.05,
        metric="max over {lazy, rich} of |fitted exponent (simulation) - predicted exponent|",
-       quick=FLHardExponent(), full=FLHardExponent(n_features=4000, width=1000, window=(10.0, 300.0), draws=6))
-def fl_hard_exponent(s: FLHardExponent, seeds: SeedStream):
+       quick=FLFinite(times=tuple(np.geomspace(3, 100, 8))),
+       full=FLFinite(n_features=4000, width=1000, times=tuple(np.geomspace(10, 300, 8)), draws=6))
+def fl_hard_exponent(s: FLFinite, seeds: SeedStream):
     """For a hard task (beta < 1) feature learning improves the time exponent from beta (lazy) to
-    chi = 2 beta/(1 + beta) (rich), nearly doubling it for small beta."""
-    t = np.geomspace(*s.window, 8)
+    chi = 2 beta/(1 + beta) (rich), nearly doubling it for small beta.
+
+    Lazy is the first gamma of the setting, rich the last; exponents are fitted over ``times``."""
+    t = np.array(s.times)
     lam, p = power_law_task(s.alpha, s.beta, exact_modes=s.n_features, k_max=None)
     pred = {"lazy": s.beta, "rich": float(chi(s.beta))}
     cmp, fits = Comparison(f"hard task alpha={s.alpha:g}, beta={s.beta:g}", "t", "loss"), {}
-    for regime, g in (("lazy", 0.0), ("rich", s.gamma)):
+    for regime, g in (("lazy", s.gammas[0]), ("rich", s.gammas[-1])):
         sim = simulate_projected_gd(lam, p, t, N=s.width, gamma=g, draws=s.draws, seed=seeds.next())
         fits[regime] = fit_power_law(t, sim.loss)
         cmp.draw(f"{regime} sim", t, sim.loss, sim.loss_se)
         cmp.reference(f"{regime} slope -{pred[regime]:.3g}", t, sim.loss[0] * (t / t[0]) ** -pred[regime])
     lam_inf, p_inf = power_law_task(s.alpha, s.beta)   # the N = inf theory's own slope far out in time
     t_far = np.geomspace(1e6, 1e8, 5)
-    far = fit_power_law(t_far, rich_linear_curve(lam_inf, p_inf, t_far, gamma=s.gamma).loss).exponent
+    far = fit_power_law(t_far, rich_linear_curve(lam_inf, p_inf, t_far, gamma=s.gammas[-1]).loss).exponent
     ratio = fits["rich"].exponent / fits["lazy"].exponent
     return ClaimOutcome(max(abs(fits[k].exponent - pred[k]) for k in pred), [cmp.panel],
                         {"rich exponent / lazy exponent > 1.3": bool(ratio > 1.3)},
@@ -389,9 +369,8 @@ def fl_exponent_function(s: FLExponentFunction, seeds: SeedStream):
     Slopes are fitted to the untruncated N = inf dynamics (no simulation: deterministic)."""
     t = np.geomspace(*s.window, 6)
     betas = np.array(s.betas)
-    slopes = {g: np.array([fit_power_law(t, rich_linear_curve(*power_law_task(s.alpha, b), t, gamma=g).loss).exponent
-                           for b in betas]) for g in (s.gamma, 0.0)}
-    rich, lazy = slopes[s.gamma], slopes[0.0]
+    rich, lazy = (np.array([fit_power_law(t, rich_linear_curve(*power_law_task(s.alpha, b), t, gamma=g).loss).exponent
+                            for b in betas]) for g in (s.gamma, 0.0))
     grid = np.linspace(0.05, max(2.0, betas.max()), 100)
     cmp = Comparison("time exponent vs source", "beta", "exponent", "linear", "linear")
     cmp.reference("chi(beta) closed form", grid, chi(grid))
@@ -441,8 +420,7 @@ def circle_mlp(s: CircleMLP, seeds: SeedStream):
     task = circle_task(s.beta, n_freq=s.n_freq, n_grid=s.n_grid, seed=seeds.next())
     t = np.array(s.times)
     pred = {"lazy": s.beta, "rich": float(chi(s.beta))}
-    lam = circle_ntk_spectrum(400)
-    alpha_fit = fit_power_law(np.arange(10.0, 401), lam[10:401]).exponent    # capacity of the NTK on the circle
+    alpha_fit = fit_power_law(np.arange(10.0, 401), circle_ntk_spectrum(400)[10:]).exponent  # NTK capacity (2)
     lazy_th = lazy_circle_curve(t, task.power, s.n_grid)
     runs = {g: train_circle_mlp(task, t, width=s.width, gamma=g, seeds=s.seeds, seed=seeds.next())
             for g in (s.lazy_gamma, *s.rich_gammas)}
@@ -456,9 +434,9 @@ def circle_mlp(s: CircleMLP, seeds: SeedStream):
     for k in ("lazy", "rich"):
         cmp.reference(f"slope -{pred[k]:.3g} ({k})", t, lazy_th[0] * (t / t[0]) ** -pred[k])
     per = lambda f: {f"gamma={g:g}": f(g) for g in runs}  # noqa: E731
-    return ClaimOutcome(max(devs.values()), [cmp.panel], {"rich exponent exceeds the lazy exponent": rich_fit > lazy_fit},
-                        {"predicted": pred, "fitted": per(lambda g: fits[g].exponent), "deviations": devs,
-                         "fit_stderr": per(lambda g: fits[g].stderr), "capacity_alpha_from_ntk_spectrum": alpha_fit,
-                         "lazy_theory_slope_in_window": fit_power_law(t, lazy_th).exponent,
-                         "weight_change": per(lambda g: runs[g].weight_change), "gd_steps": per(lambda g: runs[g].steps),
-                         "backtracked_steps": per(lambda g: runs[g].rejected)})
+    checks = {"rich exponent exceeds the lazy exponent": rich_fit > lazy_fit}
+    return ClaimOutcome(max(devs.values()), [cmp.panel], checks, {
+        "predicted": pred, "fitted": per(lambda g: fits[g].exponent), "deviations": devs,
+        "fit_stderr": per(lambda g: fits[g].stderr), "capacity_alpha_from_ntk_spectrum": alpha_fit,
+        "lazy_theory_slope_in_window": fit_power_law(t, lazy_th).exponent, "gd_steps": per(lambda g: runs[g].steps),
+        "weight_change": per(lambda g: runs[g].weight_change), "backtracked_steps": per(lambda g: runs[g].rejected)})

@@ -89,13 +89,15 @@ def hard_phase(s: Schedules, seeds: SeedStream):
     (Volterra form, small-step limit) is nearly optimal for the exact recursion too."""
     lo, hi, dec = _shapes(s)
     return _outcome(s, seeds, {
-        "best constant lr is T-independent (within 10% over the horizons)": abs(hi.constant_lr / lo.constant_lr - 1) < 0.1,
+        "best constant lr is T-independent (within 10% over the horizons)":
+            abs(hi.constant_lr / lo.constant_lr - 1) < 0.1,
         "decay window shrinks with T": bool(np.all(np.diff(dec) < 0)),
         "rate stays above half its peak for >= 80% of steps at the largest T": dec[-1] <= 0.2,
     }, {"decay_fraction": dict(zip(sorted(s.horizons), dec))})
 
 
-@claim("schedules.optimal.easy_phase", paper=PAPER, tolerance=0.05, metric=METRIC, quick=Schedules(beta=2.0, noise=1e-3),
+@claim("schedules.optimal.easy_phase", paper=PAPER, tolerance=0.05, metric=METRIC,
+       quick=Schedules(beta=2.0, noise=1e-3),
        full=Schedules(n_modes=2000, beta=2.0, noise=1e-3, horizons=(100, 1000, 3000), sim_steps=1000, seeds=800))
 def easy_phase(s: Schedules, seeds: SeedStream):
     """Easy phase (alpha=1.5, beta=2 > 2-1/alpha [HEUR boundary], label noise 1e-3): the best
