@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech.claims.toolkit import (ClaimOutcome, Comparison, SeedStream, Setting, claim, fit_power_law, known_failure,
-                                  power_law_problem, rel_err_sim)
+from lmech.claims.toolkit import (ClaimOutcome, Comparison, SeedStream, Setting, claim, fit_power_law, fragile,
+                                  known_failure, power_law_problem, rel_err_sim, sem)
 from lmech.sim.circle import circle_task, train_circle_mlp
 from lmech.sim.feature_learning import simulate_projected_gd
 from lmech.sim.random_features import simulate_bottlenecks, simulate_rf
@@ -31,14 +31,6 @@ MAX_SIM = "max relative error (to simulation) |theory/sim - 1|"
 def _problem(s, normalize_lam: bool = False):
     lam, p = power_law_problem(s.n_modes, s.b, s.a)
     return (lam / lam.sum() if normalize_lam else lam), p
-
-
-def _slope_cmp(title, xlabel, ylabel, x, theory, sim, sim_err, exponent) -> Comparison:
-    """Theory and simulation against x with a dashed x^-exponent line (the prediction)."""
-    cmp = Comparison(title, xlabel, ylabel, denominator="sim")
-    cmp.add("", x, theory, sim, sim_err)
-    cmp.reference(f"slope -{exponent:.3g}", x, theory[0] * (x / x[0]) ** -exponent)
-    return cmp
 
 
 # =========================================================================== RF dynamics
@@ -111,15 +103,16 @@ class RFData(Setting):
 
 @claim("scaling.rf_dynamics.data", paper=RF_PAPER, tolerance=0.05,
        metric=f"{MAX_SIM} over t and P (test loss; train loss for t <= train_tmax)",
+       expect=fragile("quick passed at 6 of seeds 0-9 (max errors 0.023-0.078; 8 of 10 before the seed streams): "
+                      "the P = 100 train loss has a 2.4-4 % standard error with 20 draws", modes=("quick",)),
        quick=RFData(), full=RFData(n_modes=2000, samples=(150, 300, 600), times=tuple(np.geomspace(1, 1e4, 9)),
                                    draws=30))
 def rf_data(s: RFData, seeds: SeedStream):
     """With finite data the two-point deterministic-equivalent theory predicts test and train
     loss during gradient flow; the train-test gap builds up over time as data are reused.
 
-    Gradient flow on P samples with infinitely many features, label noise. The full setting
-    leaves P = 100 out: its late-time train loss carries a ~6 % finite-size bias of the
-    deterministic equivalent (measured 4.5-6.5 % for t = 180..1000 with 30 draws)."""
+    N = inf, label noise. The full setting leaves P = 100 out: its late-time train loss carries a
+    ~6 % finite-size bias of the deterministic equivalent (4.5-6.5 % for t = 180..1000, 30 draws)."""
     lam, p = _problem(s, normalize_lam=True)
     t = np.array(s.times)
     tr = t <= s.train_tmax
@@ -163,9 +156,8 @@ def rf_joint(s: RFJoint, seeds: SeedStream):
     cmp.draw("train theory", t, th.train_loss, role="theory")
     cmp.draw("train sim", t, sim.train_loss, sim.train_se)
     rise = bool(sim.loss[-1] > sim.loss.min() * 1.05 and th.loss[-1] > th.loss.min() * 1.05)
-    theory_se = th.extras["per_draw_loss"].std(0, ddof=1) / np.sqrt(s.theory_draws)
-    return cmp.outcome("max", checks={"late-time overfitting rise": rise},
-                       details={"sim_se_rel": sim.loss_se / sim.loss, "theory_se_rel": theory_se / th.loss})
+    return cmp.outcome("max", checks={"late-time overfitting rise": rise}, details={
+        "sim_se_rel": sim.loss_se / sim.loss, "theory_se_rel": sem(th.extras["per_draw_loss"]) / th.loss})
 
 
 @dataclass(frozen=True)
@@ -202,8 +194,12 @@ def rf_exponents_claim(s: RFExponents, seeds: SeedStream):
         curves[kind] = (n, np.array([theory(lam, p, k) for k in sizes]), np.array(sim), None)
     fits = {k: fit_power_law(x, sim) for k, (x, _, sim, _) in curves.items()}
     devs = {k: abs(f.exponent - getattr(pred, k)) for k, f in fits.items()}
-    panels = [_slope_cmp(k, {"time": "t", "width": "N", "data": "P"}[k], "loss (t = inf for N, P)", *c,
-                         getattr(pred, k)).panel for k, c in curves.items()]
+    panels = []
+    for k, (x, th, sim, err) in curves.items():
+        cmp = Comparison(k, {"time": "t", "width": "N", "data": "P"}[k], "loss (t = inf for N, P)", denominator="sim")
+        cmp.add("", x, th, sim, err)
+        cmp.reference(f"slope -{getattr(pred, k):.3g}", x, th[0] * (x / x[0]) ** -getattr(pred, k))
+        panels.append(cmp.panel)
     return ClaimOutcome(max(devs.values()), panels, details={
         "predicted": {k: getattr(pred, k) for k in fits}, "fitted": {k: f.exponent for k, f in fits.items()},
         "fit_stderr": {k: f.stderr for k, f in fits.items()},
@@ -224,6 +220,8 @@ class RFCompute(Setting):
 @claim("scaling.rf_dynamics.compute_optimal", paper=RF_PAPER, tolerance=0.05,
        metric="max of |fitted frontier exponent - closed form| over (N*, t*, L*) and the relative error (to "
        "simulation) of the theory at one frontier point",
+       expect=fragile("quick passed at 9 of seeds 0-9 (0.014-0.058; 8 of 10 before the seed streams): the "
+                      "frontier-point simulation has a 3-5 % standard error with 10 draws", modes=("quick",)),
        quick=RFCompute(), full=RFCompute(n_modes=40000, widths=tuple(np.geomspace(4, 4096, 41)), compute=(1e2, 1e8),
                                          check_width=256, draws=20))
 def rf_compute_optimal(s: RFCompute, seeds: SeedStream):

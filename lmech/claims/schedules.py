@@ -1,14 +1,10 @@
 """Claims for optimal learning-rate schedules (easy and hard phases).
 
 Paper: Bordelon & Mori, "Theory of Optimal Learning Rate Schedules and Scaling Laws for a
-Random Feature Model". Theory: :func:`lmech.theory.schedules.schedule_study` (optimal control
-of the exact online-SGD recursion (S1) by the adjoint method, tuned constant and
-warmup+cosine baselines, and the optimum of the functional scaling law (S2), the small-step
-Volterra limit of (S1)). Simulation: online SGD on Gaussian features
-(:func:`lmech.sim.linear_sgd.sgd_gaussian`). The value is the theory-vs-SGD error of the final
-losses (a tolerance test: (S1) is exact in expectation); the phase shapes [SRC claims of the
-paper] are checks on the theory. The phase of an (alpha, beta) pair is chosen with the
-heuristic boundary beta = 2 - 1/alpha [HEUR]; the paper's exponents xi, delta are only fitted.
+Random Feature Model". Theory: :func:`lmech.theory.schedules.schedule_study` (optimal control of
+the exact online-SGD recursion (S1), tuned baselines, the (S2) optimum); simulation:
+:func:`lmech.sim.linear_sgd.sgd_gaussian`. The phase of (alpha, beta) is chosen with the
+heuristic boundary beta = 2 - 1/alpha [HEUR]; the phase shapes [SRC claims] are checked on the theory.
 """
 from __future__ import annotations
 
@@ -28,8 +24,7 @@ METRIC = ("max relative error (to theory) of the final loss (mean over the last 
 
 @dataclass(frozen=True)
 class Schedules(Setting):
-    """lam_k ~ k^-alpha, per-mode target power ~ k^-(alpha beta + 1) (both sum to 1), batch 1;
-    optimal schedules compared for shape at ``horizons`` and run in SGD at ``sim_steps``."""
+    """lam_k ~ k^-alpha, power ~ k^-(alpha beta + 1); shapes compared at ``horizons``, SGD at ``sim_steps``."""
 
     n_modes: int = 500
     alpha: float = 1.5
