@@ -38,7 +38,8 @@ from scipy.optimize import minimize, minimize_scalar
 
 from lmech._validation import check_array, check_choice, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
-from lmech.theory.sgd import _check_batch, _check_problem, _critical_lr_one, _sgd_recursion, _split_modes, learning_curve
+from lmech.theory.sgd import (_check_batch, _check_problem, _critical_lr_one, _sgd_recursion, _split_modes,
+                              learning_curve)
 
 __all__ = [
     "OptimalScheduleResult",
