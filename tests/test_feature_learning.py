@@ -4,7 +4,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from lmech.claims import get_claim
 from lmech.sim.feature_learning import simulate_projected_gd, train_projected_gd
 from lmech.theory.feature_learning import (
     chi,
@@ -123,20 +122,3 @@ def test_fuzz_rich_curve_monotone(alpha, beta, gamma):
 def test_bad_inputs(call, name):
     with pytest.raises(ValueError, match=f"`{name}`"):
         call()
-
-
-FL_CLAIMS = ["scaling.feature_learning.dynamics", "scaling.feature_learning.hard_exponent",
-             "scaling.feature_learning.exponent_function"]
-
-
-@pytest.mark.parametrize("name", FL_CLAIMS)
-def test_fl_claims_quick_pass(name):
-    r = get_claim(name).evaluate("quick", seed=0)
-    assert r.status == "passed", (r.value, r.checks, r.error)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", FL_CLAIMS)
-def test_fl_claims_quick_pass_second_seed(name):
-    r = get_claim(name).evaluate("quick", seed=1)
-    assert r.status == "passed", (r.value, r.checks, r.error)

@@ -3,10 +3,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmech.claims import get_claim
 from lmech.sim.random_features import simulate_bottlenecks, simulate_rf
 from lmech.theory.kappa import solve_kappa
 from lmech.theory.scaling import (
+    compute_frontier,
     compute_optimal,
     data_bottleneck,
     fit_power_law,
@@ -143,6 +143,20 @@ def test_fuzz_rf_curve_is_decreasing_and_bounded(a, b, N, t):
     assert r.loss[1] >= r.floor * (1 - 1e-6)
 
 
+def test_compute_frontier_matches_dense_grid_search():
+    # independent: brute-force minimum of L(C/N, N) over 161 widths; the parabola refinement of an
+    # 11-point grid (ratio 1.62) must land near it: measured N* off by 3.8 % and 2.7 % (the dense grid
+    # itself steps by 3 %), L* by -0.18 % and +0.19 % (the parabola in log L is not exact)
+    lam, p = K**-2.0, K**-2.0
+    widths, C = np.geomspace(4, 512, 11), np.array([3e2, 3e3])
+    fr = compute_frontier(lam, p, widths, C)
+    dense = np.geomspace(4, 512, 161)
+    grid = np.array([rf_loss_curve(lam, p, C / n, N=n).loss for n in dense])
+    np.testing.assert_allclose(fr.N, dense[np.argmin(grid, axis=0)], rtol=0.08)
+    np.testing.assert_allclose(fr.loss, grid.min(axis=0), rtol=5e-3)
+    np.testing.assert_allclose(fr.t * fr.N, C, rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     "call, name",
     [
@@ -160,26 +174,11 @@ def test_fuzz_rf_curve_is_decreasing_and_bounded(a, b, N, t):
         (lambda: simulate_bottlenecks([1.0, 0.5], [1.0, 1.0], [1, 5]), "sizes"),
         (lambda: rf_exponents(1.0, 2.0), "a"),
         (lambda: compute_optimal(0.0, 1.0), "time_exponent"),
+        (lambda: compute_frontier([1.0], [1.0], [2.0, 1.0, 3.0], [10.0]), "widths"),
+        (lambda: compute_frontier([1.0], [1.0], [1.0, 2.0], [10.0]), "widths"),
+        (lambda: compute_frontier([1.0], [1.0], [1.0, 2.0, 3.0], [0.0]), "compute"),
     ],
 )
 def test_bad_inputs(call, name):
     with pytest.raises(ValueError, match=f"`{name}`"):
         call()
-
-
-RF_CLAIMS = ["scaling.rf_dynamics.width", "scaling.rf_dynamics.ensemble", "scaling.rf_dynamics.data",
-             "scaling.rf_dynamics.joint", "scaling.rf_dynamics.exponents", "scaling.rf_dynamics.compute_optimal",
-             "scaling.rf_dynamics.finite_width_rate"]
-
-
-@pytest.mark.parametrize("name", RF_CLAIMS)
-def test_rf_claims_quick_pass(name):
-    r = get_claim(name).evaluate("quick", seed=0)
-    assert r.status == "passed", (r.value, r.checks, r.error)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", RF_CLAIMS)
-def test_rf_claims_quick_pass_second_seed(name):
-    r = get_claim(name).evaluate("quick", seed=1)
-    assert r.status == "passed", (r.value, r.checks, r.error)

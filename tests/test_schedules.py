@@ -3,7 +3,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmech.claims import get_claim
 from lmech.theory.schedules import (
     constant_schedule,
     cosine_schedule,
@@ -14,8 +13,10 @@ from lmech.theory.schedules import (
     phase_heuristic,
     power_law_problem,
     schedule_shape,
+    schedule_study,
     tune_peak_lr,
 )
+from lmech.spectra import power_law_problem as spectra_power_law_problem
 from lmech.theory.sgd import critical_lr, learning_curve
 
 
@@ -185,8 +186,29 @@ def test_fuzz_optimum_never_worse_than_constant(n, alpha, beta, T, noise):
     assert np.all((res.lr >= 0) & (res.lr <= res.lr_cap + 1e-12))
 
 
-@pytest.mark.parametrize("name", ["schedules.optimal.hard_phase", "schedules.optimal.easy_phase"])
-@pytest.mark.parametrize("seed", [0, 1])
-def test_schedule_claims_pass_quick(name, seed):
-    res = get_claim(name).evaluate("quick", seed=seed)
-    assert res.status == "passed", (res.value, res.checks, res.error)
+def test_schedule_power_law_problem_is_the_spectra_problem():
+    # the claims build it with lmech.spectra: lam ~ k^-alpha, power ~ k^-(alpha beta + 1), both normalised
+    lam, v2 = power_law_problem(300, 1.5, 0.5)
+    ref_lam, ref_v2 = spectra_power_law_problem(300, 1.5, 1.5 * 0.5 + 1, normalize=True)
+    np.testing.assert_allclose(lam, ref_lam, rtol=1e-13)
+    np.testing.assert_allclose(v2, ref_v2, rtol=1e-13)
+
+
+def test_schedule_study_losses_match_the_recursion():
+    lam, v2 = power_law_problem(80, 1.5, 0.5)
+    st_ = schedule_study(lam, v2, (30, 60), 40, 1, 1e-3)
+    assert sorted(st_.by_horizon) == [30, 40, 60] and list(st_.lr) == ["optimal", "constant", "cosine"]
+    np.testing.assert_array_equal(st_.window, np.arange(39, 41))   # the last 5 % of 40 steps, at least 2 records
+    assert np.all(st_.lr["constant"] == st_.by_horizon[40].constant_lr)
+    for name, lr in st_.lr.items():   # each schedule's losses, recomputed with the SGD theory over every step
+        curve = learning_curve(lam, v2, lr.max(), 1, 40, 1e-3, schedule=lr / lr.max()).loss
+        assert st_.final_loss[name] == pytest.approx(curve[-1], rel=1e-8)
+        assert st_.window_loss[name] == pytest.approx(curve[39:41].mean(), rel=1e-8)
+    assert st_.final_loss["optimal"] <= min(st_.final_loss["constant"], st_.final_loss["cosine"])
+    assert st_.fsl.dynamics == "fsl" and st_.fsl.lr.size == 40
+    summary = st_.summary()
+    assert summary["fsl_optimum"]["ratio_to_exact_optimum"] == pytest.approx(st_.fsl.exact_loss / st_.final_loss["optimal"])
+    with pytest.raises(ValueError, match="`steps`"):
+        schedule_study(lam, v2, (30,), 10)
+    with pytest.raises(ValueError, match="`horizons`"):
+        schedule_study(lam, v2, (2,), 40)

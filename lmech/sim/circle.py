@@ -18,16 +18,10 @@ df/dt = -E_x' Theta(x, x') (f - y)(x'), do not depend on gamma or N (t = sum of 
 gradient-flow time), and hidden weights move by O(gamma): gamma -> 0 is the lazy (NTK)
 limit, gamma = O(1) is the rich regime.
 
-Theta is the infinite-width NTK of (1/sqrt N) sum a relu(w . x + b) on the circle,
-
-    Theta(D) = [ sin(theta) + 2 (pi - theta) u ] / pi,   u = (1 + cos D)/2 = cos(theta),
-
-a function of the angle difference D only, so its eigenfunctions under the uniform measure
-are cos(k theta), sin(k theta) with eigenvalues lam_k = (1/2pi) int Theta(D) cos(k D) dD,
-lam_k ~ 0.0717 k^-2 (capacity alpha = 2; the bias keeps every frequency learnable). The
-target's power per frequency is k^{-(alpha beta + 1)}/2, so the task has source beta; beta < 1
-is a hard task (y outside the RKHS; beta = 1/2 is a sawtooth-like 1/k spectrum). In the lazy
-limit L(t) = sum_k p_k exp(-2 lam_k t) -> t^-beta; the paper's rich exponent is
+The target's power per frequency is k^{-(alpha beta + 1)}/2, so the task has source beta
+(beta < 1 is a hard task, outside the RKHS of the ReLU NTK, whose capacity on the circle is
+alpha = 2; beta = 1/2 is a sawtooth-like 1/k spectrum). The infinite-width NTK and the lazy
+learning curve are in :mod:`lmech.theory.circle`; the paper's rich exponent is
 chi(beta) = 2 beta / (1 + beta) (:func:`lmech.theory.feature_learning.chi`).
 
 Cost: per step O(P N) with hand-written gradients; steps ~ t / h, more in the rich regime
@@ -44,39 +38,11 @@ import torch
 from lmech._validation import check_array, check_int, check_real, fail
 
 __all__ = [
-    "circle_ntk",
-    "circle_ntk_spectrum",
     "CircleTask",
     "circle_task",
     "CircleTraining",
     "train_circle_mlp",
-    "lazy_circle_curve",
 ]
-
-
-def circle_ntk(delta) -> np.ndarray:
-    """Infinite-width NTK Theta(D) of (1/sqrt N) sum_i a_i relu(w_i . x + b_i), x on the circle.
-
-    w ~ N(0, I_2), b, a ~ N(0, 1); D = angle between the two inputs (vectorised).
-    """
-    D = np.asarray(check_array(delta, "delta", ndim=(0, 1, 2)), dtype=float)
-    u = 0.5 * (1.0 + np.cos(D))
-    th = np.arccos(np.clip(u, -1.0, 1.0))
-    return (np.sin(th) + 2.0 * (np.pi - th) * u) / np.pi
-
-
-def circle_ntk_spectrum(n_freq: int, *, n_grid: int = 2**16) -> np.ndarray:
-    """Eigenvalues lam_0..lam_{n_freq} of :func:`circle_ntk` under the uniform measure.
-
-    lam_k (k >= 1) is the eigenvalue of both cos(k theta) and sin(k theta). Computed by the
-    FFT of Theta on ``n_grid`` equispaced angles (trapezoid rule, spectrally accurate up to
-    the kink of Theta at D = 0, error ~ n_grid^-2 relative to lam_k ~ k^-2; keep
-    n_freq << n_grid). Cost O(n_grid log n_grid).
-    """
-    n_freq = check_int(n_freq, "n_freq", lo=1)
-    n_grid = check_int(n_grid, "n_grid", lo=4 * n_freq + 4)
-    D = 2 * np.pi * np.arange(n_grid) / n_grid
-    return np.real(np.fft.rfft(circle_ntk(D)))[: n_freq + 1] / n_grid
 
 
 @dataclass(frozen=True)
@@ -122,22 +88,6 @@ def circle_task(beta: float, *, n_freq: int = 128, n_grid: int = 512, alpha: flo
     theta = 2 * np.pi * np.arange(P) / P
     y = np.cos(np.outer(theta, k) + phases) @ amp
     return CircleTask(theta=theta, y=y, amplitudes=amp, phases=phases, alpha=alpha, beta=beta)
-
-
-def lazy_circle_curve(task: CircleTask, t) -> np.ndarray:
-    """Infinite-width lazy loss mean_x (f_t - y)^2 = sum_k p_k exp(-2 lam_k^grid t).
-
-    lam_k^grid are the eigenvalues of Theta under the uniform measure on the task's grid
-    (the DFT of Theta on the grid, i.e. the continuum lam_k plus aliases), exact for the
-    gradient flow the network follows as N -> inf at fixed small gamma.
-    """
-    if not isinstance(task, CircleTask):
-        fail("task", "a CircleTask (see circle_task)", task, TypeError)
-    t = np.atleast_1d(check_array(t, "t", ndim=(0, 1), nonnegative=True))
-    P = len(task.theta)
-    lam = np.real(np.fft.rfft(circle_ntk(task.theta))) / P
-    K = len(task.amplitudes)
-    return np.exp(-2.0 * np.outer(t, lam[1:K + 1])) @ task.power
 
 
 @dataclass(frozen=True)

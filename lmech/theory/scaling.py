@@ -57,6 +57,8 @@ __all__ = [
     "rf_exponents",
     "ComputeOptimal",
     "compute_optimal",
+    "ComputeFrontier",
+    "compute_frontier",
     "PowerLawFit",
     "fit_power_law",
 ]
@@ -453,3 +455,48 @@ def compute_optimal(time_exponent: float, width_exponent: float) -> ComputeOptim
     x = check_real(time_exponent, "time_exponent", lo=0, lo_closed=False)
     y = check_real(width_exponent, "width_exponent", lo=0, lo_closed=False)
     return ComputeOptimal(x, y, x / (x + y), y / (x + y), x * y / (x + y))
+
+
+@dataclass(frozen=True)
+class ComputeFrontier:
+    """The compute-optimal frontier of the online (P = inf) loss surface L(t, N).
+
+    ``compute``, ``N``, ``t`` and ``loss`` have one entry per compute budget C: the width
+    N*(C) minimising L(C / N, N), the time t* = C / N* and the loss L* there.
+    """
+
+    compute: np.ndarray
+    N: np.ndarray
+    t: np.ndarray
+    loss: np.ndarray
+
+
+def compute_frontier(eigenvalues, target_power, widths, compute) -> ComputeFrontier:
+    """Minimise the theory's loss L(t = C / N, N) over N at each compute budget C = N t.
+
+    The loss (6.1) is evaluated on the grid ``widths`` x ``compute``; at each C the minimum
+    over log N is refined by the parabola through the best grid width and its two
+    neighbours (the best interior point is used when the minimum is at an edge).
+
+    Parameters
+    ----------
+    eigenvalues, target_power : array_like, shape (K,)
+        As in :func:`rf_loss_curve`.
+    widths : array_like, shape (W,)
+        Increasing positive widths N (W >= 3), spanning the optimum.
+    compute : array_like, shape (C,)
+        Positive compute budgets.
+    """
+    Ns = check_array(widths, "widths", ndim=1, positive=True, min_size=3)
+    if np.any(np.diff(Ns) <= 0):
+        fail("widths", "strictly increasing", Ns)
+    Cs = check_array(compute, "compute", ndim=1, positive=True, min_size=1)
+    grid = np.array([rf_loss_curve(eigenvalues, target_power, Cs / N, N=N).loss for N in Ns])
+    logN = np.log(Ns)
+    N_star, L_star = np.empty(len(Cs)), np.empty(len(Cs))
+    for j in range(len(Cs)):
+        i = int(np.clip(np.argmin(grid[:, j]), 1, len(Ns) - 2))
+        c = np.polyfit(logN[i - 1:i + 2], np.log(grid[i - 1:i + 2, j]), 2)
+        x = -c[1] / (2 * c[0]) if c[0] > 0 else logN[i]
+        N_star[j], L_star[j] = np.exp(x), np.exp(np.polyval(c, x))
+    return ComputeFrontier(compute=Cs, N=N_star, t=Cs / N_star, loss=L_star)

@@ -38,7 +38,8 @@ from scipy.optimize import minimize, minimize_scalar
 
 from lmech._validation import check_array, check_choice, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
-from lmech.theory.sgd import _check_batch, _check_problem, _critical_lr_one, _sgd_recursion, _split_modes
+from lmech.theory.sgd import (_check_batch, _check_problem, _critical_lr_one, _sgd_recursion, _split_modes,
+                              learning_curve)
 
 __all__ = [
     "OptimalScheduleResult",
@@ -48,6 +49,8 @@ __all__ = [
     "final_loss_gradient",
     "tune_peak_lr",
     "optimal_schedule",
+    "ScheduleStudy",
+    "schedule_study",
     "cosine_schedule",
     "constant_schedule",
     "schedule_shape",
@@ -550,3 +553,76 @@ def phase_heuristic(alpha: float, beta: float, noise: float = 0.0) -> str:
     b = check_real(beta, "beta", lo=0, lo_closed=False)
     s = check_real(noise, "noise", lo=0)
     return "hard" if (b < 2.0 - 1.0 / a and s == 0) else "easy"
+
+
+# --------------------------------------------------------------------------- study
+@dataclass(frozen=True)
+class ScheduleStudy:
+    """Optimal schedules at several horizons and three schedules to run at one horizon.
+
+    Attributes
+    ----------
+    by_horizon : dict[int, OptimalScheduleResult]
+        The exact-recursion optimum at every horizon (and at ``steps``).
+    lr : dict[str, ndarray]
+        Per-step rates at ``steps``: ``"optimal"``, ``"constant"`` (best constant rate) and
+        ``"cosine"`` (10 % linear warmup + cosine decay, peak tuned).
+    final_loss : dict[str, float]
+        Their final losses L_T (exact recursion).
+    window : ndarray of int
+        The last 5 % of steps (at least one), over which a final loss is averaged.
+    window_loss : dict[str, float]
+        The predicted loss of each schedule averaged over ``window``.
+    fsl : OptimalScheduleResult
+        The optimum of the functional scaling law (S2) at ``steps`` (``exact_loss`` is its
+        final loss under (S1)).
+    """
+
+    by_horizon: dict
+    lr: dict
+    final_loss: dict
+    window: np.ndarray
+    window_loss: dict
+    fsl: OptimalScheduleResult
+
+    def summary(self) -> dict:
+        """Per-horizon optimum (losses, best constant rate, :func:`schedule_shape`) and the
+        (S2) optimum's quality under (S1), as plain numbers for a report."""
+        best = self.by_horizon[self.lr["optimal"].size].loss
+        return {
+            "by_horizon": {h: {"constant_lr": r.constant_lr, "constant_loss": r.constant_loss, "optimal_loss": r.loss,
+                               "gain_vs_constant": r.gain, **schedule_shape(r.lr), "converged": r.converged}
+                           for h, r in self.by_horizon.items()},
+            "fsl_optimum": {"fsl_loss": self.fsl.loss, "exact_loss_of_fsl_schedule": self.fsl.exact_loss,
+                            "ratio_to_exact_optimum": self.fsl.exact_loss / best, "converged": self.fsl.converged,
+                            **schedule_shape(self.fsl.lr)},
+        }
+
+
+def schedule_study(eigenvalues, target_power, horizons, steps, batch_size=1, noise=0.0) -> ScheduleStudy:
+    """Optimal schedules at each of ``horizons`` and, at ``steps``, the optimum against a tuned
+    constant rate and a tuned warmup + cosine schedule (see :class:`ScheduleStudy`).
+
+    Parameters
+    ----------
+    eigenvalues, target_power, batch_size, noise
+        As in :func:`optimal_schedule`.
+    horizons : sequence of int
+        Horizons T (>= 4) whose optimal schedules are compared for shape.
+    steps : int
+        The horizon (>= 20) at which the three schedules are compared (e.g. in simulation).
+    """
+    T = check_int(steps, "steps", lo=20)
+    Ts = sorted({check_int(h, "horizons", lo=4) for h in horizons} | {T})
+    by_T = {h: optimal_schedule(eigenvalues, target_power, h, batch_size, noise) for h in Ts}
+    opt = by_T[T]
+    shape = cosine_schedule(T, warmup=T // 10)
+    peak, cos_loss = tune_peak_lr(eigenvalues, target_power, shape, batch_size, noise, lr_cap=opt.lr_cap)
+    lr = {"optimal": opt.lr, "constant": np.full(T, opt.constant_lr), "cosine": peak * shape}
+    window = np.arange(T - max(1, T // 20) + 1, T + 1)
+    window_loss = {k: float(learning_curve(eigenvalues, target_power, v.max(), batch_size, T, noise,
+                                           schedule=v / v.max(), times=window).loss.mean()) for k, v in lr.items()}
+    fsl = optimal_schedule(eigenvalues, target_power, T, batch_size, noise, dynamics="fsl")
+    return ScheduleStudy(by_horizon=by_T, lr=lr, final_loss={"optimal": opt.loss, "constant": opt.constant_loss,
+                                                             "cosine": cos_loss},
+                         window=window, window_loss=window_loss, fsl=fsl)
