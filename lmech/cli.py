@@ -76,9 +76,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     db = Path(args.out) / "results.sqlite"
     if not db.exists():
         raise UsageError(f"no results store at {db}; run `lmech reproduce --out {args.out}` first")
-    results = load_results(ResultStore(db), mode=args.mode)
+    stored = load_results(ResultStore(db))
+    modes = sorted({r.mode for r in stored})
+    if not stored:
+        raise UsageError(f"the store {db} holds no claim results; nothing to report "
+                         f"(report.html and results.json left as they are)")
+    mode = args.mode
+    if mode is None:
+        if len(modes) > 1:
+            raise UsageError(f"the store {db} holds results of modes {', '.join(modes)}; "
+                             f"pick one with --mode")
+        mode = modes[0]
+    results = [r for r in stored if r.mode == mode]
+    if not results:
+        raise UsageError(f"the store {db} holds no {mode}-mode results (modes present: {', '.join(modes)}); "
+                         f"report.html and results.json left as they are; try --mode {modes[0]}")
     print(f"report: {write_report(results, args.out)}")
-    return 0 if results and all(r.passed for r in results) else 1
+    return 0 if all(r.passed for r in results) else 1
 
 
 def _print_summary(results) -> None:

@@ -1,0 +1,133 @@
+"""Plain-text formulas as readable HTML, offline: Greek letters, sub- and superscripts.
+
+Claims write formulas in ASCII (``E_g ~ P^-alpha``, ``gamma0 -> 0``, ``1/sqrt(depth)``).
+:func:`math_html` escapes such text and renders it with Unicode symbols and ``<sub>``/
+``<sup>`` tags, so the report needs no math library or network to show it:
+
+* Greek letter names as whole words (``alpha``, ``Sigma``, ``lam``, ``muP``), with trailing
+  digits as a subscript (``gamma0`` -> γ₀);
+* ``x_k``/``x_{ij}`` after a single letter -> subscript (``train_tmax`` stays as it is);
+* ``x^2``, ``x^-b``, ``x^{1/(1+b)}``, ``x^-(a-1)/b``, ``x^-min(a,b)`` -> superscript;
+* ``<=``, ``>=``, ``!=``, ``->``, ``sqrt(..)``, `` ~ `` and `` x `` between numbers or
+  symbols -> ≤, ≥, ≠, →, √(..), ∼.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+__all__ = ["math_html"]
+
+_GREEK = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eps": "ε", "zeta": "ζ",
+    "eta": "η", "theta": "θ", "kappa": "κ", "lambda": "λ", "lam": "λ", "mu": "μ", "nu": "ν",
+    "xi": "ξ", "rho": "ρ", "sigma": "σ", "tau": "τ", "phi": "φ", "chi": "χ", "psi": "ψ",
+    "omega": "ω", "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Sigma": "Σ",
+    "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
+}
+_GREEK_RE = re.compile(r"(?<![A-Za-z_])(" + "|".join(sorted(_GREEK, key=len, reverse=True))
+                       + r")(\d*)(P?)(?![A-Za-z])")
+_SYMBOLS = (("<=", "≤"), (">=", "≥"), ("!=", "≠"), ("->", "→"), ("+-", "±"))
+_SUB_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_LETTER = r"[A-Za-z\u0370-\u03ff]"
+
+
+def _greek(match: re.Match) -> str:
+    letter, digits, p_suffix = match.group(1), match.group(2), match.group(3)
+    if p_suffix and letter != "mu":  # only muP reads as a Greek letter followed by P
+        return match.group(0)
+    return _GREEK[letter] + digits.translate(_SUB_DIGITS) + p_suffix
+
+
+def _balanced(text: str, start: int, open_: str, close: str) -> int:
+    """Index just past the bracket that closes ``text[start]`` (or ``-1``)."""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == open_:
+            depth += 1
+        elif text[i] == close:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return -1
+
+
+def _script_end(text: str, i: int, *, slash: str = r"[A-Za-z0-9\u0370-\u03ff]+") -> int:
+    """End of the exponent/subscript that starts at ``text[i]`` (``i`` if there is none).
+
+    ``slash`` is what may follow a ``/`` and still belong to it (``x^-1/2``, ``t^-(a-1)/b``).
+    """
+    j = i
+    if j < len(text) and text[j] in "-+":
+        j += 1
+    if j < len(text) and text[j] in "{(":
+        end = _balanced(text, j, text[j], "}" if text[j] == "{" else ")")
+        if end < 0:
+            return i
+        j = end
+    else:
+        m = re.compile(r"[A-Za-z0-9*\u0370-\u03ff\u2080-\u2089]+(?:\.[0-9]+)?").match(text, j)
+        if not m:
+            return i
+        j = m.end()
+        if j < len(text) and text[j] == "(":  # a function call such as min(a, b)
+            end = _balanced(text, j, "(", ")")
+            if end > 0:
+                j = end
+    m = re.compile("/" + slash).match(text, j)
+    if m:
+        j = m.end()
+    return j
+
+
+def _scripts(text: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        prev_ok = i > 0 and (re.match(r"[A-Za-z0-9)*}\u0370-\u03ff\u2080-\u2089]", text[i - 1]) is not None)
+        if ch == "^" and prev_ok:
+            end = _script_end(text, i + 1)
+            if end > i + 1:
+                body = text[i + 1:end]
+                if body.startswith("{") and body.endswith("}"):
+                    body = body[1:-1]
+                out.append(f"<sup>{_scripts(body)}</sup>")
+                i = end
+                continue
+        if ch == "_" and i > 0 and re.match(_LETTER + r"|\*", text[i - 1]):
+            # subscript only after a lone letter (x_k), a starred letter (w*_k) or a Greek one
+            k = i - 1
+            if text[k] == "*":
+                k -= 1
+            lone = k >= 0 and re.match(_LETTER, text[k]) and (k == 0 or not re.match(r"[A-Za-z0-9_]", text[k - 1]))
+            if lone:
+                end = _script_end(text, i + 1, slash=r"[0-9]+")  # P_1/2 but not P_w/gamma
+                if end > i + 1 and text[i + 1] not in "-+":
+                    body = text[i + 1:end]
+                    if body.startswith("{") and body.endswith("}"):
+                        body = body[1:-1]
+                    out.append(f"<sub>{'∞' if body == 'inf' else _scripts(body)}</sub>")
+                    i = end
+                    continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def math_html(text: str | None) -> str:
+    """``text`` HTML-escaped, with its ASCII formulas rendered (see the module docstring)."""
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        text = str(text)
+    for ascii_, uni in _SYMBOLS:
+        text = text.replace(ascii_, uni)
+    text = re.sub(r"\bsqrt\(", "√(", text)
+    text = re.sub(r"(?<=\S) ~ (?=\S)", " ∼ ", text)
+    text = re.sub(r"(?<=[0-9)]) x (?=[0-9(A-Za-z])", " × ", text)
+    text = re.sub(r"(?<=[=→] )inf\b", "∞", text)
+    text = _GREEK_RE.sub(_greek, text)
+    escaped = html.escape(text, quote=False)
+    # html.escape leaves no ^ or _ inside entities, so the scripts pass is safe after it
+    return _scripts(escaped)
