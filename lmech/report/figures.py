@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmech.plotdata import Panel, Series
+from lmech.report.mathtext import math_label
 
 __all__ = ["render_panels", "render_panel_svg", "residuals", "Residual", "label_stem"]
 
@@ -154,7 +155,7 @@ def _style_axes(ax, panel: Panel, *, x: bool = True) -> None:
         ax.spines[side].set_visible(False)
 
 
-def _draw(ax, panel: Panel) -> tuple[dict[str, str], list, list]:
+def _draw(ax, panel: Panel, math_label=math_label) -> tuple[dict[str, str], list, list]:
     """Plot ``panel`` on ``ax``; return stem colours and (handles, labels) for one legend."""
     colors: dict[str, str] = {}
     handles: dict[str, list] = {}
@@ -173,16 +174,16 @@ def _draw(ax, panel: Panel) -> tuple[dict[str, str], list, list]:
             (h,) = ax.plot(s.x, s.y, "--", lw=1.2, color=ref_color, zorder=1)
         else:
             (h,) = ax.plot(s.x, s.y, "-", lw=1.6, color=color, zorder=2)
-        handles.setdefault(stem, []).append((s.role, h, s.label))
+        handles.setdefault(stem, []).append((s.role, h, math_label(s.label)))
     ax.set_xscale(panel.xscale)
     ax.set_yscale(panel.yscale)
-    ax.set_ylabel(panel.ylabel)
+    ax.set_ylabel(math_label(panel.ylabel))
     legend_handles, legend_labels = [], []
     for stem, items in handles.items():
         roles = [r for r, _, _ in items]
         if len(items) > 1 and len(set(roles)) > 1:
             legend_handles.append(tuple(h for _, h, _ in items))
-            legend_labels.append(stem)
+            legend_labels.append(math_label(stem))
         else:
             for _, h, label in items:
                 legend_handles.append(h)
@@ -190,7 +191,7 @@ def _draw(ax, panel: Panel) -> tuple[dict[str, str], list, list]:
     return colors, legend_handles, legend_labels
 
 
-def _figure(panel: Panel, *, width: float = 5.0):
+def _figure(panel: Panel, *, width: float = 5.0, use_mathtext: bool = True):
     """A matplotlib figure for one panel: main axes, residual axes when pairs exist, legend."""
     import matplotlib
 
@@ -199,6 +200,7 @@ def _figure(panel: Panel, *, width: float = 5.0):
     from matplotlib.legend_handler import HandlerTuple
     from matplotlib.ticker import PercentFormatter
 
+    label = math_label if use_mathtext else str
     res = residuals(panel)
     n_legend = len({label_stem(s.label) for s in panel.series}) or 1
     ncol = min(3, n_legend)
@@ -211,7 +213,7 @@ def _figure(panel: Panel, *, width: float = 5.0):
         rax = fig.add_subplot(gs[1], sharex=ax)
     else:
         ax, rax = fig.add_subplot(1, 1, 1), None
-    colors, handles, labels = _draw(ax, panel)
+    colors, handles, labels = _draw(ax, panel, label)
     if rax is not None:
         rax.axhline(0.0, color="0.3", lw=0.8)
         for r in res:
@@ -225,12 +227,12 @@ def _figure(panel: Panel, *, width: float = 5.0):
         rax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=4, symmetric=True))
         lo, hi = rax.get_ylim()
         rax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0 if hi - lo >= 0.06 else 1))
-        rax.set_xlabel(panel.xlabel)
+        rax.set_xlabel(label(panel.xlabel))
         ax.tick_params(labelbottom=False)
         _style_axes(ax, panel, x=False)
         _style_axes(rax, Panel("", "", "", (), panel.xscale, "linear"))
     else:
-        ax.set_xlabel(panel.xlabel)
+        ax.set_xlabel(label(panel.xlabel))
         _style_axes(ax, panel)
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False,
@@ -249,10 +251,17 @@ def render_panel_svg(panel: Panel, *, salt: str = "lmech") -> str:
     import matplotlib.pyplot as plt
 
     with matplotlib.rc_context({**_RC, "svg.hashsalt": salt}):
-        fig = _figure(panel)
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-        plt.close(fig)
+        for use_math in (True, False):  # a label mathtext cannot parse: draw the labels as typed
+            fig = _figure(panel, use_mathtext=use_math)
+            buf = io.StringIO()
+            try:
+                fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+                break
+            except ValueError:
+                if not use_math:
+                    raise
+            finally:
+                plt.close(fig)
     text = buf.getvalue()
     start = text.find("<svg")
     svg = text[start:] if start >= 0 else text
@@ -280,8 +289,8 @@ def render_panels(panels: Sequence[Panel], *, title: str = "", dpi: int = 150) -
             ax.set_visible(False)
         for ax, panel in zip(axes.ravel(), panels):
             _, handles, labels = _draw(ax, panel)
-            ax.set_xlabel(panel.xlabel)
-            ax.set_title(panel.title)
+            ax.set_xlabel(math_label(panel.xlabel))
+            ax.set_title(math_label(panel.title))
             _style_axes(ax, panel)
             if handles:
                 ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2,

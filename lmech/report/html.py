@@ -124,7 +124,7 @@ def _claim(r: ClaimResult, index: int, figures: bool) -> dict[str, Any]:
     panels = []
     if figures:
         for i, panel in enumerate(r.panel_objects):
-            panels.append({"title": panel.title, "svg": Markup(render_panel_svg(panel, salt=f"{r.name}#{i}"))})
+            panels.append({"title": Markup(math_html(panel.title)), "svg": Markup(render_panel_svg(panel, salt=f"{r.name}#{i}"))})
     env = r.environment or {}
     started = ""
     if r.started_at:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import re
 
-__all__ = ["math_html"]
+__all__ = ["math_html", "math_label"]
 
 _GREEK = {
     "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eps": "ε", "zeta": "ζ",
@@ -131,3 +131,24 @@ def math_html(text: str | None) -> str:
     escaped = html.escape(text, quote=False)
     # html.escape leaves no ^ or _ inside entities, so the scripts pass is safe after it
     return _scripts(escaped)
+
+
+_GREEK_WORD = re.compile(r"(?<![A-Za-z_])(" + "|".join(sorted(_GREEK, key=len, reverse=True)) + r")(\d*)(?![A-Za-z])")
+
+
+def math_label(text: str | None) -> str:
+    """A plot label with its simple formulas in matplotlib's mathtext.
+
+    ``E_g`` -> ``$E_{g}$``, ``P^-1`` -> ``$P^{-1}$``, Greek letter names -> Greek letters;
+    a label that already contains ``$`` is left as it is.
+    """
+    if not text:
+        return ""
+    if "$" in text:
+        return text
+    text = _GREEK_WORD.sub(lambda m: _GREEK[m.group(1)] + (f"_{m.group(2)}" if m.group(2) else ""), text)
+    text = re.sub(r"(?<![A-Za-z0-9_])([A-Za-z\u0370-\u03ff])_([A-Za-z0-9]+)(?![A-Za-z0-9_])",
+                  r"$\1_{\2}$", text)
+    text = re.sub(r"(?<![A-Za-z0-9_])([A-Za-z0-9\u0370-\u03ff]+)\^(-?[A-Za-z0-9.]+)(?![A-Za-z0-9(/])",
+                  r"$\1^{\2}$", text)
+    return text
