@@ -125,12 +125,12 @@ def _tidy_log(axis, lo: float, hi: float) -> None:
         return
     decades = math.log10(hi / lo)
     axis.set_minor_formatter(NullFormatter())
-    if decades >= 1.6:
+    if decades >= 2.2:
         axis.set_major_locator(LogLocator(base=10, numticks=6))
         axis.set_major_formatter(LogFormatterSciNotation(base=10))
         axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10), numticks=12))
     else:
-        # under two decades: 1-2-5 ticks with plain numbers (at most ~6 labels)
+        # up to ~two decades: 1-2-5 ticks with plain numbers (at most ~7 labels)
         subs = (1.0, 2.0, 5.0) if decades >= 0.5 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
         axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
         axis.set_major_formatter(FuncFormatter(lambda v, _pos: _plain(v)))
@@ -191,6 +191,18 @@ def _draw(ax, panel: Panel, math_label=math_label) -> tuple[dict[str, str], list
     return colors, legend_handles, legend_labels
 
 
+def _dodge(x: np.ndarray, k: int, n: int, scale: str, lim: tuple[float, float]) -> np.ndarray:
+    """Shift the ``k``-th of ``n`` residual series sideways (1 % of the axis each) so bars at
+    one x do not hide each other; the shift is drawn only, never stored."""
+    if n <= 1:
+        return x
+    step = (k - (n - 1) / 2) * 0.01
+    lo, hi = lim
+    if scale == "log" and lo > 0 and hi > lo:
+        return x * (hi / lo) ** step
+    return x + step * (hi - lo)
+
+
 def _figure(panel: Panel, *, width: float = 5.0, use_mathtext: bool = True):
     """A matplotlib figure for one panel: main axes, residual axes when pairs exist, legend."""
     import matplotlib
@@ -216,13 +228,14 @@ def _figure(panel: Panel, *, width: float = 5.0, use_mathtext: bool = True):
     colors, handles, labels = _draw(ax, panel, label)
     if rax is not None:
         rax.axhline(0.0, color="0.3", lw=0.8)
-        for r in res:
+        for k, r in enumerate(res):
             c = colors.get(r.label, "0.3")
+            x = _dodge(r.x, k, len(res), panel.xscale, ax.get_xlim())
             if r.err is not None:
-                rax.errorbar(r.x, r.rel, yerr=r.err, fmt="o", ms=3.5, mew=0.6, mec="white", capsize=1.5,
+                rax.errorbar(x, r.rel, yerr=r.err, fmt="o", ms=4, mew=0.6, mec="white", capsize=1.5,
                              elinewidth=0.8, color=c)
             else:
-                rax.plot(r.x, r.rel, "o", ms=3.5, mew=0.6, mec="white", color=c)
+                rax.plot(x, r.rel, "o", ms=4, mew=0.6, mec="white", color=c)
         rax.set_ylabel("sim/theory − 1", fontsize=8)
         rax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=4, symmetric=True))
         lo, hi = rax.get_ylim()

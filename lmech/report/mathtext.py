@@ -149,6 +149,7 @@ def math_label(text: str | None) -> str:
     text = _GREEK_WORD.sub(lambda m: _GREEK[m.group(1)] + (f"_{m.group(2)}" if m.group(2) else ""), text)
     text = re.sub(r"(?<![A-Za-z0-9_])([A-Za-z\u0370-\u03ff])_([A-Za-z0-9]+)(?![A-Za-z0-9_])",
                   r"$\1_{\2}$", text)
-    text = re.sub(r"(?<![A-Za-z0-9_])([A-Za-z0-9\u0370-\u03ff]+)\^(-?[A-Za-z0-9.]+)(?![A-Za-z0-9(/])",
-                  r"$\1^{\2}$", text)
+    text = re.sub(r"(?<![A-Za-z0-9_])([A-Za-z0-9\u0370-\u03ff]+|\))\^(-?[A-Za-z0-9.]+)(?![A-Za-z0-9(/])",
+                  lambda m: f"{m.group(1)}$^{{{m.group(2)}}}$" if m.group(1) == ")" else f"${m.group(1)}^{{{m.group(2)}}}$",
+                  text)
     return text
