@@ -197,6 +197,8 @@ def test_residuals_interpolate_theory_log_log():
     ("lam_k w*_k^2 ~ k^-a", "λ<sub>k</sub> w*<sub>k</sub><sup>2</sup> ∼ k<sup>-a</sup>"),
     ("P_1/2(N), E_inf, N = inf", "P<sub>1/2</sub>(N), E<sub>∞</sub>, N = ∞"),
     ("train_tmax and the beta-alphabet", "train_tmax and the β-alphabet"),
+    ("min_eta sum_k lam_k h_k(2t)", "min<sub>η</sub> Σ<sub>k</sub> λ<sub>k</sub> h<sub>k</sub>(2t)"),
+    ("L* ~ C^-(a-1)/(1+b); F^T/N; P^-b_E", "L* ∼ C<sup>-(a-1)/(1+b)</sup>; F<sup>T</sup>/N; P<sup>-b<sub>E</sub></sup>"),
     ("<script>alert(1)</script> & x", "&lt;script&gt;alert(1)&lt;/script&gt; &amp; x"),
 ])
 def test_math_html(text, html):

@@ -8,6 +8,7 @@ Claims write formulas in ASCII (``E_g ~ P^-alpha``, ``gamma0 -> 0``, ``1/sqrt(de
   digits as a subscript (``gamma0`` -> γ₀);
 * ``x_k``/``x_{ij}`` after a single letter -> subscript (``train_tmax`` stays as it is);
 * ``x^2``, ``x^-b``, ``x^{1/(1+b)}``, ``x^-(a-1)/b``, ``x^-min(a,b)`` -> superscript;
+* ``sum_k``/``prod_k``/``min_x``/``max_x`` -> Σ/Π/min/max with the index as a subscript;
 * ``<=``, ``>=``, ``!=``, ``->``, ``sqrt(..)``, `` ~ `` and `` x `` between numbers or
   symbols -> ≤, ≥, ≠, →, √(..), ∼.
 """
@@ -28,6 +29,7 @@ _GREEK = {
 _GREEK_RE = re.compile(r"(?<![A-Za-z_])(" + "|".join(sorted(_GREEK, key=len, reverse=True))
                        + r")(\d*)(P?)(?![A-Za-z])")
 _SYMBOLS = (("<=", "≤"), (">=", "≥"), ("!=", "≠"), ("->", "→"), ("+-", "±"))
+_OPERATORS = {"sum": "Σ", "prod": "Π"}
 _SUB_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _LETTER = r"[A-Za-z\u0370-\u03ff]"
 
@@ -52,15 +54,21 @@ def _balanced(text: str, start: int, open_: str, close: str) -> int:
     return -1
 
 
-def _script_end(text: str, i: int, *, slash: str = r"[A-Za-z0-9\u0370-\u03ff]+") -> int:
-    """End of the exponent/subscript that starts at ``text[i]`` (``i`` if there is none).
+_FUNCTIONS = ("min", "max", "exp", "log", "sqrt")
 
-    ``slash`` is what may follow a ``/`` and still belong to it (``x^-1/2``, ``t^-(a-1)/b``).
+
+def _script_end(text: str, i: int, *, superscript: bool) -> int:
+    """End of the exponent (``superscript``) or subscript starting at ``text[i]`` (``i`` if none).
+
+    An exponent may be signed, braced, parenthesised, a function call (``-min(a, b)``), carry
+    a subscript (``-b_E``) and, when it starts with a sign, digit or bracket, a ``/divisor``
+    (``-1/2``, ``-(a-1)/b``, ``-(a-1)/(1+b)``). A subscript is a word or number, with a
+    ``/digits`` tail (``P_1/2``) but no call: ``L_N(t)`` is ``L_N`` applied to ``t``.
     """
     j = i
-    if j < len(text) and text[j] in "-+":
+    if superscript and j < len(text) and text[j] in "-+":
         j += 1
-    if j < len(text) and text[j] in "{(":
+    if j < len(text) and text[j] in "{(" and (superscript or text[j] == "{"):
         end = _balanced(text, j, text[j], "}" if text[j] == "{" else ")")
         if end < 0:
             return i
@@ -70,13 +78,29 @@ def _script_end(text: str, i: int, *, slash: str = r"[A-Za-z0-9\u0370-\u03ff]+")
         if not m:
             return i
         j = m.end()
-        if j < len(text) and text[j] == "(":  # a function call such as min(a, b)
+        if superscript and m.group(0).lstrip("*") in _FUNCTIONS and j < len(text) and text[j] == "(":
             end = _balanced(text, j, "(", ")")
             if end > 0:
                 j = end
-    m = re.compile("/" + slash).match(text, j)
-    if m:
-        j = m.end()
+        elif superscript and j < len(text) and text[j] == "_":
+            m2 = re.compile(r"_[A-Za-z0-9]+").match(text, j)
+            if m2:
+                j = m2.end()
+    if j < len(text) and text[j] == "/":
+        head = text[i:i + 1]
+        if superscript and head and (head in "-+({" or head.isdigit()):
+            if j + 1 < len(text) and text[j + 1] == "(":
+                end = _balanced(text, j + 1, "(", ")")
+                if end > 0:
+                    j = end
+            else:
+                m = re.compile(r"/[A-Za-z0-9\u0370-\u03ff]+").match(text, j)
+                if m:
+                    j = m.end()
+        elif not superscript:
+            m = re.compile(r"/[0-9]+").match(text, j)
+            if m:
+                j = m.end()
     return j
 
 
@@ -87,7 +111,7 @@ def _scripts(text: str) -> str:
         ch = text[i]
         prev_ok = i > 0 and (re.match(r"[A-Za-z0-9)*}\u0370-\u03ff\u2080-\u2089]", text[i - 1]) is not None)
         if ch == "^" and prev_ok:
-            end = _script_end(text, i + 1)
+            end = _script_end(text, i + 1, superscript=True)
             if end > i + 1:
                 body = text[i + 1:end]
                 if body.startswith("{") and body.endswith("}"):
@@ -102,7 +126,7 @@ def _scripts(text: str) -> str:
                 k -= 1
             lone = k >= 0 and re.match(_LETTER, text[k]) and (k == 0 or not re.match(r"[A-Za-z0-9_]", text[k - 1]))
             if lone:
-                end = _script_end(text, i + 1, slash=r"[0-9]+")  # P_1/2 but not P_w/gamma
+                end = _script_end(text, i + 1, superscript=False)
                 if end > i + 1 and text[i + 1] not in "-+":
                     body = text[i + 1:end]
                     if body.startswith("{") and body.endswith("}"):
@@ -129,6 +153,8 @@ def math_html(text: str | None) -> str:
     text = re.sub(r"(?<=[=→] )inf\b", "∞", text)
     text = _GREEK_RE.sub(_greek, text)
     escaped = html.escape(text, quote=False)
+    escaped = re.sub(r"(?<![A-Za-z_])(sum|prod|min|max|argmin|argmax)_([A-Za-z0-9\u0370-\u03ff]+)",
+                     lambda m: f"{_OPERATORS.get(m.group(1), m.group(1))}<sub>{m.group(2)}</sub>", escaped)
     # html.escape leaves no ^ or _ inside entities, so the scripts pass is safe after it
     return _scripts(escaped)
 
