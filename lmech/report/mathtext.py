@@ -26,7 +26,7 @@ _GREEK = {
     "omega": "ω", "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Sigma": "Σ",
     "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
 }
-_GREEK_RE = re.compile(r"(?<![A-Za-z_])(" + "|".join(sorted(_GREEK, key=len, reverse=True))
+_GREEK_RE = re.compile(r"(?<![A-Za-z])(" + "|".join(sorted(_GREEK, key=len, reverse=True))
                        + r")(\d*)(P?)(?![A-Za-z])")
 _SYMBOLS = (("<=", "≤"), (">=", "≥"), ("!=", "≠"), ("->", "→"), ("+-", "±"))
 _OPERATORS = {"sum": "Σ", "prod": "Π"}
