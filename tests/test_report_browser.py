@@ -46,12 +46,21 @@ class DevTools:
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-extensions", "--hide-scrollbars", "--mute-audio", f"--user-data-dir={profile}",
                 "--remote-debugging-pipe", "about:blank"]
-        # Chromium reads the protocol on fd 3 and writes on fd 4: let the shell put the pipes there
-        script = f'exec "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}'
+        # Chromium reads the protocol on fd 3 and writes on fd 4. The child moves the pipe ends
+        # there; with close_fds=False nothing else leaks, as Python's own descriptors are
+        # non-inheritable (closed on exec) while dup2's copies are inheritable.
+        def _move_pipes() -> None:
+            import fcntl
+
+            high_r = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD_CLOEXEC, 10)  # out of the way of 3 and 4 first
+            high_w = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD_CLOEXEC, 10)
+            os.dup2(high_r, 3)
+            os.dup2(high_w, 4)
+
+        self._log_file = open(log, "wb")
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", script, "sh", *args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
-            pass_fds=(to_chrome_r, from_chrome_w),
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log_file,
+            close_fds=False, preexec_fn=_move_pipes,
         )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
@@ -138,6 +147,7 @@ class DevTools:
                 os.close(fd)
             except OSError:
                 pass
+        self._log_file.close()
 
 
 @pytest.fixture
