@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech.claims.toolkit import (ClaimOutcome, Comparison, SeedStream, Setting, claim, fragile, known_failure, log_ratio,
-                                  rel_err_sim)
+from lmech.claims.toolkit import (ClaimOutcome, Comparison, SeedStream, Setting, claim, fragile, known_failure,
+                                  log_ratio, rel_err_sim)
 from lmech.sim import precision as sim
 from lmech.theory import precision as th
 
@@ -35,6 +35,11 @@ class Law(Setting):
     lr: float = 0.01
 
 
+def _each(bits: int, n_data: int, role: str) -> list[tuple]:
+    """Runs (D, weight bits, activation bits, role) quantising the weights, then the activations."""
+    return [(n_data, bits, None, role), (n_data, None, bits, role)]
+
+
 @claim("precision.law.heldout", paper=PAPER, tolerance=0.10, quick=Law(),
        full=Law(widths=(16, 32, 64, 128), data=(4096, 16384, 65536), quant_data=16384,
                 joint_bits=((4, 4), (3, 6), (6, 3)), other_data=65536, n_seeds=3),
@@ -51,9 +56,8 @@ def law_heldout(s: Law, seeds: SeedStream):
 
     A further check asks the law's held-out mean error to be at most 0.75 x that of a
     precision-blind Chinchilla fit, so that its precision part is seen to carry information."""
-    one = lambda b, D, role: [(D, b, None, role), (D, None, b, role)]  # noqa: E731 (weights, then activations)
-    plan = [(D, None, None, "fit") for D in s.data] + [r for b in s.fit_bits for r in one(b, s.quant_data, "fit")]
-    plan += one(s.heldout_bits, s.quant_data, "unseen precision") + one(4, s.other_data, "other D")
+    plan = [(D, None, None, "fit") for D in s.data] + [r for b in s.fit_bits for r in _each(b, s.quant_data, "fit")]
+    plan += _each(s.heldout_bits, s.quant_data, "unseen precision") + _each(4, s.other_data, "other D")
     plan += [(s.quant_data, wb, ab, "weights+activations") for wb, ab in s.joint_bits]
     runs = sim.seed_mean_losses(sim.TeacherTask(**TASK), [(w, *p[:3]) for w in s.widths for p in plan],
                                 seeds.take(s.n_seeds), batch_size=s.batch_size, lr=s.lr)
@@ -94,10 +98,13 @@ class PTQ(Setting):
 @claim("precision.ptq.data", paper=PAPER, tolerance=0.5, quick=PTQ(),
        full=PTQ(widths=(16, 32, 64, 128), data=(2048, 8192, 32768, 131072), bits=(3, 4, 5), n_seeds=4),
        metric="max |log(predicted / measured PTQ degradation)| over held-out (largest-D) runs",
-       expect=fragile(
-           "quick passes at seed 0 only (0.477, 0.738, 1.057 at seeds 0, 1, 2 vs 0.5; full, seed 0: 0.502): the "
-           "measured damage grows faster than a power law in D between the two largest budgets (width 32, 4 bits: "
-           "0.0041 at D = 16384, 0.0142 at 65536, predicted 0.0044)", n_seeds=3, min_passing=1))
+       expect=(fragile("quick passes at about half the seeds: 0.890, 0.523, 0.519, 0.421, 0.151, 0.299 at seeds 0-5 "
+                       "vs 0.5: the measured damage can grow faster than a power law in D between the two largest "
+                       "budgets (width 32, 4 bits: 0.0041 at D = 16384, 0.0142 at 65536, predicted 0.0044)",
+                       n_seeds=5, min_passing=1, modes=("quick",)),
+               fragile("full, seed 0 (earlier seed stream): 0.502 vs 0.5; the fit's in-sample log-RMSE is already "
+                       "0.58 and at 3 bits the damage saturates at the largest D (width 128: 0.056 at D = 32768 "
+                       "and 131072) while the power law keeps growing", n_seeds=3, min_passing=1, modes=("full",))))
 def ptq_data(s: PTQ, seeds: SeedStream):
     """Post-training quantisation degrades a model more the more data it was trained on (at fixed
     N); the form delta = C_T e^{-P/gamma_post} D^{gamma_D} / N^{gamma_N}, fitted on the smaller data
