@@ -1,72 +1,88 @@
-"""The transfer.* claims: quick settings pass for two seeds; full settings follow the protocol.
+"""The transfer.* claims: settings follow the protocol; the outcome is wired to the analysis.
 
-Each quick setting runs real sweeps of ``lmech.sim.hp_trial.run_trial`` (10-35 s of one
-core). Three run in the default suite (seed 0); every claim with seeds 0 and 1 is in the
-slow suite.
+Whether each quick setting passes is tested for every claim in tests/test_claims.py; here the
+claims run on tiny settings (a few steps) to check what their outcome reports.
 """
 import math
+from dataclasses import replace
 
 import pytest
 
 from lmech.claims import get_claim
+from lmech.claims.transfer import grid
 
 CLAIMS = ["transfer.width.mlp", "transfer.width.gpt", "transfer.depth.resmlp", "transfer.depth.gpt",
           "transfer.width.monotone"]
-DEFAULT = ["transfer.width.mlp", "transfer.depth.gpt", "transfer.width.monotone"]
 
 
-def _evaluate(name, seed):
-    result = get_claim(name).evaluate("quick", seed=seed)
+def _tiny(name, **kw):
+    c = get_claim(name)
+    result = c.evaluate("quick", seed=0, setting=replace(c.quick, steps=3, n_boot=50, **kw))
     assert result.status != "error", result.error
-    assert result.passed, (result.value, result.tolerance, result.checks)
     return result
 
 
-@pytest.mark.parametrize("name", DEFAULT)
-def test_quick_claim_passes(name):
-    result = _evaluate(name, 0)
-    assert result.checks and all(result.checks.values())
-    assert result.panels  # the muTransfer figure (or loss vs width) is drawn
-    d = result.details
-    if name != "transfer.width.monotone":  # value = tested scheme's shift; both schemes reported
-        assert math.isclose(result.value, d[d["scheme"]]["max_shift"])
-        assert d["control_max_shift"] == d[d["control"]]["max_shift"]
-        assert len(d[d["scheme"]]["log2_lr_star"]) == len(get_claim(name).setting.quick().sizes)
-    else:
-        assert d["sp_violations"] and not d["mup_violations"]
+def test_transfer_outcome_reports_the_scheme_and_its_control():
+    r = _tiny("transfer.depth.gpt", log2_lrs=grid(-9, -5, 1), control_log2_lrs=grid(-8, -6, 1))
+    d = r.details
+    assert math.isclose(r.value, d[d["scheme"]]["max_shift"])  # value = the tested scheme's shift
+    assert d["control_max_shift"] == d[d["control"]]["max_shift"]
+    assert len(d["completep"]["optima"]) == len(d["mup"]["optima"]) == 2
+    assert len(d["completep"]["log2_hp"]) == 5 and len(d["mup"]["log2_hp"]) == 3  # each its own grid
+    assert d["completep"]["seeds"] == d["mup"]["seeds"] == d["seeds"]  # same trial seeds for both
+    assert len(r.checks) == 2 and r.panels
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
-@pytest.mark.parametrize("name", CLAIMS)
-def test_quick_claim_passes_for_two_seeds(name, seed):
-    _evaluate(name, seed)
+def test_monotone_counts_violations_of_the_mup_sweep():
+    r = _tiny("transfer.width.monotone", sizes=(16, 32), n_seeds=1, fixed=(("depth", 3), ("base_width", 16)))
+    d = r.details
+    assert r.value == len(d["mup_violations"])
+    assert r.checks["control SP: wider is not always better at fixed LR"] == bool(d["sp_violations"])
+    for v in d["mup_violations"]:  # each listed pair really is a non-improvement
+        i, h = d["widths"].index(v["width"]), d["log2_lr"].index(v["log2_lr"])
+        nxt = d["mup_mean_loss"][i + 1][h]
+        assert nxt is None or nxt >= d["mup_mean_loss"][i][h]
+    assert len(r.panels) == 2
+
+
+def test_seeds_change_the_trials():
+    a = _tiny("transfer.depth.gpt", sizes=(2, 4), log2_lrs=(-8.0, -7.0, -6.0), control_log2_lrs=(-7.0,))
+    c = get_claim("transfer.depth.gpt")
+    b = c.evaluate("quick", 1, setting=replace(c.quick, sizes=(2, 4), log2_lrs=(-8.0, -7.0, -6.0),
+                                                 control_log2_lrs=(-7.0,), steps=3, n_boot=50))
+    assert a.details["seeds"] != b.details["seeds"]
 
 
 def test_claims_registered_with_protocol_sizes():
     for name in CLAIMS:
         c = get_claim(name)
         assert c.paper and c.statement and c.metric
-        quick, full = c.setting.quick(), c.setting.full()
-        assert quick != full
+        assert c.quick != c.full
     for name in CLAIMS[:4]:
         c = get_claim(name)
         assert c.tolerance_for("quick") == c.tolerance_for("full") == 0.5
-        full = c.setting.full()
+        full = c.full
         ratio = max(full.sizes) / min(full.sizes)
         # 16x widths per the protocol; the GPT width claim spans 4x from base 128 on CPU (16x is a GPU job)
         assert ratio >= (16 if full.axis == "width" and full.model == "mlp" else 4)
-        if full.axis == "width":  # spec B13: base width >= 128 for the full transfer runs
+        if full.axis == "width":  # base width >= 128 for the full transfer runs
             assert dict(full.fixed)["base_width"] == min(full.sizes) >= 128
         assert full.scheme != full.control
         steps = {round(b - a, 9) for a, b in zip(full.log2_lrs, full.log2_lrs[1:])}
         assert steps == {0.5}  # protocol grid spacing
-        quick = c.setting.quick()
-        assert max(quick.sizes) / min(quick.sizes) >= 4
-    assert get_claim("transfer.width.mlp").setting.quick().sizes[-1] / 64 == 16
+        assert max(c.quick.sizes) / min(c.quick.sizes) >= 4
+    assert get_claim("transfer.width.mlp").quick.sizes[-1] / 64 == 16
+    mlp, gpt = get_claim("transfer.width.mlp"), get_claim("transfer.width.gpt")  # measured: see their reasons
+    assert mlp.expectation_for("quick").kind == mlp.expectation_for("full").kind == "known_failure"
+    assert gpt.expectation_for("quick").kind == "pass" and gpt.expectation_for("full").kind == "known_failure"
     mono = get_claim("transfer.width.monotone")
     assert mono.tolerance_for("full") == 0
-    full, mlp_full = mono.setting.full(), get_claim("transfer.width.mlp").setting.full()
-    assert full.base_width == min(full.sizes) == dict(mlp_full.fixed)["base_width"]
+    full, mlp_full = mono.full, get_claim("transfer.width.mlp").full
+    assert dict(full.fixed)["base_width"] == min(full.sizes) == dict(mlp_full.fixed)["base_width"]
     assert max(full.sizes) / min(full.sizes) >= 16
     assert max(full.log2_lrs) - min(full.log2_lrs) <= 2  # "around the base optimum": within one octave of it
+
+
+@pytest.mark.parametrize("start, stop, step, expected", [(-2, 0, 1, (-2, -1, 0)), (-1, 0, 0.5, (-1, -0.5, 0))])
+def test_grid(start, stop, step, expected):
+    assert grid(start, stop, step) == expected
