@@ -1,9 +1,8 @@
 """Claims for "The Onset of Variance-Limited Behavior for Networks in the Lazy and Rich Regimes".
 
-Theory: :mod:`lmech.theory.variance_onset` (the signal-plus-noise feature toy model, onset
-detectors, the learning curve of a Gram matrix). Simulation: :mod:`lmech.sim.variance_onset`
-(the toy model as Gaussian regression; lazy and rich two-layer ReLU networks on polynomial
-regression on the sphere, with ensembles).
+Theory: :mod:`lmech.theory.variance_onset` (noisy-feature toy model, onset detectors, learning
+curve of a Gram matrix). Simulation: :mod:`lmech.sim.variance_onset` (the toy model as Gaussian
+regression; lazy and rich two-layer ReLU networks on a polynomial target on the sphere).
 """
 from __future__ import annotations
 
@@ -19,6 +18,14 @@ from lmech.theory.variance_onset import (fit_onset_exponent, gram_learning_curve
                                          noisy_feature_curve, onset_sample_size, relu_ntk_sphere_spectrum, toy_onset)
 
 PAPER = "The Onset of Variance-Limited Behavior for Networks in the Lazy and Rich Regimes"
+
+
+def _onset_panel(widths, curves: dict, role: str) -> Panel:
+    """P* against width N (log-log) with a slope-1/2 line through the last curve's first point."""
+    Ns = np.asarray(widths, dtype=float)
+    ref = list(curves.values())[-1]
+    return Panel("onset sample size", "width N", "P*", (*(Series(k, Ns, v, role=role) for k, v in curves.items()),
+                 Series("slope 1/2", Ns, ref[0] * (Ns / Ns[0]) ** 0.5, role="reference")), "log", "log")
 
 
 @dataclass(frozen=True)
@@ -79,10 +86,8 @@ def toy_exponent(s: ToyExponent, seeds: SeedStream):
     rich = toy_onset(lam, p, s.widths, lazy.P, signal_boost=np.where(p > 0, s.boost, 1.0), **kw)
     stars = lazy.P_star[np.isfinite(lazy.P_star)]
     b_E = fit_power_law(lazy.P, lazy.error_infinite, xmin=float(stars.min()), xmax=float(stars.max())).exponent
-    Ns = np.asarray(s.widths, dtype=float)
-    panels = [Panel("onset sample size", "width N", "P*", (
-        Series("toy theory", Ns, lazy.P_star), Series("toy with boosted target eigenvalue", Ns, rich.P_star),
-        Series("slope 1/2", Ns, lazy.P_star[0] * (Ns / Ns[0]) ** 0.5, role="reference")), "log", "log"),
+    panels = [_onset_panel(s.widths, {"toy with boosted target eigenvalue": rich.P_star, "toy theory": lazy.P_star},
+                           "theory"),
               Panel("learning curves", "P", "error", (Series("E_inf", lazy.P, lazy.error_infinite), *(
                   Series(f"N={N}", lazy.P, e) for N, e in zip(s.widths, lazy.error_finite))), "log", "log")]
     return ClaimOutcome(abs(lazy.fit.exponent - 1.0 / b_E), panels, {
@@ -120,30 +125,23 @@ def relu_exponent(s: ReluOnset, seeds: SeedStream):
     +-0.04 around a value ~0.06 below 1/2, hence the quick tolerance 0.15 (the full setting,
     five widths, uses the paper-level 0.1)."""
     task, P, big = sphere_task(s.d, s.degree, seed=seeds.next()), np.asarray(s.samples), max(s.widths)
-    # one call per width (E_inf is paired with E_N on the same datasets inside a call); the
-    # narrow, cheap and noisy widths get proportionally more datasets
+    # one call per width (E_inf paired with E_N on the same datasets); narrow, noisy widths get more datasets
     curves = [ntk_learning_curves(task, [N], P, datasets=int(np.ceil(s.datasets * np.sqrt(big / N))),
                                   ensemble=s.ensemble, n_test=s.n_test, seed=seeds.next()) for N in s.widths]
-    onset, onset_ens, half = (np.array([f(c) for c in curves]) for f in (
-        lambda c: onset_sample_size(P, c.error_single[0], c.error_inf, tol=s.tol).P_star,
-        lambda c: onset_sample_size(P, c.error_ensemble[0], c.error_inf, tol=s.tol).P_star,
-        lambda c: half_variance_sample_size(P, c.error_ensemble[0], c.error_single[0], ensemble_size=s.ensemble).P_star))
+    E1, Ee, Einf = (np.array([np.ravel(getattr(c, k)) for c in curves])
+                    for k in ("error_single", "error_ensemble", "error_inf"))
+    onset, onset_ens = (np.array([onset_sample_size(P, e, i, tol=s.tol).P_star for e, i in zip(E, Einf)]) for E in (E1, Ee))
+    half = np.array([half_variance_sample_size(P, e, o, ensemble_size=s.ensemble).P_star for e, o in zip(Ee, E1)])
     fit, fit_onset = fit_onset_exponent(s.widths, half), fit_onset_exponent(s.widths, onset)
-    Ns = np.asarray(s.widths, dtype=float)
-    series = [Series("NTK_inf", P, curves[-1].error_inf)]
-    for N, c in zip(s.widths, curves):
-        series += [Series(f"N={N} single", P, c.error_single[0], c.error_single_se[0], role="simulation"),
-                   Series(f"N={N} ensemble", P, c.error_ensemble[0], role="simulation")]
+    series = [Series("NTK_inf", P, Einf[-1])] + [Series(f"N={N} {k}", P, e, se, role="simulation") for N, c, ee in zip(
+        s.widths, curves, Ee) for k, e, se in (("single", c.error_single[0], c.error_single_se[0]), ("ensemble", ee, None))]
     panels = [Panel("lazy ReLU networks vs NTK_inf", "P", "test error", tuple(series), "log", "log"),
-              Panel("onset", "width N", "P*", (Series("P* (E_N/E_inf > 1 + tol)", Ns, onset, role="simulation"),
-                                                Series("P_1/2 (variance = half the error)", Ns, half, role="simulation"),
-                                                Series("slope 1/2", Ns, half[0] * (Ns / Ns[0]) ** 0.5, role="reference")),
-                    "log", "log")]
+              _onset_panel(s.widths, {"P* (E_N/E_inf > 1 + tol)": onset, "P_1/2 (variance = half the error)": half},
+                           "simulation")]
     later = bool(np.all(np.where(np.isfinite(onset_ens), onset_ens, np.inf) > onset))
-    return ClaimOutcome(abs(fit.exponent - 0.5), panels, {"ensembling delays the onset (E_N/E_inf > 1 + tol)": later},
-                        {"P_half": half, "exponent_P_half": fit.exponent, "exponent_P_half_stderr": fit.stderr,
-                         "P_star_tol": onset, "P_star_tol_ensemble": onset_ens,
-                         "exponent_P_star_tol": fit_onset.exponent, "exponent_P_star_tol_stderr": fit_onset.stderr})
+    return ClaimOutcome(abs(fit.exponent - 0.5), panels, {"ensembling delays the onset (E_N/E_inf > 1 + tol)": later}, {
+        "P_half": half, "exponent_P_half": fit.exponent, "exponent_P_half_stderr": fit.stderr, "P_star_tol": onset,
+        "P_star_tol_ensemble": onset_ens, "exponent_P_star_tol": fit_onset.exponent})
 
 
 @dataclass(frozen=True)
@@ -174,24 +172,19 @@ def final_ntk(s: FinalNTK, seeds: SeedStream):
     ReLU networks predicts the networks' ensemble-averaged learning curve, better than the same theory
     with the initial NTK (which misses the feature-learning gain).
 
-    The networks are trained to train MSE < 1e-3 (relative) by full-batch GD; at each P the
-    initial and final eNTKs (mean over the ensemble and datasets) on a fixed sample of
-    ``n_spectral`` points enter :func:`lmech.theory.variance_onset.gram_learning_curve`. Rich
-    nets have little initialisation variance (single ~ ensemble error), so datasets, not
-    ensemble members, reduce the noise of E_ensemble. P starts at 40-50, inside the degree-2
-    level (multiplicity 54) where feature learning separates the network from the NTK: at
-    P = 20 the final kernel, aligned on the very samples it is then assumed independent of,
-    makes the theory optimistic by ~2x (measured 0.32-0.36 vs network 0.66-0.70 over two
-    seeds; the initial NTK gives 0.58-0.63 there)."""
+    Nets are trained by full-batch GD to train MSE < 1e-3 (relative); the mean initial and final
+    eNTKs on ``n_spectral`` points give the theory (:func:`gram_learning_curve`). P starts inside
+    the degree-2 level (multiplicity 54): at P = 20 the final kernel, aligned on the samples it
+    is then assumed independent of, made the theory optimistic by ~2x (0.32-0.36 vs network
+    0.66-0.70 over two seeds; initial NTK 0.58-0.63)."""
     P = np.asarray(s.samples)
     res = final_ntk_curves(sphere_task(s.d, s.degree, seed=seeds.next()), P, width=s.width, alpha=s.alpha,
                            ensemble=s.ensemble, datasets=s.datasets, n_spectral=s.n_spectral, n_test=s.n_test,
                            seed=seeds.next())
     y = res.y_spectral
-    pred = {"final eNTK": np.array([gram_learning_curve(g, y, p)[0] for g, p in zip(res.final_gram, P)]),
-            "initial eNTK": np.array([gram_learning_curve(g, y, p)[0] for g, p in zip(res.initial_gram, P)]),
-            # the overall scale of a kernel does not change ridgeless regression
-            "NTK_inf": gram_learning_curve(ntk_mlp(res.X_spectral, depth=1), y, P)}
+    pred = {k: np.array([gram_learning_curve(g, y, p)[0] for g, p in zip(G, P)])
+            for k, G in (("final eNTK", res.final_gram), ("initial eNTK", res.initial_gram))}
+    pred["NTK_inf"] = gram_learning_curve(ntk_mlp(res.X_spectral, depth=1), y, P)  # the scale does not matter
     err = {k: rel_err_sim(v, res.error_ensemble) for k, v in pred.items()}
     cmp = Comparison(f"rich ReLU nets (alpha={s.alpha:g}), degree-{s.degree} target on S^{s.d - 1}", "P",
                      "test error", denominator="sim")
