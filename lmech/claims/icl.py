@@ -1,25 +1,12 @@
 """Claims: in-context regression with deep linear attention (depth, context length).
 
 Paper: Bordelon, Letey & Pehlevan, "Theory of Scaling Laws for In-Context Regression: Depth,
-Width, Context and Time". Theory in :mod:`lmech.theory.icl`, simulation in :mod:`lmech.sim.icl`.
-
-What each claim tests, and the confidence of each step:
-
-* ``icl.iso.reduction`` [exact in the proportional limit]: the risk of L steps of in-context GD
-  (optimal per-layer step sizes, or one shared optimal step) on ISO data equals the
-  Marchenko-Pastur integral of the theory. Simulation: the same predictor applied to sampled
-  contexts at finite D (no training). Finite-D bias is O(1/D) (about 2% at D = 64, theory below
-  simulation).
-* ``icl.iso.trained`` [HEUR: "trained network = optimal in-context algorithm"]: deep linear
-  attention (GD-form layers, one key-query matrix shared across layers, the paper's recurrent
-  model) trained with Adam on fresh contexts reaches the risk of L steps of GD with the
-  theory's optimal step size, evaluated at the same D; its learned step size matches the
-  theory's. The finite-D bias of the MP formula itself is covered by ``icl.iso.reduction`` and
-  reported here in ``details``.
-* ``icl.rrs.depth`` [exact at infinite context for the discrete spectrum]: with randomly rotated
-  power-law covariances depth keeps helping at infinite context; the trained recurrent network's
-  risk follows the theory's ``min_eta sum_k lam_k (1 - eta lam_k)^{2L}`` over depth, with the
-  same fitted depth exponent.
+Width, Context and Time". Theory :mod:`lmech.theory.icl`, simulation :mod:`lmech.sim.icl`.
+``icl.iso.reduction`` is exact in the proportional limit (finite-D bias O(1/D), ~2 % at D = 64,
+theory below simulation); ``icl.iso.trained`` rests on the heuristic "the trained network is the
+optimal in-context algorithm" and compares with that algorithm at the same D (the MP formula's
+own finite-D bias is in ``details``); ``icl.rrs.depth`` is exact at infinite context for a
+discrete spectrum.
 """
 from __future__ import annotations
 
