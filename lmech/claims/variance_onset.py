@@ -128,13 +128,16 @@ def relu_exponent(s: ReluOnset, seeds: SeedStream):
     # one call per width (E_inf paired with E_N on the same datasets); narrow, noisy widths get more datasets
     curves = [ntk_learning_curves(task, [N], P, datasets=int(np.ceil(s.datasets * np.sqrt(big / N))),
                                   ensemble=s.ensemble, n_test=s.n_test, seed=seeds.next()) for N in s.widths]
-    E1, Ee, Einf = (np.array([np.ravel(getattr(c, k)) for c in curves])
-                    for k in ("error_single", "error_ensemble", "error_inf"))
-    onset, onset_ens = (np.array([onset_sample_size(P, e, i, tol=s.tol).P_star for e, i in zip(E, Einf)]) for E in (E1, Ee))
-    half = np.array([half_variance_sample_size(P, e, o, ensemble_size=s.ensemble).P_star for e, o in zip(Ee, E1)])
+    single, ens = np.array([c.error_single[0] for c in curves]), np.array([c.error_ensemble[0] for c in curves])
+    inf = np.array([c.error_inf for c in curves])
+    onset = np.array([onset_sample_size(P, e, i, tol=s.tol).P_star for e, i in zip(single, inf)])
+    onset_ens = np.array([onset_sample_size(P, e, i, tol=s.tol).P_star for e, i in zip(ens, inf)])
+    half = np.array([half_variance_sample_size(P, e, o, ensemble_size=s.ensemble).P_star for e, o in zip(ens, single)])
     fit, fit_onset = fit_onset_exponent(s.widths, half), fit_onset_exponent(s.widths, onset)
-    series = [Series("NTK_inf", P, Einf[-1])] + [Series(f"N={N} {k}", P, e, se, role="simulation") for N, c, ee in zip(
-        s.widths, curves, Ee) for k, e, se in (("single", c.error_single[0], c.error_single_se[0]), ("ensemble", ee, None))]
+    series = [Series("NTK_inf", P, inf[-1])]
+    for N, c in zip(s.widths, curves):
+        series += [Series(f"N={N} single", P, c.error_single[0], c.error_single_se[0], role="simulation"),
+                   Series(f"N={N} ensemble", P, c.error_ensemble[0], role="simulation")]
     panels = [Panel("lazy ReLU networks vs NTK_inf", "P", "test error", tuple(series), "log", "log"),
               _onset_panel(s.widths, {"P* (E_N/E_inf > 1 + tol)": onset, "P_1/2 (variance = half the error)": half},
                            "simulation")]
