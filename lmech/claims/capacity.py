@@ -83,9 +83,8 @@ def permutation(s: Capacity, seeds: SeedStream):
     permuting rows and columns of k x k matrices (4 copies; k = 3 quick, 4 full) follows Cover's count
     with N_0 = dim Fix(G) = 2 per copy, the number of orbits of index pairs (capacity P_c = 2 N_0)."""
     k = 4 if s.large else 3
-    base = sim.symmetric_pairs_rep(k)
-    return _capacity(sim.direct_sum(base, base, base, base), s, seeds, f"S_{k} on 4 copies of {k}x{k} matrices "
-                     f"(N = {4 * k * k})")
+    rep = sim.direct_sum(*[sim.symmetric_pairs_rep(k)] * 4)
+    return _capacity(rep, s, seeds, f"S_{k} on 4 copies of {k}x{k} matrices (N = {4 * k * k})")
 
 
 @claim("capacity.invariant.rotation", paper=PAPER, metric=METRIC, tolerance=0.05, quick=Capacity(), full=FULL)

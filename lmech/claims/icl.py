@@ -69,8 +69,7 @@ class Trained(Setting):
 
 
 @claim("icl.iso.trained", paper=PAPER, tolerance=0.05,
-       metric="max relative error (to the theory's optimal L-step GD predictor, evaluated at the same D) of the "
-              "trained risk",
+       metric="max relative error of the trained risk (to the theory's optimal L-step GD predictor at the same D)",
        quick=Trained(), full=Trained(dim=32, alphas=(1.0, 2.0, 4.0), steps=1500, n_test=40000, n_reference=12000))
 def iso_trained(s: Trained, seeds: SeedStream):
     """Deep linear attention (recurrent, GD-form) trained with Adam on isotropic in-context regression
