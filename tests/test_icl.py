@@ -161,23 +161,3 @@ def test_fuzz_risk_monotone_in_depth_and_bounded(alpha, noise, L):
 def test_bad_inputs(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
-
-
-CLAIMS = ["icl.iso.reduction", "icl.iso.trained", "icl.rrs.depth"]
-
-
-@pytest.mark.parametrize("name", CLAIMS)
-def test_claim_quick_passes(name):
-    from lmech.claims import get_claim
-
-    res = get_claim(name).evaluate("quick", seed=0)
-    assert res.status == "passed", (res.value, res.checks, res.error)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", CLAIMS)
-def test_claim_quick_passes_second_seed(name):
-    from lmech.claims import get_claim
-
-    res = get_claim(name).evaluate("quick", seed=1)
-    assert res.status == "passed", (res.value, res.checks, res.error)

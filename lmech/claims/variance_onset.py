@@ -1,9 +1,8 @@
 """Claims for "The Onset of Variance-Limited Behavior for Networks in the Lazy and Rich Regimes".
 
-Theory: :mod:`lmech.theory.variance_onset` (the signal-plus-noise feature toy model, onset
-detectors). Simulation: :mod:`lmech.sim.variance_onset` (the toy model as Gaussian
-regression; lazy two-layer ReLU networks of several widths on polynomial regression on the
-sphere, via their empirical NTK, with ensembles).
+Theory: :mod:`lmech.theory.variance_onset` (noisy-feature toy model, onset detectors, learning
+curve of a Gram matrix). Simulation: :mod:`lmech.sim.variance_onset` (the toy model as Gaussian
+regression; lazy and rich two-layer ReLU networks on a polynomial target on the sphere).
 """
 from __future__ import annotations
 
@@ -11,29 +10,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech.claims.registry import ClaimOutcome, Panel, Series, Setting, Tolerance, claim
-from lmech.sim.variance_onset import (
-    final_ntk_curves,
-    ntk_learning_curves,
-    relu_ntk,
-    simulate_noisy_features,
-    sphere_task,
-)
-from lmech.theory.scaling import fit_power_law
-from lmech.theory.variance_onset import (
-    fit_onset_exponent,
-    half_variance_sample_size,
-    noisy_feature_curve,
-    onset_sample_size,
-    relu_ntk_sphere_spectrum,
-    toy_onset,
-)
+from lmech.claims.toolkit import (ClaimOutcome, Comparison, Panel, SeedStream, Series, Setting, Tolerance, claim,
+                                  fit_power_law, known_failure, rel_err_sim)
+from lmech.kernels import ntk_mlp
+from lmech.sim.variance_onset import final_ntk_curves, ntk_learning_curves, simulate_noisy_features, sphere_task
+from lmech.theory.variance_onset import (fit_onset_exponent, gram_learning_curve, half_variance_sample_size,
+                                         noisy_feature_curve, onset_sample_size, relu_ntk_sphere_spectrum, toy_onset)
 
 PAPER = "The Onset of Variance-Limited Behavior for Networks in the Lazy and Rich Regimes"
 
 
+def _onset_panel(widths, curves: dict, role: str) -> Panel:
+    """P* against width N (log-log) with a slope-1/2 line through the last curve's first point."""
+    Ns = np.asarray(widths, dtype=float)
+    ref = list(curves.values())[-1]
+    return Panel("onset sample size", "width N", "P*", (*(Series(k, Ns, v, role=role) for k, v in curves.items()),
+                 Series("slope 1/2", Ns, ref[0] * (Ns / Ns[0]) ** 0.5, role="reference")), "log", "log")
+
+
 @dataclass(frozen=True)
-class ToyCurveSetting(Setting):
+class ToyCurve(Setting):
     """Noisy-feature toy model: M Gaussian modes, lam_k ~ k^-1.5, w*_k^2 ~ k^-0.5, eta = s2 lam."""
 
     n_modes: int = 200
@@ -41,47 +37,29 @@ class ToyCurveSetting(Setting):
     samples: tuple[int, ...] = (10, 20, 40, 80, 150)
     draws: int = 120
 
-    @classmethod
-    def full(cls):
-        return cls(n_modes=400, noise_levels=(0.02, 0.1, 0.3), samples=(10, 20, 40, 80, 160, 300, 600), draws=200)
 
-
-@claim(
-    "variance_onset.toy_model.curve",
-    paper=PAPER,
-    statement="Ridgeless regression on signal-plus-noise features (noise eigenvalues eta) follows the kernel "
-    "learning curve with eigenvalues lam + eta, explained target power p lam/(lam + eta) and effective label "
-    "noise sum p eta/(lam + eta), which is also its large-P plateau.",
-    metric="max relative error |theory/sim - 1| over P and noise level",
-    tolerance=0.05,
-    setting=ToyCurveSetting,
-)
-def toy_curve_claim(setting: ToyCurveSetting, seed: int) -> ClaimOutcome:
-    k = np.arange(1, setting.n_modes + 1, dtype=float)
-    lam = k**-1.5
-    p = lam * k**-0.5
-    Ps = np.asarray(setting.samples)
-    series, errs, details = [], [], {}
-    for i, s2 in enumerate(setting.noise_levels):
-        eta = s2 * lam
-        th = noisy_feature_curve(lam, p, Ps, noise_eigenvalues=eta)
+@claim("variance_onset.toy_model.curve", paper=PAPER, tolerance=0.05,
+       metric="max relative error (to simulation) of the test error over P and noise level",
+       quick=ToyCurve(), full=ToyCurve(400, (0.02, 0.1, 0.3), (10, 20, 40, 80, 160, 300, 600), 200))
+def toy_curve(s: ToyCurve, seeds: SeedStream):
+    """Ridgeless regression on signal-plus-noise features (noise eigenvalues eta) follows the kernel
+    learning curve with eigenvalues lam + eta, explained target power p lam/(lam + eta) and effective
+    label noise sum p eta/(lam + eta), which is also its large-P plateau."""
+    k, P = np.arange(1, s.n_modes + 1, dtype=float), np.asarray(s.samples)
+    lam, p = k**-1.5, k**-2.0  # p = lam w*^2 with w*^2 = k^-0.5
+    cmp = Comparison("Noisy-feature toy model", "P", "test error", denominator="sim")
+    for s2 in s.noise_levels:
+        th = noisy_feature_curve(lam, p, P, noise_eigenvalues=s2 * lam)
         # small training sets are noisy and cheap: give them more draws
-        sims = [simulate_noisy_features(lam, p, [n], noise_eigenvalues=eta,
-                                        draws=int(setting.draws * max(1.0, np.sqrt(Ps.max() / n))),
-                                        seed=seed * 1000 + 10 * i + j) for j, n in enumerate(Ps)]
-        sim = np.array([s.error[0] for s in sims])
-        se = np.array([s.error_se[0] for s in sims])
-        e = np.abs(th.error / sim - 1)
-        errs.append(e)
-        series += [Series(f"eta={s2:g} lam theory", Ps, th.error), Series(f"eta={s2:g} lam sim", Ps, sim, se, role="simulation"),
-                   Series(f"eta={s2:g} lam plateau", [Ps[0], Ps[-1]], [th.plateau, th.plateau], role="reference")]
-        details[f"noise={s2:g}"] = {"rel_err": e, "sim_se_rel": se / sim, "plateau": th.plateau}
-    panel = Panel("Noisy-feature toy model", "P", "test error", series, "log", "log")
-    return ClaimOutcome(value=float(np.max(errs)), panels=[panel], details=details)
+        sims = [simulate_noisy_features(lam, p, [n], noise_eigenvalues=s2 * lam, seed=seeds.next(),
+                                        draws=int(s.draws * max(1.0, np.sqrt(P.max() / n)))) for n in P]
+        cmp.add(f"eta={s2:g} lam", P, th.error, [r.error[0] for r in sims], [r.error_se[0] for r in sims])
+        cmp.reference(f"eta={s2:g} lam plateau", [P[0], P[-1]], [th.plateau, th.plateau])
+    return cmp.outcome("max")
 
 
 @dataclass(frozen=True)
-class ToyExponentSetting(Setting):
+class ToyExponent(Setting):
     """Toy model on the two-layer ReLU NTK spectrum of S^{d-1}, degree-2 target, eta = lam/N."""
 
     d: int = 10
@@ -92,61 +70,34 @@ class ToyExponentSetting(Setting):
     tol: float = 0.1
     boost: float = 3.0
 
-    @classmethod
-    def full(cls):
-        return cls(n_levels=60, widths=(64, 128, 256, 512, 1024, 2048, 4096, 8192))
 
-
-@claim(
-    "variance_onset.toy_model.exponent",
-    paper=PAPER,
-    statement="In the noisy-feature toy model with O(1/N) kernel noise the onset P* is where the infinite-width "
-    "error E_inf ~ P^-b_E meets the variance, so P* ~ N^(1/b_E) (~ sqrt N when b_E ~ 2); enhancing the "
-    "target's kernel eigenvalue (feature learning) delays the onset.",
-    metric="|fitted P* exponent - 1/b_E| with b_E the local decay exponent of E_inf at the onsets",
-    tolerance=0.05,
-    setting=ToyExponentSetting,
-)
-def toy_exponent_claim(setting: ToyExponentSetting, seed: int) -> ClaimOutcome:
-    lam, mult, tail = relu_ntk_sphere_spectrum(setting.d, setting.n_levels)
-    p = np.zeros_like(lam)
-    p[setting.degree] = 1.0
-    Ps = np.geomspace(5, 20000, 120)
-    boost = np.where(np.arange(len(lam)) == setting.degree, setting.boost, 1.0)
-    res = toy_onset(lam, p, setting.widths, Ps, noise_scale=setting.noise_scale, tol=setting.tol,
-                    multiplicities=mult, ridge=tail)
-    rich = toy_onset(lam, p, setting.widths, Ps, noise_scale=setting.noise_scale, tol=setting.tol,
-                     multiplicities=mult, ridge=tail, signal_boost=boost)
-    stars = res.P_star[np.isfinite(res.P_star)]
-    b_E = fit_power_law(res.P, res.error_infinite, xmin=float(stars.min()), xmax=float(stars.max())).exponent
-    value = abs(res.fit.exponent - 1.0 / b_E)
-    Ns = np.asarray(setting.widths, dtype=float)
-    panels = [
-        Panel("onset sample size", "width N", "P*", (
-            Series("toy theory", Ns, res.P_star), Series("toy with boosted target eigenvalue", Ns, rich.P_star),
-            Series("slope 1/2", Ns, res.P_star[0] * (Ns / Ns[0]) ** 0.5, role="reference")), "log", "log"),
-        Panel("learning curves", "P", "error", tuple(
-            [Series("E_inf", res.P, res.error_infinite)]
-            + [Series(f"N={int(N)}", res.P, res.error_finite[i]) for i, N in enumerate(Ns)]), "log", "log"),
-    ]
-    return ClaimOutcome(
-        value=float(value), panels=panels,
-        checks={"feature learning (boosted signal) delays the onset at every width": bool(np.all(rich.P_star > res.P_star))},
-        details={"P_star": res.P_star, "exponent": res.fit.exponent, "b_E": b_E, "one_over_b_E": 1 / b_E,
-                 "deviation_from_one_half": abs(res.fit.exponent - 0.5), "P_star_boosted": rich.P_star,
-                 "exponent_boosted": rich.fit.exponent},
-    )
+@claim("variance_onset.toy_model.exponent", paper=PAPER, tolerance=0.05,
+       metric="absolute difference |fitted P* exponent - 1/b_E|, b_E the local decay exponent of E_inf at the onsets",
+       quick=ToyExponent(), full=ToyExponent(n_levels=60, widths=(64, 128, 256, 512, 1024, 2048, 4096, 8192)))
+def toy_exponent(s: ToyExponent, seeds: SeedStream):
+    """In the noisy-feature toy model with O(1/N) kernel noise the onset P* is where the infinite-width
+    error E_inf ~ P^-b_E meets the variance, so P* ~ N^(1/b_E) (~ sqrt N when b_E ~ 2); enhancing
+    the target's kernel eigenvalue (feature learning) delays the onset."""
+    lam, mult, tail = relu_ntk_sphere_spectrum(s.d, s.n_levels)
+    p = (np.arange(len(lam)) == s.degree).astype(float)
+    kw = dict(noise_scale=s.noise_scale, tol=s.tol, multiplicities=mult, ridge=tail)
+    lazy = toy_onset(lam, p, s.widths, np.geomspace(5, 20000, 120), **kw)
+    rich = toy_onset(lam, p, s.widths, lazy.P, signal_boost=np.where(p > 0, s.boost, 1.0), **kw)
+    stars = lazy.P_star[np.isfinite(lazy.P_star)]
+    b_E = fit_power_law(lazy.P, lazy.error_infinite, xmin=float(stars.min()), xmax=float(stars.max())).exponent
+    panels = [_onset_panel(s.widths, {"toy with boosted target eigenvalue": rich.P_star, "toy theory": lazy.P_star},
+                           "theory"),
+              Panel("learning curves", "P", "error", (Series("E_inf", lazy.P, lazy.error_infinite), *(
+                  Series(f"N={N}", lazy.P, e) for N, e in zip(s.widths, lazy.error_finite))), "log", "log")]
+    return ClaimOutcome(abs(lazy.fit.exponent - 1.0 / b_E), panels, {
+        "feature learning (boosted signal) delays the onset at every width": bool(np.all(rich.P_star > lazy.P_star))},
+        {"P_star": lazy.P_star, "exponent": lazy.fit.exponent, "b_E": b_E, "one_over_b_E": 1 / b_E,
+         "P_star_boosted": rich.P_star, "exponent_boosted": rich.fit.exponent})
 
 
 @dataclass(frozen=True)
-class ReluOnsetSetting(Setting):
-    """Lazy two-layer ReLU networks (empirical-NTK regression) on a degree-2 target on S^9.
-
-    The quick setting fits the exponent from three widths (64, 256, 1024) with few datasets;
-    over seeds 0-2 its fitted P_1/2 exponent was 0.40, 0.47, 0.43 (fit standard errors
-    ~0.03), i.e. a spread of +-0.04 around a value ~0.06 below 1/2, hence the quick
-    tolerance 0.15 (the full setting, five widths, uses the paper-level 0.1).
-    """
+class ReluOnset(Setting):
+    """Lazy two-layer ReLU networks (empirical-NTK regression) on a degree-2 target on S^9."""
 
     d: int = 10
     degree: int = 2
@@ -157,73 +108,45 @@ class ReluOnsetSetting(Setting):
     n_test: int = 1000
     tol: float = 0.1
 
-    @classmethod
-    def full(cls):
-        return cls(widths=(64, 128, 256, 512, 1024), samples=tuple(int(x) for x in np.unique(np.round(np.geomspace(10, 800, 14)))),
-                   datasets=3, ensemble=4, n_test=1000)
 
+@claim("variance_onset.relu.exponent", paper=PAPER, tolerance=Tolerance(quick=0.15, full=0.1),
+       metric="absolute difference |fitted exponent of P_1/2(N) - 1/2| (P_1/2: the paper's onset, where "
+              "initialisation variance is half the error, from single vs ensemble errors)",
+       quick=ReluOnset(), full=ReluOnset(widths=(64, 128, 256, 512, 1024), datasets=3, samples=tuple(
+           int(x) for x in np.unique(np.round(np.geomspace(10, 800, 14))))))
+def relu_exponent(s: ReluOnset, seeds: SeedStream):
+    """Finite-width lazy ReLU networks match the infinite-width NTK up to P* ~ sqrt(N), then become
+    variance limited; ensembling over initialisations pushes the transition to larger P.
 
-@claim(
-    "variance_onset.relu.exponent",
-    paper=PAPER,
-    statement="Finite-width lazy ReLU networks match the infinite-width NTK up to P* ~ sqrt(N), then become "
-    "variance limited; ensembling over initialisations pushes the transition to larger P.",
-    metric="|fitted exponent of P_1/2(N) - 1/2| (P_1/2: the paper's onset, where initialisation variance is half "
-    "the error, from single vs ensemble errors)",
-    tolerance=Tolerance(quick=0.15, full=0.1),
-    setting=ReluOnsetSetting,
-)
-def relu_onset_claim(setting: ReluOnsetSetting, seed: int) -> ClaimOutcome:
-    task = sphere_task(setting.d, setting.degree, seed=seed)
-    Ps = np.asarray(setting.samples)
-    # one call per width (E_inf is paired with E_N on the same datasets inside a call); the
-    # narrow, cheap and noisy widths get proportionally more datasets
-    big = max(setting.widths)
-    curves = [ntk_learning_curves(task, [N], Ps, datasets=int(np.ceil(setting.datasets * np.sqrt(big / N))),
-                                  ensemble=setting.ensemble, n_test=setting.n_test, seed=seed * 1000 + i)
-              for i, N in enumerate(setting.widths)]
-    onset = np.array([onset_sample_size(Ps, c.error_single[0], c.error_inf, tol=setting.tol).P_star for c in curves])
-    onset_ens = np.array([onset_sample_size(Ps, c.error_ensemble[0], c.error_inf, tol=setting.tol).P_star for c in curves])
-    half = np.array([half_variance_sample_size(Ps, c.error_ensemble[0], c.error_single[0],
-                                               ensemble_size=setting.ensemble).P_star for c in curves])
-    widths = np.asarray(setting.widths)
-    fit = fit_onset_exponent(widths, half)
-    fit_onset = fit_onset_exponent(widths, onset)
-    Ns = widths.astype(float)
+    Quick fits three widths with few datasets: over seeds 0-2 its P_1/2 exponent was 0.40, 0.47,
+    0.43 (fit standard errors ~0.03), +-0.04 around a value ~0.06 below 1/2, hence the quick
+    tolerance 0.15 (the full setting, five widths, uses the paper-level 0.1)."""
+    task, P, big = sphere_task(s.d, s.degree, seed=seeds.next()), np.asarray(s.samples), max(s.widths)
+    # one call per width (E_inf paired with E_N on the same datasets); narrow, noisy widths get more datasets
+    curves = [ntk_learning_curves(task, [N], P, datasets=int(np.ceil(s.datasets * np.sqrt(big / N))),
+                                  ensemble=s.ensemble, n_test=s.n_test, seed=seeds.next()) for N in s.widths]
+    single, ens = np.array([c.error_single[0] for c in curves]), np.array([c.error_ensemble[0] for c in curves])
+    inf = np.array([c.error_inf for c in curves])
+    onset = np.array([onset_sample_size(P, e, i, tol=s.tol).P_star for e, i in zip(single, inf)])
+    onset_ens = np.array([onset_sample_size(P, e, i, tol=s.tol).P_star for e, i in zip(ens, inf)])
+    half = np.array([half_variance_sample_size(P, e, o, ensemble_size=s.ensemble).P_star for e, o in zip(ens, single)])
+    fit, fit_onset = fit_onset_exponent(s.widths, half), fit_onset_exponent(s.widths, onset)
+    series = [Series("NTK_inf", P, inf[-1])]
+    for N, c in zip(s.widths, curves):
+        series += [Series(f"N={N} single", P, c.error_single[0], c.error_single_se[0], role="simulation"),
+                   Series(f"N={N} ensemble", P, c.error_ensemble[0], role="simulation")]
+    panels = [Panel("lazy ReLU networks vs NTK_inf", "P", "test error", tuple(series), "log", "log"),
+              _onset_panel(s.widths, {"P* (E_N/E_inf > 1 + tol)": onset, "P_1/2 (variance = half the error)": half},
+                           "simulation")]
     later = bool(np.all(np.where(np.isfinite(onset_ens), onset_ens, np.inf) > onset))
-    series = [Series("NTK_inf", Ps, curves[-1].error_inf)]
-    for N, c in zip(Ns, curves):
-        series += [Series(f"N={int(N)} single", Ps, c.error_single[0], c.error_single_se[0], role="simulation"),
-                   Series(f"N={int(N)} ensemble", Ps, c.error_ensemble[0], role="simulation")]
-    panels = [Panel("lazy ReLU networks vs NTK_inf", "P", "test error", series, "log", "log"),
-              Panel("onset", "width N", "P*", (Series("P* (E_N/E_inf > 1 + tol)", Ns, onset, role="simulation"),
-                                                Series("P_1/2 (variance = half the error)", Ns, half, role="simulation"),
-                                                Series("slope 1/2", Ns, half[0] * (Ns / Ns[0]) ** 0.5, role="reference")),
-                    "log", "log")]
-    return ClaimOutcome(
-        value=float(abs(fit.exponent - 0.5)), panels=panels,
-        checks={"ensembling delays the onset (E_N/E_inf > 1 + tol)": later},
-        details={"P_half": half, "exponent_P_half": fit.exponent, "exponent_P_half_stderr": fit.stderr,
-                 "P_star_tol": onset, "P_star_tol_ensemble": onset_ens, "exponent_P_star_tol": fit_onset.exponent,
-                 "exponent_P_star_tol_stderr": fit_onset.stderr},
-    )
+    return ClaimOutcome(abs(fit.exponent - 0.5), panels, {"ensembling delays the onset (E_N/E_inf > 1 + tol)": later}, {
+        "P_half": half, "exponent_P_half": fit.exponent, "exponent_P_half_stderr": fit.stderr, "P_star_tol": onset,
+        "P_star_tol_ensemble": onset_ens, "exponent_P_star_tol": fit_onset.exponent})
 
 
 @dataclass(frozen=True)
-class FinalNTKSetting(Setting):
-    """Rich (alpha = 0.2) two-layer ReLU nets on a degree-2 target on S^9, small ensembles.
-
-    The networks are trained to train MSE < 1e-3 (relative) by full-batch GD; at each P the
-    initial and final eNTKs (mean over the ensemble and datasets) are eigen-decomposed on a
-    fixed sample of ``n_spectral`` points and their top half of modes (with the rest as a
-    trace/power tail) enter the kernel learning-curve theory. Rich nets have little
-    initialisation variance (single ~ ensemble error), so datasets, not ensemble members, are
-    what reduces the noise of E_ensemble. P starts at 40-50, inside the
-    degree-2 level (multiplicity 54) where feature learning separates the network from the
-    NTK: at P = 20 the final kernel, aligned on the very samples it is then assumed
-    independent of, makes the theory optimistic by ~2x (measured 0.32-0.36 vs network
-    0.66-0.70 over two seeds; the initial NTK gives 0.58-0.63 there).
-    """
+class FinalNTK(Setting):
+    """Rich (alpha = 0.2) two-layer ReLU nets on a degree-2 target on S^9, small ensembles."""
 
     d: int = 10
     degree: int = 2
@@ -235,64 +158,39 @@ class FinalNTKSetting(Setting):
     n_spectral: int = 400
     n_test: int = 1000
 
-    @classmethod
-    def full(cls):
-        return cls(width=512, samples=(40, 60, 80, 120, 160, 240, 320), ensemble=3, datasets=5,
-                   n_spectral=1000, n_test=2000)
 
+@claim("variance_onset.final_ntk", paper=PAPER, tolerance=Tolerance(quick=0.3, full=0.25),
+       metric="mean over P of the relative error (to simulation) of the final-eNTK theory vs the ensemble error",
+       quick=FinalNTK(), full=FinalNTK(width=512, samples=(40, 60, 80, 120, 160, 240, 320), ensemble=3, datasets=5,
+                                       n_spectral=1000, n_test=2000),
+       expect=known_failure("full setting measured 0.282 at seed 0 (tolerance 0.25); its smallest P (40, 60) lie "
+                            "where the final kernel, aligned on its own training samples, makes the theory "
+                            "optimistic (docstring)", modes=("full",)))
+def final_ntk(s: FinalNTK, seeds: SeedStream):
+    """The kernel learning-curve theory evaluated with the final (after-training) empirical NTK of rich
+    ReLU networks predicts the networks' ensemble-averaged learning curve, better than the same theory
+    with the initial NTK (which misses the feature-learning gain).
 
-def _spectral_prediction(gram, y, P):
-    from lmech.spectra import empirical_spectrum
-    from lmech.theory.kernel_curves import learning_curve
-
-    spec = empirical_spectrum(gram)
-    keep = len(spec.eigenvalues) // 2          # the top half of a sample's modes are reliable
-    power = spec.target_power(y)
-    return learning_curve(spec.eigenvalues[:keep], power[:keep], P, trace=float(np.trace(gram)) / len(gram),
-                          total_power=float(np.mean(y**2))).generalization_error
-
-
-@claim(
-    "variance_onset.final_ntk",
-    paper=PAPER,
-    statement="The kernel learning-curve theory evaluated with the final (after-training) empirical NTK of rich "
-    "ReLU networks predicts the networks' ensemble-averaged learning curve, better than the same theory with "
-    "the initial NTK (which misses the feature-learning gain).",
-    metric="mean over P of |E_theory(final eNTK spectrum)/E_ensemble - 1|",
-    tolerance=Tolerance(quick=0.3, full=0.25),
-    setting=FinalNTKSetting,
-)
-def final_ntk_claim(setting: FinalNTKSetting, seed: int) -> ClaimOutcome:
-    import torch
-
-    task = sphere_task(setting.d, setting.degree, seed=seed)
-    Ps = np.asarray(setting.samples)
-    res = final_ntk_curves(task, Ps, width=setting.width, alpha=setting.alpha, ensemble=setting.ensemble,
-                           datasets=setting.datasets, n_spectral=setting.n_spectral, n_test=setting.n_test,
-                           seed=seed * 1000 + 7)
+    Nets are trained by full-batch GD to train MSE < 1e-3 (relative); the mean initial and final eNTKs
+    on ``n_spectral`` points give the theory (:func:`gram_learning_curve`). P starts inside the degree-2
+    level (multiplicity 54): at P = 20 the final kernel, aligned on the samples it is then assumed
+    independent of, made the theory ~2x optimistic (0.32-0.36 vs network 0.66-0.70, initial NTK 0.58-0.63)."""
+    P = np.asarray(s.samples)
+    res = final_ntk_curves(sphere_task(s.d, s.degree, seed=seeds.next()), P, width=s.width, alpha=s.alpha,
+                           ensemble=s.ensemble, datasets=s.datasets, n_spectral=s.n_spectral, n_test=s.n_test,
+                           seed=seeds.next())
     y = res.y_spectral
-    pred_final = np.array([_spectral_prediction(res.final_gram[j], y, P)[0] for j, P in enumerate(Ps)])
-    pred_init = np.array([_spectral_prediction(res.initial_gram[j], y, P)[0] for j, P in enumerate(Ps)])
-    Xs = torch.as_tensor(res.X_spectral)
-    pred_inf = _spectral_prediction(relu_ntk(Xs, Xs).numpy(), y, Ps)
-    err_final = np.abs(pred_final / res.error_ensemble - 1)
-    err_init = np.abs(pred_init / res.error_ensemble - 1)
-    err_inf = np.abs(pred_inf / res.error_ensemble - 1)
-    series = (Series("network ensemble", Ps, res.error_ensemble, res.error_ensemble_se, role="simulation"),
-              Series("single networks", Ps, res.error_single, role="simulation"),
-              Series("theory, final eNTK", Ps, pred_final),
-              Series("theory, initial eNTK", Ps, pred_init),
-              Series("theory, NTK_inf", Ps, pred_inf, role="reference"))
-    panel = Panel(f"rich ReLU nets (alpha={setting.alpha:g}), degree-{setting.degree} target on S^{setting.d - 1}",
-                  "P", "test error", series, "log", "log")
-    return ClaimOutcome(
-        value=float(err_final.mean()), panels=[panel],
-        checks={"final eNTK predicts the network better than the initial eNTK":
-                bool(err_final.mean() < err_init.mean())},
-        details={"P": Ps, "error_ensemble": res.error_ensemble, "error_ensemble_se": res.error_ensemble_se,
-                 "error_single": res.error_single, "theory_final": pred_final, "theory_initial": pred_init,
-                 "theory_ntk_inf": pred_inf, "rel_err_final": err_final, "rel_err_initial": err_init,
-                 "rel_err_ntk_inf": err_inf, "mean_rel_err_initial": float(err_init.mean()),
-                 "mean_rel_err_ntk_inf": float(err_inf.mean()), "train_mse_max": res.train_loss,
-                 "gd_steps_mean": res.steps},
-    )
+    pred = {k: np.array([gram_learning_curve(g, y, p)[0] for g, p in zip(G, P)])
+            for k, G in (("final eNTK", res.final_gram), ("initial eNTK", res.initial_gram))}
+    pred["NTK_inf"] = gram_learning_curve(ntk_mlp(res.X_spectral, depth=1), y, P)  # the scale does not matter
+    cmp = Comparison(f"rich ReLU nets (alpha={s.alpha:g}), degree-{s.degree} target on S^{s.d - 1}", "P",
+                     "test error", denominator="sim")
+    cmp.add("final eNTK", P, pred["final eNTK"], res.error_ensemble, res.error_ensemble_se)
+    cmp.draw("single networks", P, res.error_single)
+    cmp.draw("theory, initial eNTK", P, pred["initial eNTK"], role="theory")
+    cmp.draw("theory, NTK_inf", P, pred["NTK_inf"], role="reference")
+    mean_err = {k: float(rel_err_sim(v, res.error_ensemble).mean()) for k, v in pred.items()}
+    return cmp.outcome(checks={"final eNTK predicts the network better than the initial eNTK":
+                               mean_err["final eNTK"] < mean_err["initial eNTK"]},
+                       details={"theory": pred, "mean_rel_err": mean_err, "train_mse_max": res.train_loss,
+                                "gd_steps_mean": res.steps})

@@ -6,12 +6,11 @@
   test error computed exactly from the covariances.
 * :func:`sphere_task` -- polynomial regression on the sphere S^{d-1}: a degree-k
   Gegenbauer target P_k(beta . x) normalised to unit variance.
-* :func:`relu_ntk` -- the infinite-width NTK of the two-layer ReLU network below
-  (arc-cosine kernels), for the infinite-width learning curve on the same data.
 * :func:`ntk_learning_curves` -- lazy two-layer ReLU networks of several widths: kernel
   regression with the empirical NTK at initialisation (the t -> inf limit of training the
   linearised network from zero output), single networks and ensembles, paired with
-  infinite-width NTK regression on the same datasets.
+  infinite-width NTK regression on the same datasets (the analytic kernel is
+  :func:`lmech.kernels.ntk_mlp`).
 * :func:`train_relu_network` -- actual full-batch gradient descent of the two-layer ReLU
   network f(x) = (alpha / sqrt(N)) sum_i a_i relu(w_i . x) with its initial output
   subtracted, in PyTorch; alpha large is lazy, small alpha is rich (feature learning).
@@ -28,13 +27,13 @@ import torch
 from scipy.special import comb, eval_gegenbauer
 
 from lmech._validation import check_array, check_int, check_real, fail
+from lmech.kernels import ntk_mlp
 
 __all__ = [
     "NoisyFeatureSimulation",
     "simulate_noisy_features",
     "SphereTask",
     "sphere_task",
-    "relu_ntk",
     "NTKCurves",
     "ntk_learning_curves",
     "NetworkRun",
@@ -133,17 +132,18 @@ def sphere_task(d: int = 10, degree: int = 2, *, seed: int = 0) -> SphereTask:
 
 
 # --------------------------------------------------------------------------- kernels
-def relu_ntk(X1: torch.Tensor, X2: torch.Tensor) -> torch.Tensor:
-    """Infinite-width NTK of f = (1/sqrt(N)) sum_i a_i relu(w_i . x), inputs on the unit sphere.
+def _ntk_inf(X1: torch.Tensor, X2: torch.Tensor | None = None) -> torch.Tensor:
+    """Infinite-width NTK of f = (1/sqrt(N)) sum_i a_i relu(w_i . x), w ~ N(0, I), a ~ N(0, 1).
 
-    Theta(u) = [k1(u) + u k0(u)] / 2 with k0(u) = (pi - arccos u)/pi and
-    k1(u) = (u (pi - arccos u) + sqrt(1 - u^2))/pi (arc-cosine kernels), u = x . x'.
+    On the unit sphere this is Theta(u) = [k1(u) + u k0(u)] / 2 with the arc-cosine kernels
+    k0(u) = (pi - arccos u)/pi, k1(u) = (u (pi - arccos u) + sqrt(1 - u^2))/pi, u = x . x'.
+    It is :func:`lmech.kernels.ntk_mlp` (depth 1, unit weight variance, no bias) times the
+    input dimension d, since here w . x has variance |x|^2 rather than |x|^2 / d.
+    ``X2 = None`` gives the exactly symmetric Gram matrix of ``X1``.
     """
-    u = torch.clamp(X1 @ X2.T, -1.0, 1.0)
-    ac = torch.arccos(u)
-    k0 = (np.pi - ac) / np.pi
-    k1 = (u * (np.pi - ac) + torch.sqrt(torch.clamp(1 - u * u, min=0.0))) / np.pi
-    return 0.5 * (k1 + u * k0)
+    X1 = torch.as_tensor(X1, dtype=torch.float64)
+    other = None if X2 is None else torch.as_tensor(X2, dtype=torch.float64).numpy()
+    return torch.as_tensor(X1.shape[1] * ntk_mlp(X1.numpy(), other, depth=1, weight_var=1.0))
 
 
 def _entk(W: torch.Tensor, a: torch.Tensor, X1: torch.Tensor, X2: torch.Tensor) -> torch.Tensor:
@@ -225,7 +225,7 @@ def ntk_learning_curves(task: SphereTask, widths, P, *, datasets: int = 4, ensem
     for j, n in enumerate(Ps):
         for ds in range(datasets):
             X, y = task.sample(int(n), gen)
-            pred = _kernel_predict(relu_ntk(X, X), relu_ntk(Xt, X), y, jitter)
+            pred = _kernel_predict(_ntk_inf(X), _ntk_inf(Xt, X), y, jitter)
             e_inf[j] += float(((pred - yt) ** 2).mean()) / datasets
             for i, N in enumerate(Ns):
                 preds = []

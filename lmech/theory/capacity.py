@@ -40,6 +40,7 @@ __all__ = [
     "permutation_orbit_count",
     "FixedDimFit",
     "fit_fixed_space_dim",
+    "cover_log_likelihood",
 ]
 
 
@@ -193,6 +194,34 @@ class FixedDimFit(SolverResult):
     capacity: float
 
 
+def _log_likelihood(P: np.ndarray, k: np.ndarray, n: np.ndarray, n0: float, eps: float = 1e-12) -> float:
+    f = np.clip(separable_fraction(P, n0), eps, 1 - eps)
+    return float(np.sum(k * np.log(f) + (n - k) * np.log1p(-f)))
+
+
+def cover_log_likelihood(n_points, n_separable, n_trials, n_dims: float) -> float:
+    """Binomial log-likelihood of measured separability counts under Cover's count with ``n_dims``.
+
+    ``sum_P [k_P log f(P) + (n_P - k_P) log(1 - f(P))]`` with ``f = separable_fraction(P, n_dims)``
+    clipped to [1e-12, 1 - 1e-12] (a count that the law calls impossible costs ~27.6 nats
+    instead of an infinite penalty). The difference between two ``n_dims`` is the
+    log-likelihood ratio of the two counts (e.g. N_0 = dim Fix(G) against the ambient N).
+
+    Parameters
+    ----------
+    n_points, n_separable, n_trials : array_like of int, shape (k,)
+        Number of objects, separable random dichotomies, and trials at each P.
+    n_dims : float
+        Dimension in Cover's count (>= 0).
+    """
+    P = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1)
+    k = check_array(n_separable, "n_separable", shape=(P.shape[0],), nonnegative=True)
+    n = check_array(n_trials, "n_trials", shape=(P.shape[0],), positive=True)
+    if np.any(k > n):
+        fail("n_separable", "at most n_trials elementwise", n_separable)
+    return _log_likelihood(P, k, n, check_real(n_dims, "n_dims", lo=0))
+
+
 def fit_fixed_space_dim(n_points, n_separable, n_trials, *, bounds: tuple[float, float] | None = None) -> FixedDimFit:
     """Estimate N_0 from measured separability counts by maximum likelihood.
 
@@ -215,11 +244,9 @@ def fit_fixed_space_dim(n_points, n_separable, n_trials, *, bounds: tuple[float,
     lo, hi = (0.05, float(P.max())) if bounds is None else bounds
     lo = check_real(lo, "bounds[0]", lo=0, lo_closed=False)
     hi = check_real(hi, "bounds[1]", lo=lo, lo_closed=False)
-    eps = 1e-12
 
     def nll(n0: float) -> float:
-        f = np.clip(separable_fraction(P, n0), eps, 1 - eps)
-        return float(-np.sum(k * np.log(f) + (n - k) * np.log1p(-f)))
+        return -_log_likelihood(P, k, n, n0)
 
     # coarse grid then bounded refinement (the likelihood is unimodal in practice but flat far out)
     grid = np.linspace(lo, hi, 200)

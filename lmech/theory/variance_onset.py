@@ -29,7 +29,9 @@ the kernel has E_inf ~ P^{-2}, so the onset is at P* ~ sqrt(N).
 
 Onset detectors for measured curves: :func:`onset_sample_size` (first P where E_N / E_inf
 exceeds 1 + tol, after isotonic smoothing) and :func:`half_variance_sample_size` (the
-paper's P_1/2: the P where ensembling removes half the error).
+paper's P_1/2: the P where ensembling removes half the error). :func:`gram_learning_curve`
+evaluates the kernel learning curve from a kernel's Gram matrix on a sample (e.g. a
+network's final empirical NTK).
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ __all__ = [
     "ToyOnset",
     "toy_onset",
     "relu_ntk_sphere_spectrum",
+    "gram_learning_curve",
 ]
 
 
@@ -375,7 +378,8 @@ def relu_ntk_sphere_spectrum(d: int, n_levels: int = 40, *, n_quad: int = 800):
     lam_l = c_d int_{-1}^{1} Theta(t) P_l^{(d)}(t) (1 - t^2)^{(d-3)/2} dt with the normalised
     Gegenbauer polynomial P_l^{(d)} and c_d = Gamma(d/2) / (sqrt(pi) Gamma((d-1)/2))
     (Gauss-Jacobi quadrature); level l has multiplicity N(d, l). This is the kernel of
-    :func:`lmech.sim.variance_onset.relu_ntk` (k0, k1: arc-cosine kernels of degree 0, 1).
+    :func:`lmech.kernels.ntk_mlp` (depth 1, no bias) in the scaling where w . x has unit variance
+    on the sphere (k0, k1: arc-cosine kernels of degree 0, 1).
 
     Parameters
     ----------
@@ -415,3 +419,43 @@ def relu_ntk_sphere_spectrum(d: int, n_levels: int = 40, *, n_quad: int = 800):
     lams, mults = np.array(lams), np.array(mults)
     tail = max(0.5 * (1.0 + 1.0) - float(np.sum(lams * mults)), 0.0)   # Theta(1) = (k1(1) + k0(1))/2 = 1
     return lams, mults, tail
+
+
+def gram_learning_curve(gram, y, P, *, keep_fraction: float = 0.5) -> np.ndarray:
+    """Ridgeless kernel learning curve predicted from a Gram matrix on a sample of the data.
+
+    The Gram matrix K on M sample points gives the kernel's spectrum (eigenvalues of K / M)
+    and the target's power on each eigenvector (:func:`lmech.spectra.empirical_spectrum`).
+    Only the top ``keep_fraction`` of the modes are resolved by a finite sample; the rest
+    enter :func:`lmech.theory.kernel_curves.learning_curve` as a tail through the kernel's
+    trace (mean diagonal of K) and the target's total power (mean of y^2).
+
+    Parameters
+    ----------
+    gram : array_like, shape (M, M)
+        Symmetric positive semi-definite Gram matrix.
+    y : array_like, shape (M,)
+        Target on the same points.
+    P : float or array_like, shape (n,)
+        Training-set sizes.
+    keep_fraction : float in (0, 1]
+        Fraction of the M modes used individually.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Predicted generalisation error at each P.
+    """
+    from lmech.spectra import empirical_spectrum
+    from lmech.theory.kernel_curves import learning_curve
+
+    K = check_array(gram, "gram", ndim=2)
+    if K.shape[0] != K.shape[1] or K.shape[0] < 2:
+        fail("gram", "a square matrix of size >= 2", K.shape)
+    target = check_array(y, "y", shape=(K.shape[0],))
+    keep_fraction = check_real(keep_fraction, "keep_fraction", lo=0, hi=1, lo_closed=False)
+    spec = empirical_spectrum(K)
+    keep = max(1, int(len(spec.eigenvalues) * keep_fraction))
+    power = spec.target_power(target)
+    return learning_curve(spec.eigenvalues[:keep], power[:keep], P, trace=float(np.trace(K)) / len(K),
+                          total_power=float(np.mean(target**2))).generalization_error
