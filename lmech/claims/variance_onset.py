@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmech.claims.toolkit import (ClaimOutcome, Comparison, Panel, SeedStream, Series, Setting, Tolerance, claim,
-                                  fit_power_law, known_failure, rel_err_sim)
+                                  fit_power_law, fragile, known_failure, rel_err_sim)
 from lmech.kernels import ntk_mlp
 from lmech.sim.variance_onset import final_ntk_curves, ntk_learning_curves, simulate_noisy_features, sphere_task
 from lmech.theory.variance_onset import (fit_onset_exponent, gram_learning_curve, half_variance_sample_size,
@@ -163,9 +163,12 @@ class FinalNTK(Setting):
        metric="mean over P of the relative error (to simulation) of the final-eNTK theory vs the ensemble error",
        quick=FinalNTK(), full=FinalNTK(width=512, samples=(40, 60, 80, 120, 160, 240, 320), ensemble=3, datasets=5,
                                        n_spectral=1000, n_test=2000),
-       expect=known_failure("full setting measured 0.282 at seed 0 (tolerance 0.25); its smallest P (40, 60) lie "
+       expect=(known_failure("full setting measured 0.282 at seed 0 (tolerance 0.25); its smallest P (40, 60) lie "
                             "where the final kernel, aligned on its own training samples, makes the theory "
-                            "optimistic (docstring)", modes=("full",)))
+                            "optimistic (docstring)", modes=("full",)),
+               fragile("quick setting measured 0.170, 0.251, 0.364 at seeds 0-2 (tolerance 0.3), and 0.197, 0.325, "
+                       "0.167 with the earlier seed streams: one training-set draw in three gives an error above "
+                       "tolerance at this small ensemble", n_seeds=3, min_passing=2, modes=("quick",))))
 def final_ntk(s: FinalNTK, seeds: SeedStream):
     """The kernel learning-curve theory evaluated with the final (after-training) empirical NTK of rich
     ReLU networks predicts the networks' ensemble-averaged learning curve, better than the same theory
