@@ -40,7 +40,7 @@ from lmech._validation import (
     check_choice, check_int, check_real, check_regression_data, check_seeds, fail,
 )
 
-__all__ = ["MeanFieldRun", "train_mean_field", "ACTIVATIONS"]
+__all__ = ["MeanFieldRun", "train_mean_field", "sphere_regression_task", "ACTIVATIONS"]
 
 
 def _relu_grad(h: torch.Tensor) -> torch.Tensor:
@@ -336,3 +336,27 @@ def train_mean_field(
         activation=activation,
         center=bool(center),
     )
+
+
+def sphere_regression_task(P: int, P_test: int, D: int, seed: int = 1):
+    """A small nonlinear regression task for mean-field networks and their DMFT.
+
+    Inputs are drawn uniformly on the sphere of radius ``sqrt(D)`` (so ``x.x / D = 1``); the
+    target is ``tanh(b.x / sqrt(D)) + 0.5 x_1 x_2`` with ``b ~ N(0, I_D)``, standardised with
+    the mean and standard deviation of the training targets (the test targets use the same
+    shift and scale). ``seed`` fixes inputs and ``b``.
+
+    Returns
+    -------
+    X, y, X_test, y_test : arrays of shapes (P, D), (P,), (P_test, D), (P_test,)
+    """
+    P = check_int(P, "P", lo=2)
+    P_test = check_int(P_test, "P_test", lo=0)
+    D = check_int(D, "D", lo=2)
+    rng = np.random.default_rng(check_int(seed, "seed", lo=0))
+    X = rng.standard_normal((P + P_test, D))
+    X *= math.sqrt(D) / np.linalg.norm(X, axis=1, keepdims=True)
+    b = rng.standard_normal(D)
+    y = np.tanh(X @ b / math.sqrt(D)) + 0.5 * X[:, 0] * X[:, 1]
+    y = (y - y[:P].mean()) / y[:P].std()
+    return X[:P], y[:P], X[P:], y[P:]
