@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lmech.claims.toolkit import ClaimOutcome, Comparison, SeedStream, Setting, claim, one_thread, sem, width_slope
+from lmech.claims.toolkit import (ClaimOutcome, Comparison, SeedStream, Setting, claim, fragile, one_thread, sem,
+                                  width_slope)
 from lmech.claims.toolkit import norm_rel_err_theory as rel
 from lmech.data.vision import digits_binary_task
 from lmech.kernels import ntk_mlp
@@ -81,6 +82,10 @@ class Rich(Setting):
     n_seeds: int = 8
 
 
+_SLOPE_NOISE = fragile("quick: the single-network error slope from 2 widths x 6-8 seeds has a standard error of "
+                       "~0.15 (per-width standard errors 10-20 %); measured slopes -0.82 .. -0.34 at seeds 0-2 (two-layer) "
+                       "and 0-3 (three-layer), 2 of the 7 outside the [-0.8, -0.25] check (loss-curve errors "
+                       "0.003-0.008 pass at every seed)", n_seeds=3, min_passing=1, modes=("quick",))
 _DEEP = Rich(P=4, P_test=4, D=8, depth=2, lr=0.2, steps=20, samples=4000, response_samples=1000, n_seeds=6)
 
 
@@ -114,7 +119,7 @@ def _rich(s: Rich, seeds: SeedStream, tol: float) -> ClaimOutcome:
 
 @claim("dmft.two_layer.tanh", paper=DMFT, tolerance=0.03,
        metric="relative L2 error (to theory) of the seed-averaged training-loss curve at the largest width",
-       quick=Rich(), full=Rich(samples=100000, widths=(128, 256, 512, 1024, 2048, 4096)))
+       quick=Rich(), full=Rich(samples=100000, widths=(128, 256, 512, 1024, 2048, 4096)), expect=_SLOPE_NOISE)
 def two_layer_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
     """The infinite-width DMFT (per-neuron field dynamics closed by the residual, gamma0 = 1.5)
     predicts the train/test loss curves and the NTK evolution of two-layer tanh networks in the
@@ -126,7 +131,8 @@ def two_layer_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
 
 @claim("dmft.deep.tanh_L2", paper=DMFT, tolerance=0.05,
        metric="relative L2 error (to theory) of the seed-averaged training-loss curve at the largest width",
-       quick=_DEEP, full=replace(_DEEP, lr=0.1, steps=40, samples=8000, response_samples=2000, widths=(256, 1024, 4096)))
+       quick=_DEEP, full=replace(_DEEP, lr=0.1, steps=40, samples=8000, response_samples=2000, widths=(256, 1024, 4096)),
+       expect=_SLOPE_NOISE)
 def deep_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
     """For a three-layer tanh network (two hidden layers, gamma0 = 1.5) the DMFT with two-time
     kernels and pathwise response functions predicts the loss curves and NTK evolution of
@@ -244,11 +250,10 @@ def width_consistency(s: Consistency, seeds: SeedStream) -> ClaimOutcome:
     var_slope, slope = width_slope(widths, var), width_slope(widths, [errs[N]["single_net_error"] for N in widths])
     loss = Comparison(f"digits, two-layer tanh, gamma0 = {s.gamma0:g}: loss curves across widths", STEP, "loss",
                       xscale="linear")
-    loss.draw("train loss theory", th.steps, th.train_loss, role="theory")
-    loss.draw("test loss theory", th.steps, th.test_loss, role="theory")
-    for N in widths:
-        loss.draw(f"train loss N={N} sim", th.steps, runs[N].train_loss.mean(0))
-        loss.draw(f"test loss N={N} sim", th.steps, runs[N].test_loss.mean(0))
+    for split in ("train", "test"):
+        loss.draw(f"{split} loss theory", th.steps, getattr(th, f"{split}_loss"), role="theory")
+        for N in widths:
+            loss.draw(f"{split} loss N={N} sim", th.steps, getattr(runs[N], f"{split}_loss").mean(0))
     gap = Comparison("width gap of test predictions vs DMFT", "width N", "mean squared deviation")
     gap.draw("variance across seeds sim", widths, var)
     gap.draw("squared bias of the seed mean sim", widths, bias)
