@@ -221,3 +221,23 @@ def test_sphere_regression_task_bad_arguments(kwargs, name):
 
     with pytest.raises((ValueError, TypeError), match=f"`{name}`"):
         sphere_regression_task(**kwargs)
+
+
+def test_ensemble_loss_against_loops():
+    from lmech.sim.mean_field import ensemble_loss
+
+    rng = np.random.default_rng(0)
+    f, y = rng.standard_normal((12, 5)), rng.standard_normal(5)
+    for E in (1, 3, 4):
+        groups = [f[g * E:(g + 1) * E].mean(0) for g in range(12 // E)]
+        losses = [0.5 * np.mean((y - fb) ** 2) for fb in groups]
+        mean, se = ensemble_loss(f, y, E)
+        assert mean == pytest.approx(np.mean(losses), rel=1e-12)
+        assert se == pytest.approx(np.std(losses, ddof=1) / np.sqrt(len(losses)), rel=1e-12)
+    assert ensemble_loss(f, y, 12)[1] == 0.0
+    with pytest.raises(ValueError, match="`ensemble_size`"):
+        ensemble_loss(f, y, 5)
+    with pytest.raises(ValueError, match="`y`"):
+        ensemble_loss(f, y[:4], 2)
+    with pytest.raises(ValueError, match="`ensemble_size`"):
+        ensemble_loss(f, y, 0)

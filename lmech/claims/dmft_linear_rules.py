@@ -24,7 +24,7 @@ from lmech.claims.toolkit import (ClaimOutcome, Comparison, SeedStream, Setting,
                                   width_slope)
 from lmech.claims.toolkit import norm_rel_err_theory as rel
 from lmech.sim.learning_rules import train_learning_rule
-from lmech.sim.mean_field import sphere_regression_task, train_mean_field
+from lmech.sim.mean_field import ensemble_loss, sphere_regression_task, train_mean_field
 from lmech.theory.dmft.deep_linear import deep_linear
 from lmech.theory.dmft.finite_width import two_layer_fluctuations
 from lmech.theory.dmft.learning_rules import kernel_alignment, lazy_effective_kernel, learning_rule_dynamics
@@ -198,9 +198,7 @@ def finite_width_ensemble(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
     for split, target in (("train", y), ("test", yt)):
         m, se, p = {}, {}, {}
         for (N, r), E in ((kv, E) for kv in runs.items() for E in s.ensembles):
-            f_end = getattr(r, f"f_{split}")[:, -1]
-            losses = 0.5 * np.mean((target - f_end.reshape(-1, E, target.size).mean(1)) ** 2, axis=1)
-            m[N, E], se[N, E] = float(losses.mean()), float(losses.std(ddof=1) / np.sqrt(losses.size))
+            m[N, E], se[N, E] = ensemble_loss(getattr(r, f"f_{split}")[:, -1], target, E)
             p[N, E] = float(th.ensemble_loss(N, E, split=split)[-1])
         dm, dp = {k: m[k] - m[ref] for k in m}, {k: p[k] - p[ref] for k in p}
         value = max(value, max(abs(dm[k] - dp[k]) for k in m) / max(abs(v) for v in dp.values()))
