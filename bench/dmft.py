@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from _timing import CLOCKS, interleaved  # noqa: E402
-from lmech.claims.dmft_nonlinear import _sphere_task  # noqa: E402
+from lmech.sim.mean_field import sphere_regression_task as _sphere_task  # noqa: E402
 from lmech.results import ConvergenceWarning  # noqa: E402
 from lmech.sim.mean_field import train_mean_field  # noqa: E402
 from lmech.theory.dmft.sampling import deep, two_layer  # noqa: E402

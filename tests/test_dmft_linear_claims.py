@@ -1,7 +1,6 @@
-"""The dmft.deep_linear.*, dmft.finite_width.* and dmft.learning_rules.* claims pass in quick mode."""
-import pytest
-import torch
-
+"""Registration and settings of the dmft.deep_linear.*, dmft.finite_width.* and
+dmft.learning_rules.* claims (that each passes at quick is tested for every claim in
+tests/test_claims.py)."""
 from lmech.claims import get_claim, select_claims
 
 NAMES = [
@@ -21,24 +20,14 @@ def test_claims_are_registered():
     assert set(NAMES) <= names
     for name in NAMES:
         c = get_claim(name)
+        assert c.paper and c.statement and c.metric
         assert c.tolerance_for("full") <= c.tolerance_for("quick")
-        assert c.setting.quick() != c.setting.full()
+        assert c.quick != c.full
 
 
-def _check(name, seed):
-    torch.set_num_threads(1)
-    result = get_claim(name).evaluate("quick", seed=seed)
-    assert result.error is None, result.error
-    assert result.passed, (result.value, result.tolerance, result.checks, result.details)
-    assert result.panels and all(result.checks.values())
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_claim_quick_seed0(name):
-    _check(name, 0)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
-def test_claim_quick_seed1(name):
-    _check(name, 1)
+def test_hebb_keeps_its_seed_budget_and_step_cap():
+    """Hebbian deep linear nets get 3x the seeds; the full setting's 50 steps are capped at 30 inside."""
+    hebb, gd = get_claim("dmft.learning_rules.hebb"), get_claim("dmft.learning_rules.gd")
+    assert hebb.quick.deep_seed_factor == hebb.full.deep_seed_factor == 3 and gd.quick.deep_seed_factor == 1
+    assert (hebb.tolerance_for("quick"), hebb.tolerance_for("full")) == (0.08, 0.05)
+    assert "30 GD steps" in " ".join(hebb.func.__doc__.split())

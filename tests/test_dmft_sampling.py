@@ -324,3 +324,58 @@ def test_package_reexports_public_solvers():
     assert dmft.two_layer is sampling.two_layer and dmft.deep is sampling.deep
     for name in dmft.__all__:
         assert callable(getattr(dmft, name)), name
+
+
+# ----------------------------------------------------------------------------- static-kernel GD
+def test_static_kernel_gd_matches_eigen_closed_form():
+    """Delta(t) = (I - lr K / P)^t y, evaluated in the kernel's eigenbasis (an independent route)."""
+    from lmech.theory.dmft.lazy import static_kernel_gd
+
+    X, y = _data(6, 8)
+    K = ntk_mlp(X, depth=1, activation="erf", weight_var=1.0, bias_var=0.0)
+    lam, U = np.linalg.eigh(K)
+    t = np.arange(21)
+    c = U.T @ y
+    expected = 0.5 * np.sum((1 - 0.3 * lam / 6)[None, :] ** (2 * t[:, None]) * c**2, axis=1) / 6
+    got = static_kernel_gd(K, y, lr=0.3, steps=20)
+    assert got.shape == (21,)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    assert got[0] == pytest.approx(0.5 * np.mean(y**2)) and np.all(np.diff(got) < 0)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(K=np.eye(3), y=np.ones(4), lr=0.1, steps=2), "K"),
+    (dict(K=np.eye(4), y=np.ones(4), lr=0.0, steps=2), "lr"),
+    (dict(K=np.eye(4), y=np.ones(4), lr=0.1, steps=-1), "steps"),
+    (dict(K=np.eye(4), y=np.ones((4, 1)), lr=0.1, steps=2), "y"),
+])
+def test_static_kernel_gd_bad_arguments(kwargs, name):
+    from lmech.theory.dmft.lazy import static_kernel_gd
+
+    K, y = kwargs.pop("K"), kwargs.pop("y")
+    with pytest.raises((ValueError, TypeError), match=f"`{name}`"):
+        static_kernel_gd(K, y, **kwargs)
+
+
+# ----------------------------------------------------------------------------- digits task
+def test_digits_binary_task_definition():
+    """The drawn images, labels digit >= 5, and the standardisations, rebuilt from scikit-learn."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    from lmech.data.vision import digits_binary_task
+
+    X, y, Xt, yt = digits_binary_task(20, 10, seed=2)
+    assert X.shape == (20, 64) and Xt.shape == (10, 64)
+    d = sk_digits()
+    idx = np.random.default_rng(2).permutation(len(d.target))[:30]
+    raw = d.data[idx].astype(float)
+    A = raw - raw.mean(0)
+    A = A / np.sqrt(np.mean(A**2))
+    A = A * 8 / np.linalg.norm(A, axis=1, keepdims=True)
+    np.testing.assert_allclose(np.vstack([X, Xt]), A, rtol=1e-12)
+    lab = np.where(d.target[idx] >= 5, 1.0, -1.0)
+    np.testing.assert_allclose(np.r_[y, yt], (lab - lab[:20].mean()) / lab[:20].std(), rtol=1e-12)
+    with pytest.raises(ValueError, match="n_train"):
+        digits_binary_task(1, 4)
+    with pytest.raises(ValueError, match="n_train \\+ n_test"):
+        digits_binary_task(1000, 1000)

@@ -190,3 +190,54 @@ def test_bad_data():
         train_mean_field(X, y, X_test=Xt, **kw)
     with pytest.raises(ValueError, match="`X`"):
         train_mean_field(X[0], y, **kw)
+
+
+# ----------------------------------------------------------------------------- sphere task
+def test_sphere_regression_task_definition():
+    """Rebuild the task from its definition: sphere inputs, tanh + product target, train-set
+    standardisation applied to the test targets too."""
+    from lmech.sim.mean_field import sphere_regression_task
+
+    P, Pt, D = 7, 5, 6
+    X, y, Xt, yt = sphere_regression_task(P, Pt, D, seed=3)
+    assert X.shape == (P, D) and Xt.shape == (Pt, D) and y.shape == (P,) and yt.shape == (Pt,)
+    np.testing.assert_allclose(np.sum(np.vstack([X, Xt]) ** 2, axis=1), D, rtol=1e-12)
+    assert abs(y.mean()) < 1e-12 and abs(y.std() - 1) < 1e-12
+    rng = np.random.default_rng(3)
+    Z = rng.standard_normal((P + Pt, D))
+    A = Z / np.sqrt(np.sum(Z**2, axis=1, keepdims=True) / D)
+    b = rng.standard_normal(D)
+    raw = np.tanh(A @ b / np.sqrt(D)) + 0.5 * A[:, 0] * A[:, 1]
+    np.testing.assert_allclose(np.r_[y, yt], (raw - raw[:P].mean()) / raw[:P].std(), rtol=1e-10, atol=1e-12)
+    assert not np.allclose(sphere_regression_task(P, Pt, D, seed=4)[0], X)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(P=1, P_test=2, D=3), "P"), (dict(P=4, P_test=-1, D=3), "P_test"), (dict(P=4, P_test=2, D=1), "D"),
+    (dict(P=4, P_test=2, D=3, seed=-1), "seed"), (dict(P=4.5, P_test=2, D=3), "P"),
+])
+def test_sphere_regression_task_bad_arguments(kwargs, name):
+    from lmech.sim.mean_field import sphere_regression_task
+
+    with pytest.raises((ValueError, TypeError), match=f"`{name}`"):
+        sphere_regression_task(**kwargs)
+
+
+def test_ensemble_loss_against_loops():
+    from lmech.sim.mean_field import ensemble_loss
+
+    rng = np.random.default_rng(0)
+    f, y = rng.standard_normal((12, 5)), rng.standard_normal(5)
+    for E in (1, 3, 4):
+        groups = [f[g * E:(g + 1) * E].mean(0) for g in range(12 // E)]
+        losses = [0.5 * np.mean((y - fb) ** 2) for fb in groups]
+        mean, se = ensemble_loss(f, y, E)
+        assert mean == pytest.approx(np.mean(losses), rel=1e-12)
+        assert se == pytest.approx(np.std(losses, ddof=1) / np.sqrt(len(losses)), rel=1e-12)
+    assert ensemble_loss(f, y, 12)[1] == 0.0
+    with pytest.raises(ValueError, match="`ensemble_size`"):
+        ensemble_loss(f, y, 5)
+    with pytest.raises(ValueError, match="`y`"):
+        ensemble_loss(f, y[:4], 2)
+    with pytest.raises(ValueError, match="`ensemble_size`"):
+        ensemble_loss(f, y, 0)

@@ -2,7 +2,7 @@
 claims ``dmft.two_layer.tanh`` and ``dmft.deep.tanh_L2`` (quick sizes; see bench/theory_vs_sim.py)."""
 from __future__ import annotations
 
-from lmech.claims.dmft_nonlinear import _sphere_task
+from lmech.sim.mean_field import sphere_regression_task as _sphere_task
 from lmech.sim.mean_field import train_mean_field
 from lmech.theory.dmft.sampling import deep, two_layer
 

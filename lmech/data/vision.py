@@ -13,7 +13,7 @@ import numpy as np
 
 from lmech._validation import check_int
 
-__all__ = ["Dataset", "load_digits", "load_mnist1d", "standardize"]
+__all__ = ["Dataset", "load_digits", "load_mnist1d", "standardize", "digits_binary_task"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +78,27 @@ def load_mnist1d(n: int = 4000, *, seed: int = 42, standardized: bool = True) ->
     X, y = _mnist1d_raw(n, seed)
     X = standardize(X) if standardized else X.copy()
     return Dataset(X, y.copy(), 10, "mnist1d")
+
+
+def digits_binary_task(n_train: int, n_test: int, *, seed: int = 0):
+    """A binary regression task on scikit-learn digits: digit >= 5 against digit < 5.
+
+    ``n_train + n_test`` images are drawn without replacement (``seed`` fixes which), the
+    inputs standardised and projected onto the sphere of radius ``sqrt(64)``
+    (:func:`standardize` with ``unit_sphere=True``, over the drawn images), and the targets
+    +1 / -1 standardised with the training targets' mean and standard deviation.
+
+    Returns
+    -------
+    X, y, X_test, y_test : arrays of shapes (n_train, 64), (n_train,), (n_test, 64), (n_test,)
+    """
+    n_train = check_int(n_train, "n_train", lo=2)
+    n_test = check_int(n_test, "n_test", lo=0)
+    X_raw, labels = _digits_raw()
+    if n_train + n_test > len(labels):
+        raise ValueError(f"`n_train + n_test` must be at most {len(labels)}; got {n_train + n_test}")
+    idx = np.random.default_rng(check_int(seed, "seed", lo=0)).permutation(len(labels))[: n_train + n_test]
+    X = standardize(X_raw[idx], unit_sphere=True)
+    y = np.where(labels[idx] >= 5, 1.0, -1.0)
+    y = (y - y[:n_train].mean()) / y[:n_train].std()
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]

@@ -37,10 +37,10 @@ import numpy as np
 import torch
 
 from lmech._validation import (
-    check_choice, check_int, check_real, check_regression_data, check_seeds, fail,
+    check_array, check_choice, check_int, check_real, check_regression_data, check_seeds, fail,
 )
 
-__all__ = ["MeanFieldRun", "train_mean_field", "ACTIVATIONS"]
+__all__ = ["MeanFieldRun", "train_mean_field", "sphere_regression_task", "ensemble_loss", "ACTIVATIONS"]
 
 
 def _relu_grad(h: torch.Tensor) -> torch.Tensor:
@@ -336,3 +336,58 @@ def train_mean_field(
         activation=activation,
         center=bool(center),
     )
+
+
+def sphere_regression_task(P: int, P_test: int, D: int, seed: int = 1):
+    """A small nonlinear regression task for mean-field networks and their DMFT.
+
+    Inputs are drawn uniformly on the sphere of radius ``sqrt(D)`` (so ``x.x / D = 1``); the
+    target is ``tanh(b.x / sqrt(D)) + 0.5 x_1 x_2`` with ``b ~ N(0, I_D)``, standardised with
+    the mean and standard deviation of the training targets (the test targets use the same
+    shift and scale). ``seed`` fixes inputs and ``b``.
+
+    Returns
+    -------
+    X, y, X_test, y_test : arrays of shapes (P, D), (P,), (P_test, D), (P_test,)
+    """
+    P = check_int(P, "P", lo=2)
+    P_test = check_int(P_test, "P_test", lo=0)
+    D = check_int(D, "D", lo=2)
+    rng = np.random.default_rng(check_int(seed, "seed", lo=0))
+    X = rng.standard_normal((P + P_test, D))
+    X *= math.sqrt(D) / np.linalg.norm(X, axis=1, keepdims=True)
+    b = rng.standard_normal(D)
+    y = np.tanh(X @ b / math.sqrt(D)) + 0.5 * X[:, 0] * X[:, 1]
+    y = (y - y[:P].mean()) / y[:P].std()
+    return X[:P], y[:P], X[P:], y[P:]
+
+
+def ensemble_loss(f, y, ensemble_size: int) -> tuple[float, float]:
+    """Loss of the average of ``ensemble_size`` independently initialised networks.
+
+    The ``S`` networks' predictions are split into ``S / ensemble_size`` disjoint consecutive
+    groups; each group's averaged prediction ``f_bar`` has loss ``(1/2P) sum_mu (y_mu - f_bar_mu)^2``.
+
+    Parameters
+    ----------
+    f : array, shape (S, P)
+        Predictions of ``S`` networks on ``P`` points (``S`` a multiple of ``ensemble_size``).
+    y : array, shape (P,)
+        Targets.
+    ensemble_size : int
+        Networks per ensemble (>= 1).
+
+    Returns
+    -------
+    (mean, standard error) of the loss over the groups (standard error 0 for a single group).
+    """
+    fa = check_array(f, "f", ndim=2, min_size=1)
+    ya = check_array(y, "y", ndim=1)
+    if ya.shape[0] != fa.shape[1]:
+        fail("y", f"of length {fa.shape[1]} (columns of f)", ya)
+    E = check_int(ensemble_size, "ensemble_size", lo=1)
+    if fa.shape[0] % E:
+        fail("ensemble_size", f"a divisor of the number of networks {fa.shape[0]}", E)
+    losses = 0.5 * np.mean((ya - fa.reshape(-1, E, ya.size).mean(1)) ** 2, axis=1)
+    se = losses.std(ddof=1) / math.sqrt(losses.size) if losses.size > 1 else 0.0
+    return float(losses.mean()), float(se)
