@@ -170,6 +170,8 @@ def solve_kappa(
         "max_iter" if finite else "diverged")
     if status == "diverged":
         message = "Newton iteration for kappa produced non-finite values"
+    elif status == "closed_form":
+        message = "closed form: kappa = 0 (ridgeless and P >= n+ everywhere)"
     if not converged:
         warn_not_converged("solve_kappa", message)
     return KappaResult(
