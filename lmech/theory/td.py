@@ -406,6 +406,9 @@ def td_learning_curve(
     Returns
     -------
     TDCurveResult
+        The recursion is exact: ``status="closed_form"`` (``iterations = n_steps``, ``residual``
+        NaN). A blow-up gives ``status="diverged"``, ``converged=False`` and a
+        ConvergenceWarning; an unconverged plateau solve (large N) gives ``"max_iter"``.
     """
     K, gamma, B, T, s2 = _check_common(lag_moments, discount, batch_size, episode_length, reward_noise)
     n = check_int(n_steps, "n_steps", lo=0)
