@@ -68,6 +68,10 @@ NOT_SOLVERS = {
     "lmech.theory.capacity.log_separable_fraction": "closed-form array",
     "lmech.theory.capacity.fixed_space_dim": "integer count",
     "lmech.theory.capacity.permutation_orbit_count": "integer count",
+    # circle task: closed-form kernels, spectra and lazy curves (arrays)
+    "lmech.theory.circle.circle_ntk": "closed-form kernel",
+    "lmech.theory.circle.circle_ntk_spectrum": "FFT spectrum",
+    "lmech.theory.circle.lazy_circle_curve": "closed-form curve",
     # DMFT helpers returning arrays / floats
     "lmech.theory.dmft.learning_rules.lazy_effective_kernel": "kernel matrix",
     "lmech.theory.dmft.learning_rules.kernel_alignment": "float",
@@ -101,6 +105,7 @@ NOT_SOLVERS = {
     "lmech.theory.scaling.rf_exponents": "exponents record",
     "lmech.theory.scaling.compute_optimal": "closed-form record",
     "lmech.fits.fit_power_law": "generic fit with its own result type (re-exported by scaling)",
+    "lmech.theory.scaling.compute_frontier": "grid + parabola record over rf_loss_curve (which warns itself)",
     # schedules: losses, gradients and schedule shapes
     "lmech.theory.schedules.final_loss": "float",
     "lmech.theory.schedules.final_loss_gradient": "(loss, gradient)",
@@ -110,6 +115,7 @@ NOT_SOLVERS = {
     "lmech.theory.schedules.schedule_shape": "dict of shape statistics",
     "lmech.theory.schedules.phase_heuristic": "string label",
     "lmech.theory.schedules.power_law_problem": "problem builder (eigenvalues, target power)",
+    "lmech.theory.schedules.schedule_study": "record of OptimalScheduleResults (each checked here via optimal_schedule)",
     # SGD helpers
     "lmech.theory.sgd.critical_lr": "float/array (root of a scalar equation)",
     "lmech.theory.sgd.gaussian_equivalent": "spectral inputs (arrays)",
