@@ -13,9 +13,9 @@ The contract
     An iterative solver met its tolerance. ``converged=True``.
 ``"closed_form"``
     No tolerance was involved: a formula, or an exact finite recursion (time stepping of a
-    closed set of equations, a quadrature of fixed order). ``converged=True``. For these
-    ``iterations`` counts the exact steps evaluated (recursion or time steps; 0 for a plain
-    formula) and ``residual`` is the solver's own error measure of the answer when it
+    closed set of equations, a quadrature or integrator of fixed order without an error
+    check). ``converged=True``. For these ``iterations`` counts the steps evaluated
+    (recursion or time steps, quadrature nodes; 0 for a plain formula) and ``residual`` is the solver's own error measure of the answer when it
     computes one (the residual of a check of the answer against its equation, or a
     Monte-Carlo standard error, as its docstring says), else NaN, never a made-up 0.
 ``"max_iter"``
@@ -86,10 +86,11 @@ class SolverResult:
         When not given it is derived: ``"converged"`` if ``converged`` else ``"max_iter"``.
     iterations : int
         Iterations (or function evaluations, per solver docstring) used; the maximum over a
-        vectorised batch. For closed forms: exact steps evaluated, 0 for a plain formula.
+        vectorised batch. For closed forms: steps evaluated, 0 for a plain formula.
     residual : float
-        Final residual of the equation solved, in the solver's stated norm (max over a batch).
-        For closed forms: the solver's checked residual or Monte-Carlo error, else NaN.
+        Final residual of the equation solved, in the solver's stated norm (max over a batch);
+        NaN where the solver has none to report (e.g. a bounded 1-d minimisation). For closed
+        forms: the solver's checked residual or Monte-Carlo error, else NaN.
     message : str
         Human-readable status; says what went wrong when ``converged`` is False.
     extras : dict
