@@ -68,6 +68,7 @@ NOT_SOLVERS = {
     "lmech.theory.capacity.log_separable_fraction": "closed-form array",
     "lmech.theory.capacity.fixed_space_dim": "integer count",
     "lmech.theory.capacity.permutation_orbit_count": "integer count",
+    "lmech.theory.capacity.cover_log_likelihood": "float (a log-likelihood)",
     # circle task: closed-form kernels, spectra and lazy curves (arrays)
     "lmech.theory.circle.circle_ntk": "closed-form kernel",
     "lmech.theory.circle.circle_ntk_spectrum": "FFT spectrum",
@@ -134,6 +135,7 @@ NOT_SOLVERS = {
     "lmech.theory.variance_onset.fit_onset_exponent": "fit record",
     "lmech.theory.variance_onset.toy_onset": "closed-form record",
     "lmech.theory.variance_onset.relu_ntk_sphere_spectrum": "spectrum builder",
+    "lmech.theory.variance_onset.gram_learning_curve": "array from kernel_curves.learning_curve (which warns itself)",
     # kernels: closed-form kernels and empirical NTKs
     "lmech.kernels._analytic.mlp_kernels": "closed-form kernels",
     "lmech.kernels._analytic.mlp_kernels_of_cosine": "closed-form kernels",
