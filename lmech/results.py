@@ -1,9 +1,32 @@
 """Typed result objects returned by every solver.
 
 Every theory solver returns a frozen dataclass deriving from :class:`SolverResult`, so the
-fields ``converged``, ``iterations``, ``residual`` and ``message`` are always present
-(SciPy's lesson: open result dicts drift). Solver-specific payload fields are declared on
-the subclass; ``extras`` holds anything diagnostic that is not part of the contract.
+fields ``converged``, ``status``, ``iterations``, ``residual`` and ``message`` are always
+present (SciPy's lesson: open result dicts drift). Solver-specific payload fields are declared
+on the subclass; ``extras`` holds anything diagnostic that is not part of the contract.
+
+The contract
+------------
+``status`` says how the result was obtained, one of :data:`STATUSES`:
+
+``"converged"``
+    An iterative solver met its tolerance. ``converged=True``.
+``"closed_form"``
+    No tolerance was involved: a formula, or an exact finite recursion (time stepping of a
+    closed set of equations, a quadrature or integrator of fixed order without an error
+    check). ``converged=True``. For these ``iterations`` counts the steps evaluated
+    (recursion or time steps, quadrature nodes; 0 for a plain formula) and ``residual`` is the solver's own error measure of the answer when it
+    computes one (the residual of a check of the answer against its equation, or a
+    Monte-Carlo standard error, as its docstring says), else NaN, never a made-up 0.
+``"max_iter"``
+    The solver stopped without meeting its tolerance: its iteration cap was hit, or an inner
+    solver, fit or continuation failed (``message`` says which). ``converged=False``.
+``"diverged"``
+    The iteration or the dynamics blew up (non-finite or exploding values); payload arrays may
+    hold ``inf`` or stop early, per the solver docstring. ``converged=False``.
+
+A solver warns :class:`ConvergenceWarning` exactly when ``converged`` is False. Constructors
+that pass only ``converged=`` get ``status="converged"`` or ``"max_iter"``.
 """
 from __future__ import annotations
 
@@ -14,7 +37,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SolverResult", "LmechWarning", "ConvergenceWarning", "warn_not_converged"]
+__all__ = ["SolverResult", "STATUSES", "LmechWarning", "ConvergenceWarning", "warn_not_converged"]
+
+#: Allowed values of :attr:`SolverResult.status` (see the module docstring).
+STATUSES = ("converged", "max_iter", "diverged", "closed_form")
+_CONVERGED_STATUSES = ("converged", "closed_form")
 
 
 class LmechWarning(UserWarning):
@@ -51,12 +78,19 @@ class SolverResult:
     Attributes
     ----------
     converged : bool
-        True when the solver met its tolerance everywhere it was asked to.
+        True when the solver met its tolerance everywhere it was asked to, or when the result
+        is exact (``status="closed_form"``).
+    status : str
+        One of :data:`STATUSES`: ``"converged"``, ``"closed_form"`` (both with
+        ``converged=True``), ``"max_iter"`` or ``"diverged"`` (both with ``converged=False``).
+        When not given it is derived: ``"converged"`` if ``converged`` else ``"max_iter"``.
     iterations : int
         Iterations (or function evaluations, per solver docstring) used; the maximum over a
-        vectorised batch.
+        vectorised batch. For closed forms: steps evaluated, 0 for a plain formula.
     residual : float
-        Final residual of the equation solved, in the solver's stated norm (max over a batch).
+        Final residual of the equation solved, in the solver's stated norm (max over a batch);
+        NaN where the solver has none to report (e.g. a bounded 1-d minimisation). For closed
+        forms: the solver's checked residual or Monte-Carlo error, else NaN.
     message : str
         Human-readable status; says what went wrong when ``converged`` is False.
     extras : dict
@@ -68,6 +102,24 @@ class SolverResult:
     residual: float
     message: str = ""
     extras: dict = field(default_factory=dict)
+    status: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.converged, (bool, np.bool_)):
+            raise TypeError(f"converged must be a bool, got {self.converged!r}")
+        converged = bool(self.converged)
+        object.__setattr__(self, "converged", converged)
+        status = self.status
+        if status is None:
+            status = "converged" if converged else "max_iter"
+            object.__setattr__(self, "status", status)
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        if converged != (status in _CONVERGED_STATUSES):
+            raise ValueError(
+                f"status={status!r} contradicts converged={converged}: 'converged' and 'closed_form' "
+                "require converged=True, 'max_iter' and 'diverged' require converged=False"
+            )
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -77,7 +129,7 @@ class SolverResult:
             cls.__repr__ = SolverResult.__repr__
 
     def __repr__(self) -> str:
-        base = [f.name for f in dataclasses.fields(SolverResult)]
+        base = ["converged", "status", "iterations", "residual", "message", "extras"]
         names = [f.name for f in dataclasses.fields(self) if f.name not in base] + base
         width = max(len(n) for n in names)
         lines = [f"{type(self).__name__}("]

@@ -1,8 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lmech.results import ConvergenceWarning
 from lmech.sim.linear_sgd import sgd_gaussian, sgd_pool
 from lmech.spectra import power_law
 from lmech.theory.sgd import critical_lr, gaussian_equivalent, learning_curve, learning_curve_features, optimal_batch
@@ -88,13 +91,19 @@ def test_asymptotic_loss_is_the_fixed_point():
 def test_divergent_setting_is_flagged_never_nan():
     lam, v2 = _problem(20)
     ec = critical_lr(lam, 1)
-    res = learning_curve(lam, v2, [0.5 * ec, 1.1 * ec, 3.0 * ec], 1, 4000, 0.1)
+    with pytest.warns(ConvergenceWarning, match="diverged numerically"):
+        res = learning_curve(lam, v2, [0.5 * ec, 1.1 * ec, 3.0 * ec], 1, 4000, 0.1)
     assert list(res.stable) == [True, False, False]
     assert not np.any(np.isnan(res.loss))
     assert res.asymptotic_loss[1] == np.inf and np.isfinite(res.asymptotic_loss[0])
     assert res.diverged[2] and res.loss[2, -1] == np.inf
     assert res.loss[1, -1] > 10 * res.loss[1, 0]  # grows geometrically
-    assert "critical" in res.message and res.converged
+    assert "critical" in res.message and not res.converged and res.status == "diverged"
+    # unstable but not yet overflowed: the exact recursion is a closed form, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = learning_curve(lam, v2, [0.5 * ec, 1.1 * ec], 1, 50, 0.1)
+    assert ok.converged and ok.status == "closed_form" and not ok.stable[1] and "critical" in ok.message
 
 
 def test_growth_factor_is_the_spectral_radius_and_the_late_time_rate():

@@ -275,14 +275,20 @@ def rich_linear_curve(eigenvalues, target_power, t, *, gamma: float, eps: float 
     q = p / lam
     loss, scale, tau, norm, steps = _integrate(lam, q, gamma, t_arr, eps)
     residual = float("nan")
-    converged = bool(np.all(np.isfinite(loss)))
-    message = "converged"
-    if check:
+    finite = bool(np.all(np.isfinite(loss)))
+    converged = finite
+    # unchecked: a fixed-step integration without a tolerance (closed form, residual NaN)
+    status = "closed_form" if finite else "diverged"
+    message = "fixed-step integration (not checked)" if finite else "the integrated loss is not finite"
+    if check and finite:
         loss2, *_ = _integrate(lam, q, gamma, t_arr, eps / 2)
         residual = float(np.max(np.abs(loss / loss2 - 1)))
-        converged = converged and residual <= rtol
-        if not converged:
-            message = f"loss changed by {residual:.3g} (relative) when halving the step; reduce eps"
-            warn_not_converged("rich_linear_curve", message)
+        converged = residual <= rtol
+        status = "converged" if converged else "max_iter"
+        message = "converged" if converged else (
+            f"loss changed by {residual:.3g} (relative) when halving the step; reduce eps")
+    if not converged:
+        warn_not_converged("rich_linear_curve", message)
     return RichLinearCurve(t=t_arr, loss=loss, kernel_scale=scale, effective_time=tau, weight_norm=norm,
-                           gamma=gamma, converged=converged, iterations=steps, residual=residual, message=message)
+                           gamma=gamma, converged=converged, status=status, iterations=steps, residual=residual,
+                           message=message)

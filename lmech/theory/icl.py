@@ -173,12 +173,12 @@ def _optimal_real_rooted(nodes, weights, depth, noise_coef):
 
     The unconstrained degree-L optimum is used when its roots are real; otherwise the real-rooted
     optimum is found by BFGS from the real parts of the unconstrained steps and from the tied
-    optimum, keeping the best.
+    optimum, keeping the best. Returns (risk, steps, whether an optimiser was needed).
     """
     r_free, roots = _optimal_poly_on_measure(nodes, weights, depth, noise_coef)
     steps = 1.0 / roots
     if np.all(np.abs(np.imag(steps)) <= 1e-9 * np.max(np.abs(steps))):
-        return r_free, np.sort(np.real(steps))
+        return r_free, np.sort(np.real(steps)), False
     r_tied, eta, _ = _optimal_tied(nodes, weights, depth, noise_coef)
     # Chebyshev steps on the support of the measure (minimax polynomial with p(0) = 1)
     lo = max(float(np.min(nodes[nodes > 1e-12])) if np.any(nodes > 1e-12) else 1e-3, 1e-6)
@@ -193,7 +193,7 @@ def _optimal_real_rooted(nodes, weights, depth, noise_coef):
                                 options={"gtol": 1e-12, "maxiter": 2000})
         if res.fun < best_r:
             best_r, best_g = float(res.fun), np.sort(res.x)
-    return best_r, best_g
+    return best_r, best_g, True
 
 
 def _tied_risk(nodes, weights, depth, noise_coef, eta):
@@ -286,23 +286,29 @@ def icl_risk(alpha, depth, *, noise: float = 0.0, model: str = "untied") -> ICLR
     risk = np.empty((len(depths), len(a)))
     steps: list = []
     ok = True
+    iterative = model == "tied"
     for i, L in enumerate(depths):
         for j, al in enumerate(a):
             nodes, w = mp_quadrature(1.0 / al, int(L) + 2)
             coef = s2 / al
             if model == "untied":
-                r, g = _optimal_real_rooted(nodes, w, int(L), coef)
+                r, g, optimised = _optimal_real_rooted(nodes, w, int(L), coef)
+                iterative |= optimised
                 steps.append(g)
             else:
                 r, eta, success = _optimal_tied(nodes, w, int(L), coef)
                 ok &= success
                 steps.append(np.array([eta]))
             risk[i, j] = r
-    message = "ok" if ok else "step-size optimisation did not converge for some (alpha, depth)"
+    # closed form (Gauss quadrature + least squares) unless a step-size optimiser was needed
+    status = ("converged" if ok else "max_iter") if iterative else "closed_form"
+    message = {"converged": "step sizes optimised (no residual)", "closed_form": "closed form",
+               "max_iter": "step-size optimisation did not converge for some (alpha, depth)"}[status]
     if not ok:
         warn_not_converged("icl_risk", message)
     return ICLRiskResult(risk=risk, depth=depths, alpha=a, step_sizes=steps, model=model,
-                         converged=ok, iterations=len(depths) * len(a), residual=0.0, message=message)
+                         converged=ok, status=status, iterations=len(depths) * len(a) if iterative else 0,
+                         residual=float("nan"), message=message)
 
 
 def polynomial_risk_iso(alpha: float, step_sizes, *, noise: float = 0.0) -> float:
@@ -400,9 +406,15 @@ def rrs_risk(eigenvalues, depth, *, model: str = "untied") -> ICLRiskResult:
             ok &= success
             risk[i, 0] = r
             steps.append(np.array([eta]))
+    # untied: closed form (Lanczos); tied: a bounded 1-d step-size optimisation per depth
+    status = "closed_form" if model == "untied" else ("converged" if ok else "max_iter")
+    message = {"converged": "step sizes optimised (no residual)", "closed_form": "closed form",
+               "max_iter": "step-size optimisation did not converge"}[status]
+    if not ok:
+        warn_not_converged("rrs_risk", message)
     return ICLRiskResult(risk=risk, depth=depths, alpha=np.array([np.inf]), step_sizes=steps, model=model,
-                         converged=ok, iterations=len(depths), residual=0.0,
-                         message="ok" if ok else "step-size optimisation did not converge")
+                         converged=ok, status=status, iterations=0 if model == "untied" else len(depths),
+                         residual=float("nan"), message=message)
 
 
 def power_law_exponent(x, y) -> float:

@@ -162,12 +162,20 @@ def solve_kappa(
         kappa[sel], res[sel] = k_blk, res_blk
         iterations = max(iterations, it)
     residual = float(np.max(res)) if res.size else 0.0
-    converged = bool(np.all(np.isfinite(kappa)) and residual <= max(1e3 * rtol, 1e-10))
+    finite = bool(np.all(np.isfinite(kappa)))
+    converged = bool(finite and residual <= max(1e3 * rtol, 1e-10))
     message = "converged" if converged else f"kappa equation not solved to tolerance (relative residual {residual:.3g})"
+    # every point ridgeless and under-parameterised: kappa = 0 solves (K1) exactly, no iteration
+    status = ("closed_form" if idx.size == 0 else "converged") if converged else (
+        "max_iter" if finite else "diverged")
+    if status == "diverged":
+        message = "Newton iteration for kappa produced non-finite values"
+    elif status == "closed_form":
+        message = "closed form: kappa = 0 (ridgeless and P >= n+ everywhere)"
     if not converged:
         warn_not_converged("solve_kappa", message)
     return KappaResult(
-        kappa=kappa, P=P_b, ridge=r_b, converged=converged, iterations=int(iterations),
+        kappa=kappa, P=P_b, ridge=r_b, converged=converged, status=status, iterations=int(iterations),
         residual=residual, message=message,
         extras={"n_plus": n_plus, "trace": trace, "interpolating": zero},
     )

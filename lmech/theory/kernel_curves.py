@@ -305,6 +305,7 @@ def learning_curve(
         mode_errors=mode_errors, mode_bias=c["bias"], learnability=c["L"], noise=noise,
         tail_eigenvalue_mass=tail_mass, tail_power=tail_power, divergent=c["divergent"],
         ill_conditioned=c["ill"], converged=converged, iterations=c["kres"].iterations,
+        status=c["kres"].status if converged == c["kres"].converged else None,
         residual=c["kres"].residual, message=message,
     )
 
@@ -397,6 +398,7 @@ def ood_learning_curve(
     return OODCurve(
         P=c["P"], ridge=c["ridge"], kappa=c["kappa"], gamma=c["gamma"], in_distribution_error=c["Eg"],
         ood_error=E, ood_bias=bias, divergent=c["divergent"], ill_conditioned=c["ill"], converged=converged,
+        status=c["kres"].status if converged == c["kres"].converged else None,
         iterations=c["kres"].iterations, residual=c["kres"].residual, message=message,
     )
 
@@ -473,6 +475,7 @@ def overfitting_peaks(
                           .generalization_error[0])
 
     peaks, heights = [], []
+    refine_ok = True
     for i in range(1, len(grid) - 1):
         if not (E[i] >= E[i - 1] and E[i] > E[i + 1]):
             continue
@@ -482,6 +485,7 @@ def overfitting_peaks(
             continue
         res = minimize_scalar(neg, bounds=(np.log(grid[i - 1]), np.log(grid[i + 1])), method="bounded",
                               options={"xatol": xtol})
+        refine_ok &= bool(res.success)
         peaks.append(float(np.exp(res.x)))
         heights.append(-float(res.fun))
     # a ridgeless curve diverges at P = n+ exactly, which a grid almost never hits
@@ -498,11 +502,20 @@ def overfitting_peaks(
             peaks.append(n_plus)
             heights.append(np.inf)
     order = np.argsort(peaks)
-    converged = bool(curve.converged or np.any(curve.ill_conditioned) or np.any(curve.divergent))
+    # ill-conditioned or divergent grid points are what a peak search expects to meet
+    curve_ok = bool(curve.converged or np.any(curve.ill_conditioned) or np.any(curve.divergent))
+    converged = curve_ok and refine_ok
+    message = f"{len(peaks)} peak(s) found"
+    if not curve_ok:
+        message = f"learning curve not solved on the grid: {curve.message}"
+    elif not refine_ok:
+        message = f"{len(peaks)} peak(s) found, but a bounded peak refinement did not converge"
+    if not converged:
+        warn_not_converged("overfitting_peaks", message)
     return OverfittingPeaks(
         P_peaks=np.asarray(peaks, dtype=float)[order], heights=np.asarray(heights, dtype=float)[order],
         P_grid=grid, curve=E, converged=converged, iterations=len(peaks), residual=float(curve.residual),
-        message=f"{len(peaks)} peak(s) found",
+        message=message,
     )
 
 

@@ -334,11 +334,16 @@ def invert_laplace(
     nodes = talbot_nodes(t, M)
     rtol = check_real(rtol, "rtol", lo=0, lo_closed=False)
     vals = talbot_sum(nodes, F(nodes.s))
+    finite = bool(np.all(np.isfinite(vals)))
     if not check:
+        # a fixed-order quadrature: a closed form (iterations = M nodes, no residual)
+        message = "not checked (fixed-order Talbot quadrature)" if finite else "Talbot sum is not finite"
+        if not finite:
+            warn_not_converged("invert_laplace", message)
         return LaplaceInversion(
             values=vals, t=nodes.t, M=M, error_estimate=np.full(nodes.t.shape, np.nan),
-            converged=bool(np.all(np.isfinite(vals))), iterations=M, residual=float("nan"),
-            message="not checked",
+            converged=finite, status="closed_form" if finite else "diverged", iterations=M,
+            residual=float("nan"), message=message,
         )
     nodes2 = talbot_nodes(t, M + 8)
     vals2 = talbot_sum(nodes2, F(nodes2.s))
@@ -348,11 +353,14 @@ def invert_laplace(
     # residual in units of the allowed error (<= 1 means within atol + rtol |f|)
     ratio = diff / np.maximum(atol + rtol * size, 1e-300)
     residual = float(np.max(ratio)) if ratio.size else 0.0
-    converged = bool(np.all(np.isfinite(vals)) and residual <= 1.0)
+    converged = bool(finite and residual <= 1.0)
     message = "converged" if converged else (
         f"Talbot inversion M={M} vs M={M + 8} differ by {residual:.3g} times the allowed atol + rtol|f|"
     )
+    if not finite:
+        message = "Talbot sum is not finite"
     if not converged:
         warn_not_converged("invert_laplace", message)
     return LaplaceInversion(values=vals, t=nodes.t, M=M, error_estimate=diff,
-                            converged=converged, iterations=M + 8, residual=residual, message=message)
+                            converged=converged, status=None if finite else "diverged", iterations=M + 8,
+                            residual=residual, message=message)

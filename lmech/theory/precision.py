@@ -316,8 +316,9 @@ def fit_ptq_law(n_params, n_data, post_bits, degradation) -> PTQFit:
     law = PTQLaw(C_T=float(np.exp(coef[0])), gamma_post=float(1 / coef[1]), gamma_D=float(coef[2]),
                  gamma_N=float(coef[3]))
     rmse = float(np.sqrt(np.mean(r**2)))
-    return PTQFit(law=law, log_rmse=rmse, converged=True, iterations=1, residual=float(np.max(np.abs(r))),
-                  message="ok")
+    # ordinary least squares: a closed form; residual = largest log-space misfit of the fit
+    return PTQFit(law=law, log_rmse=rmse, converged=True, status="closed_form", iterations=0,
+                  residual=float(np.max(np.abs(r))), message="closed-form least squares")
 
 
 # --------------------------------------------------------------------------- compute-optimal precision
@@ -381,5 +382,9 @@ def optimal_precision(compute: float, law: PrecisionLaw, *, n_params: float | No
     Lval, N, D = loss_at(P)
     at_edge = P - lo < 1e-6 * hi or hi - P < 1e-6 * hi
     msg = "optimum on the boundary of bits_range" if at_edge else "ok"
+    if not res.success:
+        msg = f"bounded precision search did not converge: {res.message}"
+        warn_not_converged("optimal_precision", msg)
+    # bounded 1-d search to xatol 1e-10 bits: there is no equation residual to report
     return OptimalPrecision(bits=P, n_params=float(N), n_data=float(D), loss=float(Lval), converged=bool(res.success),
-                            iterations=int(res.nfev), residual=0.0, message=msg)
+                            iterations=int(res.nfev), residual=float("nan"), message=msg)

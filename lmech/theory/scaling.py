@@ -335,8 +335,8 @@ def rf_loss_curve(
         fail("ensemble", "1 unless N is finite and P is None (ensembles are modelled for online training)", ensemble)
     if N is None and P is None:
         loss = np.exp(-2.0 * np.outer(t, lam)) @ p
-        return RFCurve(t=t, loss=loss, floor=0.0, converged=True, iterations=0, residual=0.0,
-                       message="closed form (no bottleneck)")
+        return RFCurve(t=t, loss=loss, floor=0.0, converged=True, status="closed_form", iterations=0,
+                       residual=float("nan"), message="closed form (no bottleneck)")
     if P is None:
         out = _width_curve(lam, p, N, t, ensemble, M or 32)
     elif N is None:

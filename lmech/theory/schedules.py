@@ -336,10 +336,15 @@ def functional_scaling_law(eigenvalues, target_power, lrs, batch_size=1, noise=0
     tau = np.concatenate([[0.0], np.cumsum(etas)])
     signal = np.exp(-2.0 * np.outer(tau, lam_p)) @ (c0 * lam_p)
     finite = bool(np.all(np.isfinite(loss)))
-    # an exact evaluation: blow-up is the model's prediction (divergence), not a solver failure
-    return FSLResult(time=tau, loss=loss + floor, signal=signal + floor, converged=True, iterations=T,
-                     residual=0.0, message="ok" if finite else
-                     "divergent: the SGD-noise feedback outgrew the decay; loss = inf from the overflow on")
+    # an exact evaluation (closed form); a blow-up is the model's prediction of divergence and is
+    # reported as status="diverged" with a ConvergenceWarning so it cannot pass unseen
+    message = ("exact recursion" if finite else
+               "divergent: the SGD-noise feedback outgrew the decay; loss = inf from the overflow on")
+    if not finite:
+        warn_not_converged("functional_scaling_law", message)
+    return FSLResult(time=tau, loss=loss + floor, signal=signal + floor, converged=finite,
+                     status="closed_form" if finite else "diverged", iterations=T,
+                     residual=float("nan"), message=message)
 
 
 # --------------------------------------------------------------------------- optimal control

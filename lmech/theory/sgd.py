@@ -43,7 +43,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from lmech._validation import check_array, check_int, check_real, fail
-from lmech.results import SolverResult
+from lmech.results import SolverResult, warn_not_converged
 
 __all__ = [
     "SGDCurveResult",
@@ -364,9 +364,11 @@ def learning_curve(
     -------
     SGDCurveResult
         ``loss`` has shape ``broadcast(lr, batch_size).shape + (n_times,)``.
-        The recursion is exact, so ``converged`` is always True; settings the theory predicts
-        to diverge are reported through ``stable``/``critical_lr``/``diverged`` (and the loss
-        reads ``+inf`` once it overflows), never as NaN.
+        The recursion is exact (``status="closed_form"``, ``residual`` NaN, ``iterations`` =
+        steps); settings the theory predicts to diverge are reported through
+        ``stable``/``critical_lr``/``diverged`` (and the loss reads ``+inf`` once it
+        overflows), never as NaN. When any configuration overflowed, the result says
+        ``status="diverged"``, ``converged=False`` and a ConvergenceWarning is issued.
 
     Examples
     --------
@@ -406,15 +408,18 @@ def learning_curve(
     peak_f = np.asarray(peak, dtype=float).reshape(-1)
     rho = np.array([_growth_factor(e, lam_p, int(B)) for e, B in zip(peak_f, b_f)])
 
-    # divergence is a prediction of the theory, not a failure of the solver: it is reported
-    # through `stable`/`diverged`/`critical_lr` (and the loss reads +inf), never as NaN
+    # divergence is a prediction of the theory: it is reported through
+    # `stable`/`diverged`/`critical_lr` (and the loss reads +inf), never as NaN; a numerical
+    # overflow also sets status="diverged" (with a ConvergenceWarning) so it cannot pass unseen
     n_div = int(diverged.sum())
     n_unstable = int((~stable).sum())
     message = "ok" if n_div == n_unstable == 0 else (
         f"{n_unstable} configuration(s) above the critical learning rate (divergent: loss ~ rho^t, "
         f"max growth factor rho = {rho.max():.4g} per step), {n_div} diverged numerically "
         "(loss = inf from the overflow on); see `stable`, `diverged`, `growth_factor` and `critical_lr`")
-    converged = True
+    status = "diverged" if n_div else "closed_form"
+    if n_div:
+        warn_not_converged("sgd.learning_curve", message)
     n_times = loss.shape[1]
     steps_out = np.arange(T + 1) if record is None else record
     return SGDCurveResult(
@@ -428,9 +433,10 @@ def learning_curve(
         asymptotic_loss=asym.reshape(grid_shape),
         growth_factor=rho.reshape(grid_shape),
         noise_floor=floor,
-        converged=converged,
+        converged=status == "closed_form",
+        status=status,
         iterations=T,
-        residual=0.0,
+        residual=float("nan"),
         message=message,
     )
 
@@ -487,6 +493,7 @@ def optimal_batch(
     lam_p, c0, floor, s2_eff = _split_modes(lam, v2, s2)
     lrs, losses, crits, steps = [], [], [], []
     iters = 0
+    failed = []
     for B in bs:
         B = int(B)
         T = C // B
@@ -502,16 +509,23 @@ def optimal_batch(
         if vals[i] < l_best:
             e_best, l_best = float(grid[i]), float(vals[i])
         iters += int(res.nfev) + n_grid
+        if not res.success:
+            failed.append(B)
         lrs.append(e_best)
         losses.append(l_best + floor)
         crits.append(crit)
         steps.append(T)
     losses = np.array(losses)
     j = int(np.argmin(losses))
+    message = "converged (bounded Brent refinement to xatol 1e-6 in log lr; no residual)"
+    if failed:
+        message = f"bounded lr minimisation failed for batch sizes {failed}"
+        warn_not_converged("optimal_batch", message)
     return OptimalBatchResult(
         budget=C, batch_sizes=bs.astype(np.int64), steps=np.array(steps), lr=np.array(lrs), loss=losses,
         critical_lr=np.array(crits), best_batch_size=int(bs[j]), best_lr=float(lrs[j]),
-        best_loss=float(losses[j]), converged=True, iterations=iters, residual=0.0, message="ok",
+        best_loss=float(losses[j]), converged=not failed, iterations=iters, residual=float("nan"),
+        message=message,
     )
 
 
@@ -644,6 +658,12 @@ def learning_curve_features(features, targets, lr, batch_size, steps, *, schedul
             if want[t + 1]:
                 out[j] = np.sum(S * M)
                 j += 1
+    blown = not bool(np.all(np.isfinite(out)))
     out = np.where(np.isfinite(out), out, np.inf)
-    return FeatureCurveResult(steps=steps_out, loss=out, noise_floor=residual, converged=True, iterations=T,
-                              residual=0.0, message="exact recursion")
+    message = "exact recursion"
+    if blown:
+        message = "exact recursion diverged: the loss overflowed (reads +inf from then on)"
+        warn_not_converged("learning_curve_features", message)
+    return FeatureCurveResult(steps=steps_out, loss=out, noise_floor=residual, converged=not blown,
+                              status="diverged" if blown else "closed_form", iterations=T,
+                              residual=float("nan"), message=message)

@@ -406,6 +406,9 @@ def td_learning_curve(
     Returns
     -------
     TDCurveResult
+        The recursion is exact: ``status="closed_form"`` (``iterations = n_steps``, ``residual``
+        NaN). A blow-up gives ``status="diverged"``, ``converged=False`` and a
+        ConvergenceWarning; an unconverged plateau solve (large N) gives ``"max_iter"``.
     """
     K, gamma, B, T, s2 = _check_common(lag_moments, discount, batch_size, episode_length, reward_noise)
     n = check_int(n_steps, "n_steps", lo=0)
@@ -437,15 +440,28 @@ def td_learning_curve(
         me[k + 1] = float(m @ b.S0 @ m)
 
     stable = radius = plat = None
+    plateau_ok = True
     if constant and plateau:
-        stable, radius, plat = _asymptotics(b, float(lr_arr), B)
-    message = "value error diverges" if diverged else "ok"
-    if stable is False and not diverged:
+        stable, radius, plat, plateau_ok = _asymptotics(b, float(lr_arr), B)
+    # The recursion is exact (closed form); it fails only by blowing up, or when the iterative
+    # plateau solve (large N) misses its tolerance.
+    status = "closed_form"
+    message = "exact moment recursion"
+    if diverged:
+        status = "diverged"
+        message = f"value error diverges: exceeded {_DIVERGENCE_FACTOR:g} x its scale at step {k + 1}"
+    elif not plateau_ok:
+        status = "max_iter"
+        message = "GMRES for the plateau did not converge; plateau may be inaccurate"
+    elif stable is False:
         message = "learning rate is mean-square unstable: the value error diverges at long times"
+    if status != "closed_form":
+        warn_not_converged("td_learning_curve", message)
     return TDCurveResult(
         steps=np.arange(n + 1), value_error=ve, mean_error=me, w_value=b.w_value,
         fixed_point_noise=float(b.X[T - 1]), diverged=diverged, stable=stable,
-        spectral_radius=radius, plateau=plat, converged=True, iterations=n, residual=0.0, message=message,
+        spectral_radius=radius, plateau=plat, converged=status == "closed_form", status=status,
+        iterations=n, residual=float("nan"), message=message,
     )
 
 
@@ -467,7 +483,8 @@ def _homogeneous_map(b: _Blocks, lr: float, B: int):
     return apply, const
 
 
-def _asymptotics(b: _Blocks, lr: float, B: int) -> tuple[bool, float, float]:
+def _asymptotics(b: _Blocks, lr: float, B: int) -> tuple[bool, float, float, bool]:
+    """(stable, spectral radius, plateau, plateau solve converged)."""
     N = b.S0.shape[0]
     r_m = float(np.max(np.abs(np.linalg.eigvals(np.eye(N) - lr * b.T * b.A))))
     if N <= _DENSE_MAX_N:
@@ -475,10 +492,10 @@ def _asymptotics(b: _Blocks, lr: float, B: int) -> tuple[bool, float, float]:
         r_C = _spectral_radius(op)
         radius = max(r_C, r_m)
         if radius >= 1.0:
-            return False, radius, float("inf")
+            return False, radius, float("inf"), True
         const = (lr**2 / B) * _noise_second_moment(b, np.zeros((N, N)), np.zeros(N))
         c_inf = np.linalg.solve(np.eye(N * N) - op, const.ravel()).reshape(N, N)
-        return True, radius, float(np.trace(b.S0 @ c_inf))
+        return True, radius, float(np.trace(b.S0 @ c_inf)), True
     from scipy.sparse.linalg import LinearOperator, eigs, gmres
 
     apply, const = _homogeneous_map(b, lr, B)
@@ -486,14 +503,12 @@ def _asymptotics(b: _Blocks, lr: float, B: int) -> tuple[bool, float, float]:
     r_C = float(np.abs(eigs(op, k=1, which="LM", return_eigenvectors=False, tol=1e-8, maxiter=50 * N * N)[0]))
     radius = max(r_C, r_m)
     if radius >= 1.0:
-        return False, radius, float("inf")
+        return False, radius, float("inf"), True
     lhs = LinearOperator((N * N, N * N), matvec=lambda v: v - apply(v), dtype=float)
     rhs = (lr**2 / B) * const.ravel()
     sol, info = gmres(lhs, rhs, rtol=1e-12, atol=0.0, restart=200, maxiter=200)
-    if info != 0:
-        warn_not_converged("td_learning_curve", "GMRES for the plateau did not converge; plateau may be inaccurate")
     c_inf = sol.reshape(N, N)
-    return True, radius, float(np.trace(b.S0 @ (0.5 * (c_inf + c_inf.T))))
+    return True, radius, float(np.trace(b.S0 @ (0.5 * (c_inf + c_inf.T)))), info == 0
 
 
 def td_stability(lag_moments, *, discount: float, lr: float, batch_size: int = 1, episode_length: int = 1,

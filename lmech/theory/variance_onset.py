@@ -150,7 +150,8 @@ def noisy_feature_curve(eigenvalues, target_power, P, *, noise_eigenvalues=None,
     if not converged:
         warn_not_converged("noisy_feature_curve", message)
     return NoisyFeatureCurve(P=P_arr, error=error, bias=bias, noise_part=noise_part, plateau=sigma_eff, kappa=kap,
-                             gamma=gam, converged=converged, iterations=res.iterations, residual=res.residual,
+                             gamma=gam, converged=converged, status=res.status, iterations=res.iterations,
+                             residual=res.residual,
                              message=message, extras={"interpolation_peak": diverged})
 
 

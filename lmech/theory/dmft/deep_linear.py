@@ -474,7 +474,10 @@ def deep_linear(
     DeepLinearDMFTResult
         ``converged`` is True when the residual is below ``max(tol, 1e-8)`` (causal: always,
         unless the dynamics diverged); ``iterations`` counts time steps (causal) or sweeps
-        (Picard).
+        (Picard). ``status`` is ``"closed_form"`` for causal stepping, ``"converged"`` /
+        ``"max_iter"`` for Picard and ``"diverged"`` when the dynamics blew up. ``residual``
+        is the dense a-posteriori residual with ``check=True``; without it, Picard's last
+        relative sweep change, or NaN for causal stepping.
 
     Notes
     -----
@@ -535,12 +538,22 @@ def deep_linear(
     G_eq = [None] + [_equal_time(M_, n_done, Q) for M_ in G_full[1:]]
     K = _ntk_from(Phi_eq, G_eq, L)
 
-    residual = 0.0
+    # unchecked: causal stepping is exact (no residual to report: NaN); Picard reports its last
+    # relative sweep change
+    residual = float("nan") if method == "causal" else float(sweep_change)
+    checked_ok = True
     if check and not diverged:
         residual = _dense_residual(Kx, ya, P, L, g0, eta, n_done, dynamics, Phi_full, G_full, Ah_full, Bh_full, f)
+        checked_ok = residual <= max(tol, 1e-8)
     elif diverged:
         residual = float("inf")
-    converged = bool(conv_loop and not diverged and residual <= max(tol, 1e-8))
+    converged = bool(conv_loop and not diverged and checked_ok)
+    if diverged:
+        status = "diverged"
+    elif converged:
+        status = "closed_form" if method == "causal" else "converged"
+    else:
+        status = "max_iter"
     if diverged:
         message = f"infinite-width dynamics diverged after step {n_done - 1} (lr = {eta:g} too large)"
     elif not converged:
@@ -565,6 +578,7 @@ def deep_linear(
         }
     return DeepLinearDMFTResult(
         converged=converged,
+        status=status,
         iterations=int(iterations),
         residual=float(residual),
         message=message,

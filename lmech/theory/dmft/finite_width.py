@@ -397,7 +397,9 @@ def two_layer_fluctuations(
     Returns
     -------
     FluctuationResult
-        ``residual``: Monte-Carlo standard error of ``f*`` (0 for ``"wishart"``).
+        ``status="closed_form"`` (exact time stepping, no tolerance; ``iterations`` counts
+        time points). ``residual``: Monte-Carlo standard error of ``f*`` (0 for
+        ``"wishart"``, which does not sample).
     """
     Xa, ya, Xt, yt, Kx = _check_data(X, y, X_test, y_test)
     g0 = check_real(gamma0, "gamma0", lo=0.0, lo_closed=False)
@@ -446,6 +448,7 @@ def two_layer_fluctuations(
     steps_arr = np.arange(n)
     return FluctuationResult(
         converged=True,
+        status="closed_form",  # exact time stepping of the limiting equations, no tolerance
         iterations=n,
         residual=float(stderr),
         message=f"{method}: leading-order (1/N) fluctuations",

@@ -347,8 +347,11 @@ def learning_rule_dynamics(
     Returns
     -------
     LearningRuleResult
-        ``residual``: Monte-Carlo standard error of ``f`` (max over points and times) for the
-        particle method, 0 for the closed forms (which are exact).
+        ``status`` is ``"closed_form"`` (exact time stepping of the limiting equations, no
+        tolerance) or ``"diverged"``; ``iterations`` counts time points. ``residual``:
+        Monte-Carlo standard error of ``f`` (max over points and times) for the particle
+        method, 0 for the closed forms (exact, no sampling), NaN for the gate mixture (its
+        sampling error is not estimated).
 
     Notes
     -----
@@ -391,6 +394,7 @@ def learning_rule_dynamics(
     elif rule == "gln":
         f, Phi, Gx, n_pat = _gln_two_layer(Kx, X_all, ya, P, g0, eta, n, n_samp, seed)
         method = "gate-mixture"
+        residual = float("nan")  # Monte-Carlo over gate draws; its error is not estimated
         extras["gate_patterns"] = int(n_pat)
     else:
         f, Phi, Gx, residual = _particles(Kx, ya, P, rule, activation, g0, eta, n, rho_v, n_samp, seed)
@@ -420,6 +424,7 @@ def learning_rule_dynamics(
     steps_arr = np.arange(n)
     return LearningRuleResult(
         converged=not diverged,
+        status="diverged" if diverged else "closed_form",  # exact time stepping, no tolerance
         iterations=n,
         residual=float(residual),
         message=(f"diverged after step {n - 1}" if diverged else f"{method} solution")

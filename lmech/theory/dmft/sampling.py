@@ -798,8 +798,8 @@ def _result(pb: _Problem, solver, out, samples, tol, extra_fields=None, extras=N
     else:
         f_test = test_loss = None
     return SamplingDMFTResult(
-        converged=converged, iterations=total, residual=residual, message=msg,
-        extras={"history": history, "mc_floor": floor, **(extras or {})},
+        converged=converged, status="diverged" if diverged else None, iterations=total, residual=residual,
+        message=msg, extras={"history": history, "mc_floor": floor, **(extras or {})},
         steps=steps, times=pb.lr * steps.astype(np.float64), train_loss=0.5 * np.mean(delta**2, axis=-1),
         test_loss=test_loss, f_train=pb.y.numpy() - delta, f_test=f_test, residuals=delta,
         ntk=ntk.numpy(), feature_kernels=Phi.numpy(), gradient_kernels=G.numpy(), gamma0=pb.gamma0,
