@@ -62,6 +62,8 @@ def _public_functions() -> dict:
 # Public functions that do not return a SolverResult (formulas, moment builders, fits with
 # their own result types, kernels and spectra). Reason after each group.
 NOT_SOLVERS = {
+    # plain array of a linear recursion (the lazy-limit reference; exact, no iteration to report)
+    "lmech.theory.dmft.lazy.static_kernel_gd": "closed-form array",
     # exact counting / closed-form probabilities (plain numbers or arrays)
     "lmech.theory.capacity.cover_count": "integer count",
     "lmech.theory.capacity.separable_fraction": "closed-form array",
