@@ -5,7 +5,7 @@ Printed (all timings medians of interleaved rounds, so machine load affects both
 1. theory vs simulation for the claims' settings: the solver's time against the time of the
    simulated ensemble that the claim compares with (and the error that ensemble reaches);
 2. the exact causal deep-linear solver against the Picard iteration with time continuation
-   (the paper's / spec's algorithm) on the same problem (they agree to round-off);
+   (the paper's algorithm) on the same problem (they agree to round-off);
 3. cost scaling of the causal solver in T (steps) and P (points) with fitted exponents
    (expected: T^3, P^3 once the O((TM)^2) bookkeeping is amortised);
 4. finite-width theory (Wishart exact, particles) against measuring N Var[f] with seeds.

@@ -96,7 +96,7 @@ def linear_case():
 @pytest.mark.parametrize("dynamics", ["gd", "flow"])
 def test_linear_pathwise_responses_equal_deep_linear_closed_form(linear_case, dynamics):
     """phi = identity: the sampling solver's pathwise A, B (and kernels) equal the exact
-    deep-linear DMFT's M C and M~ D (spec 13.4, the unit test of the response code path)."""
+    deep-linear DMFT's M C and M~ D (the unit test of the response code path)."""
     X, y, kw, exact = linear_case
     if dynamics == "flow":
         exact = deep_linear(X, y, two_time=True, dynamics="flow", **kw)
@@ -179,7 +179,7 @@ def test_two_layer_matches_networks(two_layer_case):
 
 def test_width_scaling_regression(two_layer_case):
     """Single-network deviation from the DMFT falls ~N^{-1/2}: ratio between N and 4N in
-    [1.6, 2.6] (spec 13.7)."""
+    [1.6, 2.6]."""
     theory, nets = two_layer_case
     e = {N: np.mean([_rel(d, theory.residuals) for d in run.residual]) for N, run in nets.items()}
     assert 1.6 <= e[256] / e[1024] <= 2.6

@@ -68,7 +68,7 @@ def test_direct_finite_dimension_evaluation_matches_theory():
 
 
 def test_rrs_optimal_polynomial_against_extended_precision():
-    """Lanczos with full re-orthogonalisation vs a 200-digit Hankel solve (the spec's table was off)."""
+    """Lanczos with full re-orthogonalisation vs a 200-digit Hankel solve (a published table of these values was off)."""
     mp = pytest.importorskip("mpmath")
     mp.mp.dps = 200
     M, L = 400, 10

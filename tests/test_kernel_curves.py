@@ -44,7 +44,7 @@ def test_isotropic_closed_forms():
 
 def test_zero_eigenvalue_modes_act_as_unlearnable_power_and_noise():
     """Power u on modes with lam = 0 is never learned and inflates the variance like label noise:
-    ridgeless, P > n+: E_g = (u + (n+/P) noise) / (1 - n+/P) (spec section 1b); with a ridge, the
+    ridgeless, P > n+: E_g = (u + (n+/P) noise) / (1 - n+/P); with a ridge, the
     curve equals the one without those modes at noise + u, plus u."""
     n, noise, u = 50, 0.3, 0.7
     lam = np.r_[np.full(n, 1.0 / n), 0.0, 0.0]

@@ -23,7 +23,7 @@ def _gaussian_problem(N=6, rho=0.7, seed=0):
 
 
 def _t1_reference(S, S1, wR, gam, eta, B, n):
-    """Spec section 5 (T1), written independently from the conditional-Gaussian derivation."""
+    """The i.i.d.-transition recursion, written independently from the conditional-Gaussian derivation."""
     A = S - gam * S1
     wV = np.linalg.solve(A, S @ wR)
     Se = S - S1.T @ np.linalg.solve(S, S1)

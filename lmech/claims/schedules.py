@@ -4,7 +4,8 @@ Paper: Bordelon & Mori, "Theory of Optimal Learning Rate Schedules and Scaling L
 Random Feature Model". Theory: :func:`lmech.theory.schedules.schedule_study` (optimal control of
 the exact online-SGD recursion (S1), tuned baselines, the (S2) optimum); simulation:
 :func:`lmech.sim.linear_sgd.sgd_gaussian`. The phase of (alpha, beta) is chosen with the
-heuristic boundary beta = 2 - 1/alpha [HEUR]; the phase shapes [SRC claims] are checked on the theory.
+heuristic boundary beta = 2 - 1/alpha (a scaling heuristic); the phase shapes the paper states
+are checked on the theory.
 """
 from __future__ import annotations
 
@@ -75,10 +76,10 @@ def _shapes(s: Schedules):
 @claim("schedules.optimal.hard_phase", paper=PAPER, tolerance=0.05, metric=METRIC, quick=Schedules(),
        full=Schedules(n_modes=2000, horizons=(100, 1000, 3000), sim_steps=1000, seeds=800))
 def hard_phase(s: Schedules, seeds: SeedStream):
-    """Hard phase (alpha=1.5, beta=0.5 < 2-1/alpha [HEUR boundary], no label noise): the optimal
+    """Hard phase (alpha=1.5, beta=0.5 < 2-1/alpha (heuristic boundary), no label noise): the optimal
     schedule from optimal control of the exact SGD recursion keeps a high, roughly constant rate
     and anneals only at the end, over a fraction of steps that shrinks with T
-    (warmup-stable-decay-like); the best constant rate does not depend on T [SRC claims, checked
+    (warmup-stable-decay-like); the best constant rate does not depend on T (the paper's statement, checked
     numerically]. Run in real SGD, the optimal schedule's final loss matches the theory and beats
     tuned constant and warmup+cosine schedules. The optimum of the functional scaling law (S2)
     (Volterra form, small-step limit) is nearly optimal for the exact recursion too."""
@@ -95,9 +96,9 @@ def hard_phase(s: Schedules, seeds: SeedStream):
        quick=Schedules(beta=2.0, noise=1e-3),
        full=Schedules(n_modes=2000, beta=2.0, noise=1e-3, horizons=(100, 1000, 3000), sim_steps=1000, seeds=800))
 def easy_phase(s: Schedules, seeds: SeedStream):
-    """Easy phase (alpha=1.5, beta=2 > 2-1/alpha [HEUR boundary], label noise 1e-3): the best
+    """Easy phase (alpha=1.5, beta=2 > 2-1/alpha (heuristic boundary), label noise 1e-3): the best
     constant rate decreases with the horizon T and the optimal schedule decays throughout training
-    (polynomial-decay shape T^-xi (1-t/T)^delta [SRC claim]; xi and delta are only fitted here,
+    (polynomial-decay shape T^-xi (1-t/T)^delta (the paper's statement); xi and delta are only fitted here,
     pre-asymptotically). Run in real SGD, the optimal schedule's final loss matches the theory and
     beats tuned constant and warmup+cosine schedules. The optimum of the functional scaling law
     (S2) is nearly optimal for the exact recursion too."""

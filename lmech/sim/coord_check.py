@@ -1,6 +1,6 @@
 """Coordinate check: activation and update sizes against width or depth.
 
-Protocol of the lmech parameterization spec (section 2.1), after the check introduced with
+The protocol follows the check introduced with
 "Tensor Programs V: Tuning Large Neural Networks via Zero-Shot Hyperparameter Transfer"
 and its depth version in "Depthwise Hyperparameter Transfer in Residual Networks: Dynamics
 and Scaling Limit" / "Don't be lazy: CompleteP enables compute-efficient deep transformers".

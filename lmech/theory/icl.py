@@ -43,8 +43,8 @@ untied optimum). Depth keeps helping at infinite context; for ``lam_k ~ k^{-nu}`
 (GD) risk decays as ``L^{-(1 - 1/nu)}``.
 
 Confidence: the reduction of the trained network to "optimal polynomial of Sigma_hat" is the
-standard construction [HEUR: that training reaches it is checked by the claims in
-:mod:`lmech.claims.icl`]; the MP risk formula is exact in the proportional limit.
+standard construction (a heuristic: that training reaches it is checked by the claims in
+:mod:`lmech.claims.icl`); the MP risk formula is exact in the proportional limit.
 """
 from __future__ import annotations
 

@@ -23,11 +23,11 @@ the paper's *functional scaling law* (S2), the small-step (Volterra) limit of (S
 the loss depends on the schedule only through ``tau = sum eta`` and the SGD-noise kernel
 ``K(u) = sum_k lam_k^2 e^{-2 lam_k u}`` (:func:`functional_scaling_law`; there
 ``A(eta) = diag(e^{-2 eta lam}) + (eta^2/B) lam lam^T``). Phase structure reported by the paper
-[SRC claims]: in the *hard* phase the optimal schedule keeps a T-independent rate for most of
+The paper's statements: in the *hard* phase the optimal schedule keeps a T-independent rate for most of
 training and anneals over a vanishing fraction of steps (warmup-stable-decay-like); in the
 *easy* phase it decays polynomially, eta*(t) ~ T^{-xi} (1 - t/T)^delta. Which phase applies
 is read off the numbers here; the boundary ``beta = 2 - 1/alpha`` of
-:func:`phase_heuristic` is a scaling heuristic [HEUR], not a result of the paper.
+:func:`phase_heuristic` is a scaling heuristic, not a result of the paper.
 """
 from __future__ import annotations
 
@@ -548,7 +548,7 @@ def schedule_shape(lr) -> dict:
 def phase_heuristic(alpha: float, beta: float, noise: float = 0.0) -> str:
     """'hard' if beta < 2 - 1/alpha and noise == 0, else 'easy'.
 
-    [HEUR] scaling argument (not the paper's result): in the continuous-time Volterra form
+    A heuristic scaling argument (not the paper's result): in the continuous-time Volterra form
     of (S1) the SGD-noise memory kernel decays as u^{-(2 - 1/alpha)}; when the bias decays
     more slowly (beta < 2 - 1/alpha) a T-independent constant rate is optimal for most of
     training (hard phase), otherwise the rate must shrink with T (easy phase). An additive

@@ -39,7 +39,7 @@ Equations (re-derived for lmech, checked against simulation; see tests). With la
 
   and the value error ``E_pi[(V_w - V_{w_V})^2] = tr(S(0) C_k)``.
 
-For ``T = 1`` this reduces to the i.i.d.-transition recursion of the spec (section 5, (T1));
+For ``T = 1`` this reduces to the i.i.d.-transition recursion;
 the semi-gradient noise ``X(0) > 0`` (present for gamma > 0 even without reward noise) makes
 the value error plateau at a level ~ lr / B for constant learning rates; annealing the
 learning rate removes the plateau. The homogeneous part of the C-map is linear; its spectral

@@ -52,7 +52,7 @@ kept incrementally. Cost O(L T^3 M^3) time (about 12 products of a ``M x tM`` bl
 a ``tM x tM`` matrix per layer and step) and memory 12 L ((T+1) M)^2 doubles; e.g. L = 2,
 T = 100, M = 12: ~14 s, 280 MB.
 
-``method="picard"`` is the algorithm of the paper and spec (damped fixed-point iteration
+``method="picard"`` is the algorithm of the paper (damped fixed-point iteration
 of (DL) on dense matrices with time continuation: solve on a window, extend it by ``chunk``
 steps, re-iterate). It costs O(L (TM)^3) per sweep and many sweeps; it is kept as an
 independent second method (the two agree to round-off) and for diagnostics.
