@@ -1,16 +1,13 @@
 """Claims for SGD learning curves and the two-point deterministic equivalence.
 
-Papers: Bordelon & Pehlevan, "Learning Curves for SGD on Structured Features"
-(``sgd.learning_curve.*``; theory :mod:`lmech.theory.sgd`, simulation :mod:`lmech.sim.linear_sgd`),
-and Atanasov, Bordelon, Zavatone-Veth, Paquette & Pehlevan, "Two-Point Deterministic
-Equivalence for Stochastic Gradient Dynamics in Linear Models" (``sgd.two_point.*``; theory
-:mod:`lmech.theory.two_point`, simulation :mod:`lmech.sim.linear_sgd` and exact linear algebra
-on sampled data, :mod:`lmech.sim.two_point`).
-
-Losses are the clean-target test MSE without the factor 1/2, time in SGD steps. Online SGD
-losses are heavy-tailed at batch size 1, so curves are compared as seed means averaged over
-log-spaced windows of steps (:func:`lmech.sim.windows.log_windows`), the theory averaged over
-the same windows.
+Papers: Bordelon & Pehlevan, "Learning Curves for SGD on Structured Features" (``sgd.learning_curve.*``,
+theory :mod:`lmech.theory.sgd`), and Atanasov, Bordelon, Zavatone-Veth, Paquette & Pehlevan,
+"Two-Point Deterministic Equivalence for Stochastic Gradient Dynamics in Linear Models"
+(``sgd.two_point.*``, theory :mod:`lmech.theory.two_point`). Simulation: :mod:`lmech.sim.linear_sgd`
+and exact linear algebra on sampled data, :mod:`lmech.sim.two_point`. Losses are the clean-target
+test MSE without the factor 1/2, time in SGD steps. Online SGD losses are heavy-tailed at batch
+size 1, so curves are compared as seed means averaged over log-spaced windows of steps
+(:func:`lmech.sim.windows.log_windows`), the theory averaged over the same windows.
 """
 from __future__ import annotations
 
@@ -152,17 +149,19 @@ def divergence(s: Divergence, seeds: SeedStream):
     threshold of the MEAN (second moment); for steep spectra at small B typical runs stay bounded
     above eta_c, so this claim uses a high-effective-dimension spectrum."""
     lam, v2 = power_law_problem(s.n_modes, s.spectrum_exponent, s.target_exponent, normalize=True)
-    f, T = np.asarray(s.factors, dtype=float), s.steps
-    errs, ok, details = [], True, {}
+    f, T, errs, ok, details = np.asarray(s.factors, dtype=float), s.steps, [], True, {}
+
+    def rate(loss):  # d log L / dt over the second half of the run
+        return np.log(loss[..., 1] / loss[..., 0]) / (T - T // 2)
+
     cmp = Comparison("Growth rate of the mean loss around eta_c(B)", "lr / eta_c(B)", "d log L / dt (second half)",
                      "linear", "linear")
     for B in s.batch_sizes:
         ec = critical_lr(lam, B)
         th = learning_curve(lam, v2, ec * f, B, T, times=[T // 2, T])
-        r_th = np.log(th.loss[:, 1] / th.loss[:, 0]) / (T - T // 2)
-        sims = [lsgd.sgd_gaussian(lam, v2, x * ec, B, T, n_seeds=s.seeds, seed=sd, times=[T // 2, T]).loss
-                for x, sd in zip(f, seeds.take(len(f)))]
-        r_sim = np.array([np.log(L[1] / L[0]) / (T - T // 2) for L in sims])
+        r_th = rate(th.loss)
+        r_sim = np.array([rate(lsgd.sgd_gaussian(lam, v2, x * ec, B, T, n_seeds=s.seeds, seed=sd, times=[T // 2, T]).loss)
+                          for x, sd in zip(f, seeds.take(len(f)))])
         f_sim = _zero_crossing(f, r_sim)
         errs.append(abs(f_sim - 1.0) if np.isfinite(f_sim) else np.inf)
         ok &= bool(r_sim[0] < 0 < r_sim[-1]) and bool(np.all(th.stable == (f < 1)))
@@ -302,7 +301,7 @@ class Multipass(Setting):
     configs: tuple[tuple[float, int, float, int], ...] = ((0.25, 1, 0.0, 200), (0.5, 2, 0.1, 200))
 
 
-def _multipass(s: Multipass, seeds: SeedStream, lam_th, v2_th, simulate, title) -> ClaimOutcome:
+def _multipass(s: Multipass, seeds: SeedStream, lam_th, v2_th, simulate, title, **details) -> ClaimOutcome:
     """Test and train loss of theory (spectrum lam_th, power v2_th) and simulation on log windows."""
     cmps, effects = [], []
     for lr, B, noise, n in s.configs:
@@ -317,7 +316,7 @@ def _multipass(s: Multipass, seeds: SeedStream, lam_th, v2_th, simulate, title) 
         gd = wins.mean(th.gd_test_loss, recorded=True)
         cmps[-1].reference("gradient flow (test)", wins.centres * lr, gd)
         effects.append(float(np.max(np.abs(test / gd - 1.0))))
-    return _max_outcome(cmps, details={"max_sgd_vs_gradient_flow": effects}, checks={
+    return _max_outcome(cmps, details={"max_sgd_vs_gradient_flow": effects, **details}, checks={
         "SGD noise resolved: gradient-flow theory alone is off by > 5% somewhere": max(effects) > 0.05})
 
 
@@ -358,10 +357,9 @@ def multipass_rf(s: RFMultipass, seeds: SeedStream):
     lam, v2 = power_law_problem(s.dim, s.spectrum_exponent, s.target_exponent, normalize=True)
     F = seeds.rng().standard_normal((s.n_features, s.dim))
     ev, power, resid = tp.random_feature_spectrum(lam, v2, F)
-    out = _multipass(s, seeds, np.append(ev, 0.0), np.append(power, resid),
-                     lambda *a, **kw: lsgd.sgd_random_features(lam, v2, F, *a, n_samples=s.n_samples, **kw),
-                     f"RF model N={s.n_features}, P={s.n_samples}")
-    return ClaimOutcome(out.value, out.panels, out.checks, {**out.details, "width_residual": resid})
+    return _multipass(s, seeds, np.append(ev, 0.0), np.append(power, resid),
+                      lambda *a, **kw: lsgd.sgd_random_features(lam, v2, F, *a, n_samples=s.n_samples, **kw),
+                      f"RF model N={s.n_features}, P={s.n_samples}", width_residual=resid)
 
 
 @dataclass(frozen=True)

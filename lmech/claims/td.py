@@ -41,9 +41,7 @@ def _ar_moments(s, spectrum_exponent=1.0):
 @dataclass(frozen=True)
 class Curves(Setting):
     n_features: int = 30
-    rho: float = 0.8  # AR(1) correlation of the features between steps
     problem_seed: int = 3
-    discount: float = 0.9
     n_steps: int = 400
     n_runs: int = 250
     n_windows: int = 8
@@ -51,6 +49,8 @@ class Curves(Setting):
 
 @dataclass(frozen=True)
 class Gaussian(Curves):
+    rho: float = 0.8  # AR(1) correlation of the features between steps
+    discount: float = 0.9
     cases: tuple[tuple[float, int], ...] = ((0.5, 1), (1.0, 4), (2.0, 4))  # (lr, B)
 
 
@@ -71,6 +71,7 @@ def gaussian(s: Gaussian, seeds: SeedStream):
 class Sweep(Curves):
     n_features: int = 20
     problem_seed: int = 7
+    rho: float = 0.8
     spectrum_exponents: tuple[float, ...] = (0.5, 2.0)  # S = diag(k^-a) / sum
     discounts: tuple[float, ...] = (0.0, 0.5, 0.95)
     lr_fraction: float = 0.4  # lr = fraction * predicted max stable lr of each case
@@ -107,6 +108,7 @@ class Ring(Curves):
     n_features: int = 12
     problem_seed: int = 31
     p_right: float = 0.7
+    discount: float = 0.9
     episode_lengths: tuple[int, ...] = (1, 10)
     cases: tuple[tuple[float, int], ...] = ((0.05, 1), (0.2, 4))  # (lr * episode_length, B)
     n_runs: int = 300
