@@ -29,6 +29,7 @@ __all__ = [
     "sgd_fixed_data",
     "sgd_random_features",
     "sgd_pool",
+    "relu_random_features",
 ]
 
 
@@ -446,3 +447,25 @@ def sgd_pool(
                 out[:, j] = loss(w)
                 j += 1
     return SimCurve.from_losses(rec, np.where(np.isfinite(out), out, np.inf))
+
+
+def relu_random_features(inputs, n_features: int, *, seed: int = 0) -> np.ndarray:
+    """ReLU random features ``psi = max(x W / sqrt(d), 0) / sqrt(N)``, ``W_ij ~ N(0, 1)``.
+
+    Parameters
+    ----------
+    inputs : array_like, shape (n, d)
+    n_features : int
+        N, the number of features.
+    seed : int
+        Seed of the random weights W.
+
+    Returns
+    -------
+    ndarray, shape (n, N)
+        Scaled so that ``|psi|^2`` stays O(|x|^2 / d) whatever N (a pool for :func:`sgd_pool`).
+    """
+    X = check_array(inputs, "inputs", ndim=2, min_size=1)
+    N = check_int(n_features, "n_features", lo=1)
+    W = np.random.default_rng(check_int(seed, "seed", lo=0)).standard_normal((X.shape[1], N))
+    return np.maximum(X @ W / np.sqrt(X.shape[1]), 0.0) / np.sqrt(N)

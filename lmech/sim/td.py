@@ -24,7 +24,8 @@ import numpy as np
 
 from lmech._validation import check_array, check_int, check_real, fail
 
-__all__ = ["TDSimResult", "simulate_td_chain", "simulate_td_gaussian", "ring_chain", "fourier_features"]
+__all__ = ["TDSimResult", "simulate_td_chain", "simulate_td_gaussian", "ring_chain", "fourier_features", "ring_mdp",
+           "ar_gaussian_process"]
 
 
 @dataclass(frozen=True)
@@ -264,3 +265,47 @@ def fourier_features(n_states: int, n_features: int, max_frequency: int, *, seed
     basis = np.hstack([np.cos(np.outer(ang, np.arange(1, K + 1))), np.sin(np.outer(ang, np.arange(1, K + 1)))])
     mix = np.random.default_rng(seed).standard_normal((2 * K, N)) / np.sqrt(K)
     return basis @ mix
+
+
+def ring_mdp(n_states: int = 60, n_features: int = 12, p_right: float = 0.7, *, max_frequency: int = 6,
+             seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A biased random walk on a ring with smooth random features and a smooth reward.
+
+    Returns ``(transition, features, rewards)``: :func:`ring_chain`, :func:`fourier_features`
+    (random mixtures of Fourier modes up to ``max_frequency``, drawn with ``seed``) and the
+    reward ``r(s) = cos(theta_s) + 0.5 sin(3 theta_s)``, ``theta_s = 2 pi s / n_states``.
+    """
+    P = ring_chain(n_states, p_right)
+    Phi = fourier_features(n_states, n_features, max_frequency, seed=seed)
+    ang = 2 * np.pi * np.arange(P.shape[0]) / P.shape[0]
+    return P, Phi, np.cos(ang) + 0.5 * np.sin(3 * ang)
+
+
+def ar_gaussian_process(n_features: int, rho: float, *, spectrum_exponent: float = 1.0,
+                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A stationary Gaussian feature process with a power-law spectrum and a linear reward.
+
+    Features ``phi_t = S^{1/2} x_t`` with ``S = diag(k^-a) / sum_k k^-a`` and a whitened AR(1)
+    process ``x_{t+1} = R x_t + noise`` whose transition ``R = rho Q`` is ``rho`` times a
+    random orthogonal matrix, so ``E[phi_t phi_{t+1}^T] = S^{1/2} R^T S^{1/2}``. The reward
+    is ``r_t = phi_t . w_reward`` with ``w_reward_k = g_k / sqrt(N lam_k k)``, g_k ~ N(0, 1)
+    (reward power ``lam_k w_k^2`` decaying as 1/k).
+
+    Returns
+    -------
+    feature_lags : ndarray, shape (2, N, N)
+        ``E[phi_t phi_{t+d}^T]`` for d = 0, 1 (for
+        :func:`lmech.theory.td.linear_reward_moments`).
+    w_reward : ndarray, shape (N,)
+    """
+    N = check_int(n_features, "n_features", lo=1)
+    r = check_real(rho, "rho", lo=0.0, hi=1.0, hi_closed=False)
+    a = check_real(spectrum_exponent, "spectrum_exponent", lo=0.0)
+    rng = np.random.default_rng(check_int(seed, "seed", lo=0))
+    k = np.arange(1, N + 1, dtype=float)
+    lam = k**-a / np.sum(k**-a)
+    Q, _ = np.linalg.qr(rng.standard_normal((N, N)))
+    sh = np.sqrt(lam)
+    lag1 = sh[:, None] * (r * Q).T * sh[None, :]
+    w_reward = rng.standard_normal(N) / np.sqrt(N) / sh * k**-0.5
+    return np.stack([np.diag(lam), lag1]), w_reward
