@@ -269,8 +269,6 @@ def claim(
     full: Any = None,
     expect: Expectation | Sequence[Expectation] = (),
     slow: bool = False,
-    statement: str | None = None,  # LEGACY (removed once every module is converted)
-    setting: Any = None,  # LEGACY
 ) -> Callable[[Callable[[Any, SeedStream], ClaimOutcome]], Callable[[Any, SeedStream], ClaimOutcome]]:
     """Decorator registering ``func(setting, seeds) -> ClaimOutcome`` as a named claim.
 
@@ -296,9 +294,8 @@ def claim(
     """
     if not isinstance(name, str) or not name or name.strip(".") != name or " " in name:
         raise ValueError(f"claim `name` must be a dotted identifier; got {name!r}")
-    legacy = setting is not None
-    if legacy:
-        quick, full = getattr(setting, "quick", setting)(), getattr(setting, "full", setting)()
+    if quick is None:
+        raise TypeError(f"claim {name!r}: `quick` (the quick setting, a dataclass instance) is required")
     for arg, value in (("quick", quick), ("full", full)):
         if value is not None and not (dataclasses.is_dataclass(value) and not isinstance(value, type)):
             raise TypeError(f"claim `{arg}` must be a dataclass instance (the setting); got {value!r}")
@@ -308,9 +305,7 @@ def claim(
         raise ValueError(f"claim {name!r}: two expectations cover the same mode ({seen})")
 
     def register(func: Callable[[Any, SeedStream], ClaimOutcome]) -> Callable[[Any, SeedStream], ClaimOutcome]:
-        text = statement if statement else _statement(func)
-        if legacy:
-            func = _legacy(func)
+        text = _statement(func)
         if not text:
             raise ValueError(f"claim {name!r}: the function needs a docstring (its first paragraph is the statement)")
         existing = _REGISTRY.get(name)
@@ -321,22 +316,6 @@ def claim(
         return func
 
     return register
-
-
-class _legacy:
-    """LEGACY adapter: an old-style ``func(setting, seed: int)``."""
-
-    def __init__(self, func):
-        self.func = func
-        self.__module__ = func.__module__
-        self.__qualname__ = func.__qualname__
-        self.__doc__ = func.__doc__
-
-    def __call__(self, setting, seeds):
-        return self.func(setting, seeds.seed)
-
-    def __reduce__(self):
-        return (_legacy, (self.func,))
 
 
 def _discover() -> None:
