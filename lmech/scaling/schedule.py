@@ -17,7 +17,8 @@ multiplies the optimizer's base rate, so set that to ``lr_max``). Nothing here i
 
 For long horizons the control problem is solved on ``model_steps`` steps (default
 ``min(steps, 1000)``) and the shape is resampled linearly to ``steps``; predicted losses are
-those of the model horizon.
+those of the model horizon. Beyond 300 model steps the schedule is optimised on 64
+piecewise-linear knots (:func:`lmech.theory.schedules.optimal_schedule`'s ``n_knots``).
 """
 from __future__ import annotations
 
@@ -167,7 +168,9 @@ def optimal_lr_schedule(alpha: float, beta: float, steps: int, *, batch_size: in
     M = check_int(n_modes, "n_modes", lo=8)
     Tm = min(T, 1000) if model_steps is None else check_int(model_steps, "model_steps", lo=10, hi=T)
     lam, p = theory.power_law_problem(M, a, b)
-    res = theory.optimal_schedule(lam, p, Tm, B, s2)
+    # every step's rate is a free variable up to 300 model steps; beyond, 64 piecewise-linear
+    # knots dense near both ends (same optimum to ~0.1 % in the cases tried, several times faster)
+    res = theory.optimal_schedule(lam, p, Tm, B, s2, n_knots=None if Tm <= 300 else 64)
     cap = res.lr_cap
     peak = cap if lr_max is None else check_real(lr_max, "lr_max", lo=0.0, lo_closed=False)
     shapes = {"constant": theory.constant_schedule(Tm), "cosine": theory.cosine_schedule(Tm),
