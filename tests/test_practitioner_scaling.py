@@ -85,7 +85,7 @@ def test_precision_form_recovers_gamma_and_uses_the_theory_law():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(D=[1e9] * 3 + [-1.0] + [1e9] * 6), r"`D\[3\]` must be positive"),
     (dict(loss=[3.0] * 5 + [np.nan] + [3.0] * 4), r"`loss\[5\]` must be a finite"),
-    (dict(N=[1e7] * 4, D=[1e9] * 4, loss=[3.0] * 4), "at least 7 runs"),
+    (dict(N=[1e7] * 4, D=[1e9] * 4, loss=[3.0] * 4), "needs at least 7 runs"),
     (dict(D=[1e9] * 9), "of length 10"),
     (dict(form="kaplan"), "form"),
     (dict(bits=[8.0] * 10), "bits"),
@@ -126,7 +126,7 @@ def test_too_few_runs_and_missing_file(tmp_path, capsys):
     f = _write(tmp_path / "runs.csv", list(zip(*_runs(0, sizes=2))))
     with pytest.raises(SystemExit) as e:
         main(["scaling", "fit", str(f), "--out", str(tmp_path / "o")])
-    assert e.value.code == 2 and "at least 7 runs" in capsys.readouterr().err
+    assert e.value.code == 2 and "needs at least 7 runs" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["scaling", "fit", str(tmp_path / "nope.csv")])
     assert e.value.code == 2 and "does not exist" in capsys.readouterr().err

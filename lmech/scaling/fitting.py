@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
+from lmech._json import jsonable
 from lmech._validation import check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.precision import PrecisionLaw, precision_loss
@@ -143,15 +144,15 @@ def _lbfgs(theta0, logN, logD, logL, bits, delta):
                     method="L-BFGS-B", bounds=_BOUNDS[:p], options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
 
 
-def _fit_once(logN, logD, logL, bits, precision, *, starts, delta, extra=()):
-    """Best L-BFGS optimum from the ``starts`` best grid points (and any ``extra`` starts)."""
+def _fit_once(logN, logD, logL, bits, precision, *, starts, delta):
+    """Best L-BFGS optimum from the ``starts`` best grid points."""
     grid = _start_grid(logN, logD, logL, precision)
     vals = _grid_objective(grid, logN, logD, logL, bits, delta)
     order = np.argsort(vals)[:starts]
     best = None
     nfev = 0
-    for theta0 in list(grid[order]) + list(extra):
-        res = _lbfgs(np.asarray(theta0, dtype=float), logN, logD, logL, bits, delta)
+    for theta0 in grid[order]:
+        res = _lbfgs(theta0, logN, logD, logL, bits, delta)
         nfev += int(res.nfev)
         if best is None or res.fun < best.fun:
             best = res
@@ -224,8 +225,8 @@ class ComputeOptimal:
     bits: float
 
     def to_dict(self) -> dict:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else list(v) if isinstance(v, tuple) else v)
-                for k, v in self.__dict__.items()}
+        """Plain JSON data (NaN and inf become None)."""
+        return jsonable(dict(self.__dict__))
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,8 @@ class Holdout:
     message: str = "ok"
 
     def to_dict(self) -> dict:
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+        """Plain JSON data (NaN and inf become None)."""
+        return jsonable(dict(self.__dict__))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -352,10 +354,11 @@ class ScalingFit(SolverResult):
                               level=self.level, bits=float(P))
 
     def to_dict(self) -> dict:
-        """Plain data for ``fit.json`` (no bootstrap samples, which can be large)."""
+        """Plain JSON data for ``fit.json`` (no bootstrap samples, which can be large; NaN and inf
+        become None)."""
         C = np.asarray(self.runs["N"]) * np.asarray(self.runs["D"]) * 6.0
         grid = np.geomspace(C.min(), C.max() * 100.0, 7)
-        return {
+        return jsonable({
             "form": self.form, "n_runs": self.n_runs, "params": self.params,
             "intervals": {k: list(v) for k, v in self.intervals.items()}, "level": self.level,
             "bootstrap": {"n": int(self.bootstrap_samples.shape[0]), "summary": self.summary},
@@ -366,7 +369,7 @@ class ScalingFit(SolverResult):
             "converged": self.converged, "status": getattr(self, "status", None) or
             ("converged" if self.converged else "max_iter"), "message": self.message,
             "iterations": self.iterations, "residual": self.residual,
-        }
+        })
 
     def plot(self, path) -> None:
         """Write a figure: the runs and fitted curves (loss vs compute, one curve per model size)
@@ -495,7 +498,8 @@ def fit(N, D, loss, bits=None, *, form: str = "chinchilla", bootstrap: int = 200
     n = runs["N"].shape[0]
     need = len(names) + 2
     if n < need:
-        fail("loss", f"at least {need} runs for the {form} form ({len(names)} parameters)", f"{n} runs")
+        raise ValueError(f"too few runs: got {n}; the {form} form has {len(names)} parameters and needs at "
+                         f"least {need} runs")
     if form == "precision" and np.unique(runs["bits"]).size < 2:
         fail("bits", "varying across runs (gamma is not identifiable from a single precision)",
              np.unique(runs["bits"]).tolist())

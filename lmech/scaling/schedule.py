@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lmech._json import jsonable
 from lmech._validation import check_int, check_real, fail
 from lmech.fits import fit_power_law
 from lmech.theory import schedules as theory
@@ -98,14 +99,14 @@ class LRSchedule:
     def to_dict(self) -> dict:
         """Plain data for ``schedule.json``: ``step`` and ``lr`` per optimizer step, with the
         multipliers, the predicted final losses and the inputs."""
-        return {
+        return jsonable({
             "step": self.step.tolist(), "lr": self.lr.tolist(), "multiplier": self.multiplier.tolist(),
             "lr_max": self.lr_max, "predicted_final_loss": self.predicted_loss,
             "baselines": {k: v.tolist() for k, v in self.baselines.items()},
             "alpha": self.alpha, "beta": self.beta, "batch_size": self.batch_size,
             "model_steps": self.model_steps, "n_modes": self.n_modes, "converged": self.converged,
             "source": self.source,
-        }
+        })
 
     def plot(self, path) -> None:
         """Write a figure of the optimal schedule beside the baselines."""
