@@ -24,6 +24,8 @@ __all__ = ["main", "build_parser"]
 _EXTERNAL_COMMANDS: tuple[tuple[str, str], ...] = (
     ("transfer", "lmech.commands.transfer"),
     ("coord-check", "lmech.commands.coord_check"),
+    ("scaling", "lmech.commands.scaling"),
+    ("schedule", "lmech.commands.schedule"),
 )
 
 

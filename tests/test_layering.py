@@ -29,6 +29,7 @@ FORBIDDEN = {
     "sweep": {"claims", "cli", "commands", "report", "theory"},
     "report": {"claims", "cli", "commands", "sweep", "theory", "sim"},
     "claims": {"cli", "commands", "report"},
+    "scaling": {"sim", "claims", "sweep", "report", "cli", "commands", "executors", "store", "models", "param", "data"},
     "executors": {"claims", "sweep", "cli", "commands", "report", "theory", "sim"},
     "store": {"claims", "sweep", "cli", "commands", "report", "theory", "sim"},
 }
