@@ -4,7 +4,6 @@ import pytest
 import torch
 from scipy.integrate import quad
 
-from lmech.claims import get_claim
 from lmech.sim.circle import (
     circle_ntk,
     circle_ntk_spectrum,
@@ -167,14 +166,6 @@ def test_final_ntk_bad_inputs():
         final_ntk_curves(task, [10], width=8, alpha=1.0, lr_scale=1.5)
     with pytest.raises(TypeError, match="`task`"):
         final_ntk_curves("sphere", [10], width=8, alpha=1.0)
-
-
-# --------------------------------------------------------------------------- claims
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["variance_onset.final_ntk", "scaling.feature_learning.circle_mlp"])
-def test_claims_quick(name):
-    r = get_claim(name).evaluate("quick", seed=0)
-    assert r.status in ("passed", "failed"), (r.value, r.checks, r.error)   # runs; outcome is reported
 
 
 def test_same_seed_same_numbers():
