@@ -2,8 +2,8 @@
 
 Importing this module registers them (so spawned and Ray workers, which import the claim's
 module, find them); :func:`register` registers them again after a test restored the
-registry. Settings are frozen dataclass instances; ``sleep`` and ``marker`` let the engine
-tests hold a worker busy or see that it ran.
+registry. Settings are frozen dataclass instances; ``sleep`` holds a worker busy, and a
+sleeping claim appends its pid to the file named by ``$TOY_CLAIM_STARTED`` when it starts.
 
 * ``toy.ok`` passes in quick mode (value ~1e-3 <= 0.05) and fails in full mode (bias 0.3);
 * ``toy.crash`` raises; ``toy.sigkill`` kills its own worker process with SIGKILL;
@@ -31,12 +31,14 @@ class ToySetting(Setting):
     n: int = 10
     bias: float = 0.0
     sleep: float = 0.0
-    marker: str = ""  # when set, a file touched when the claim starts
+
+
+STARTED_ENV = "TOY_CLAIM_STARTED"  # a file to which a slow claim appends its pid when it starts
 
 
 def _curve(s: ToySetting, seeds: SeedStream) -> ClaimOutcome:
-    if s.marker:
-        with open(s.marker, "a") as fh:
+    if s.sleep and os.environ.get(STARTED_ENV):
+        with open(os.environ[STARTED_ENV], "a") as fh:
             fh.write(f"{os.getpid()}\n")
     if s.sleep:
         time.sleep(s.sleep)
