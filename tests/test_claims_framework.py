@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import pytest
 
 import lmech.claims.registry as registry
+from lmech._errors import UsageError
 from lmech.claims import ClaimOutcome, Panel, Series, Setting, Tolerance, claim, run_claims, select_claims
 from lmech.report import write_report
 from lmech.store import ResultStore
@@ -27,7 +28,7 @@ def test_evaluate_pass_fail_and_error(toy):
     ok, crash = toy
     r = ok.evaluate("quick", seed=1)
     assert r.status == "passed" and r.passed and r.value < 0.01
-    assert r.setting == {"n": 10, "bias": 0.0}
+    assert r.setting == {"n": 10, "bias": 0.0, "sleep": 0.0}
     assert r.environment["torch"] and r.seconds >= 0
     r_full = ok.evaluate("full", seed=1)
     assert r_full.status == "failed" and not r_full.passed and abs(r_full.value - 0.3) < 0.01
@@ -114,4 +115,5 @@ def test_select_claims_glob(toy):
     names = [c.name for c in select_claims(["toy.*"])]
     assert names == ["toy.crash", "toy.fragile", "toy.known", "toy.known_fixed", "toy.ok", "toy.sigkill", "toy.slow"]
     assert [c.name for c in select_claims(["toy.ok,toy.c*"])] == ["toy.crash", "toy.ok"]
-    assert select_claims(["nothing.*"]) == []
+    with pytest.raises(UsageError, match="nothing"):
+        select_claims(["nothing.*"])

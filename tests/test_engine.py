@@ -167,22 +167,22 @@ def _reproduce(out, *names, extra=()):
 def test_exit_status_follows_expectations(toy, tmp_path, capsys):
     assert _reproduce(tmp_path / "a", "toy.ok", "toy.known", "toy.fragile") == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1] == (f"1 passed, 1 known failures, 1 fragile (k of n seeds) — see "
+    assert lines[-1] == (f"1 passed, 1 known failure, 1 fragile (passed at some seeds) — see "
                          f"{tmp_path / 'a' / 'report.html'}")
     assert _reproduce(tmp_path / "b", "toy.known_fixed") == 1  # a known failure that now passes
     out = capsys.readouterr().out
-    assert "update its expectation" in out and out.strip().splitlines()[-1].startswith("1 known failures now passing")
+    assert "update its expectation" in out and out.strip().splitlines()[-1].startswith("1 known failure now passing")
     assert _reproduce(tmp_path / "c", "toy.ok", extra=["--full"]) == 1  # fails unexpectedly
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("1 failed unexpectedly")
     assert _reproduce(tmp_path / "d", "toy.crash") == 1
-    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("1 errors")
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("1 error —")
 
 
 def test_reproduce_local_backend_isolates_a_dead_worker(toy, tmp_path, capsys):
     code = main(["reproduce", "--only", "toy.ok", "toy.sigkill", "--out", str(tmp_path), "--no-progress",
                  "--jobs", "2"])
     out = capsys.readouterr().out
-    assert code == 1 and "1 passed, 1 errors" in out.strip().splitlines()[-1]
+    assert code == 1 and out.strip().splitlines()[-1].startswith("1 passed, 1 error — see")
     assert "SIGKILL" in out
 
 
