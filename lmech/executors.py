@@ -429,96 +429,70 @@ class LocalExecutor(Executor):
 # a fraction of a second) started in its own session, so a Ctrl-C to the driver's process
 # group does not reach it. Its stdin is a pipe whose write end only the driver holds: the
 # kernel closes it when the driver dies, however it dies. On that EOF the watchdog kills
-# every process it was told to look after - those whose environment carries the run token
-# (the processes of a Ray instance inherit the driver's environment at ``ray.init``) and the
-# driver's descendants as last seen (checked by start time, so a reused pid is spared) -
-# and sweeps again for a few seconds to catch processes started meanwhile. On "stop\n" it
-# does one last sweep and exits.
+# (SIGKILL) every process whose environment carries the run token - the processes of a Ray
+# instance all inherit the driver's environment as it was at ``ray.init``, when the token is
+# set - and sweeps again for a few seconds to catch processes started meanwhile. On
+# "stop\n" (a clean close, after ``ray.shutdown``) it sweeps stragglers once and exits.
+# Linux only (it reads /proc); elsewhere it does nothing.
 TOKEN_ENV = "LMECH_RUN_TOKEN"
 
 _WATCHDOG_SRC = r"""
 import os, select, signal, sys, time
 driver, var, token = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-marker = ("%s=%s" % (var, token)).encode() + b"\0"
+marker = ("%s=%s" % (var, token)).encode()
 me = os.getpid()
 
-def stat(pid):
+def start_time(pid):
     try:
         with open("/proc/%d/stat" % pid, "rb") as fh:
             text = fh.read().decode(errors="replace")
-        rest = text[text.rindex(")") + 2:].split()
-        return int(rest[1]), int(rest[19])  # ppid, start time
+        return int(text[text.rindex(")") + 2:].split()[19])
     except (OSError, ValueError, IndexError):
         return None
 
-def pids():
-    return [int(d) for d in os.listdir("/proc") if d.isdigit() and int(d) != me]
-
 def marked():
+    try:
+        pids = [int(d) for d in os.listdir("/proc") if d.isdigit() and int(d) != me]
+    except OSError:
+        return {}
     found = {}
-    for pid in pids():
+    for pid in pids:
         try:
             with open("/proc/%d/environ" % pid, "rb") as fh:
-                env = b"\0" + fh.read()
+                env = fh.read().split(b"\0")
         except OSError:
             continue
-        if b"\0" + marker in env or env.endswith(b"\0" + marker[:-1]):
-            st = stat(pid)
-            if st:
-                found[pid] = st[1]
+        if marker in env:
+            found[pid] = start_time(pid)
     return found
 
-def descendants():
-    table = {}
-    for pid in pids():
-        st = stat(pid)
-        if st:
-            table[pid] = st
-    out, frontier = {}, [driver]
-    while frontier:
-        parent = frontier.pop()
-        for pid, (ppid, start) in table.items():
-            if ppid == parent and pid not in out:
-                out[pid] = start
-                frontier.append(pid)
-    return out
-
-def sweep(known, seconds):
-    deadline = time.time() + seconds
-    quiet = 0
+def sweep(seconds):
+    deadline, quiet = time.time() + seconds, 0
     while time.time() < deadline and quiet < 3:
-        targets = dict(known)
-        targets.update(marked())
-        known = {}
         hit = 0
-        for pid, start in targets.items():
-            st = stat(pid)
-            if st is None or st[1] != start:
-                continue
-            try:
-                os.kill(pid, signal.SIGKILL)
-                hit += 1
-            except OSError:
-                pass
+        for pid, start in marked().items():
+            if start is not None and start_time(pid) == start:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    hit += 1
+                except OSError:
+                    pass
         quiet = 0 if hit else quiet + 1
         time.sleep(0.2)
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-seen = {}
 while True:
-    ready, _, _ = select.select([0], [], [], 0.5)
+    ready, _, _ = select.select([0], [], [], 1.0)
     if ready:
         data = os.read(0, 64)
         if data.startswith(b"stop"):
-            sweep({}, 2.0)
+            sweep(2.0)
             sys.exit(0)
         if not data:
             break  # EOF: the driver is gone
-    st = stat(driver)
-    if st is None:
+    if start_time(driver) is None and os.path.isdir("/proc"):
         break
-    seen.update(descendants())
-sweep(seen, 4.0)
+sweep(4.0)
 """
 
 
