@@ -44,7 +44,7 @@ def _find_claim(name: str, module: str) -> Claim:
 
     if module:
         importlib.import_module(module)  # registers the claim (no-op when already imported)
-    found = registry._REGISTRY.get(name)  # direct look-up: no need to import every claim module
+    found = getattr(registry, "_REGISTRY", {}).get(name)  # direct look-up: no need to import every claim module
     return found if found is not None else registry.get_claim(name)
 
 
