@@ -7,6 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lmech-installed
 OUT    ?= runs/quick
 JOBS   ?=
+BACKEND ?=
 PYTEST_ARGS ?=
 
 .PHONY: demo test test-slow bench venv clean
@@ -22,8 +23,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,ray]'
 	touch $(STAMP)
 
+# the last line printed is the summary, e.g. "66 passed, 2 known failures — see runs/quick/report.html"
 demo: $(STAMP)
-	$(VENV)/bin/lmech reproduce --quick --out $(OUT) $(if $(JOBS),--jobs $(JOBS))  # prints where the report is
+	$(VENV)/bin/lmech reproduce --quick --out $(OUT) $(if $(JOBS),--jobs $(JOBS)) $(if $(BACKEND),--backend $(BACKEND))
 
 test: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n auto $(PYTEST_ARGS)

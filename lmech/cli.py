@@ -1,7 +1,10 @@
 """The ``lmech`` command.
 
-Exit status: 0 when everything selected passed, 1 when a claim failed or errored, 2 on a
-usage error.
+Exit status of ``lmech reproduce``: 0 when every claim met its expectation (passed, a
+known failure that still fails, a fragile claim with enough passing seeds); 1 when a claim
+failed unexpectedly, errored, or is a known failure that now passes (its expectation must
+be updated); 2 on a usage error, an output folder in use by another run, or an unusable
+results store (the message says what to do; no traceback).
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lmech import _argtypes as argtypes
-from lmech._errors import UsageError
+from lmech._errors import StoreError, UsageError
 
 __all__ = ["main", "build_parser"]
 
@@ -29,6 +32,17 @@ _EXTERNAL_COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _expectations(c) -> dict[str, dict]:
+    out = {}
+    for mode in ("quick", "full"):
+        e = c.expectation_for(mode)
+        row = {"kind": e.kind, "reason": e.reason}
+        if e.kind == "fragile":
+            row.update(n_seeds=e.n_seeds, min_passing=e.min_passing)
+        out[mode] = row
+    return out
+
+
 def _cmd_claims_list(args: argparse.Namespace) -> int:
     from lmech.claims import select_claims
 
@@ -38,36 +52,59 @@ def _cmd_claims_list(args: argparse.Namespace) -> int:
     if args.json:
         rows = [
             {"name": c.name, "paper": c.paper, "statement": c.statement, "metric": c.metric,
-             "tolerance_quick": c.tolerance_for("quick"), "tolerance_full": c.tolerance_for("full")}
+             "tolerance_quick": c.tolerance_for("quick"), "tolerance_full": c.tolerance_for("full"),
+             "expect": _expectations(c)}
             for c in claims
         ]
         print(json.dumps(rows, indent=1))
         return 0
     width = max((len(c.name) for c in claims), default=10)
     for c in claims:
+        exps = _expectations(c)
         print(f"{c.name.ljust(width)}  tol {c.tolerance_for('full'):<8.3g} {c.metric}")
         print(f"{' ' * width}  {c.paper}")
+        if exps["quick"] == exps["full"]:
+            groups = [("quick, full", exps["quick"])]
+        else:
+            groups = [(m, exps[m]) for m in ("quick", "full")]
+        for modes, e in groups:
+            if e["kind"] == "pass" and len(groups) == 1:
+                continue
+            kind = e["kind"] if e["kind"] != "fragile" else \
+                f"fragile (at least {e['min_passing']} of {e['n_seeds']} seeds pass)"
+            reason = f": {e['reason']}" if e["reason"] else ""
+            print(f"{' ' * width}  expect {kind} ({modes}){reason}")
     print(f"{len(claims)} claims")
     return 0
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from lmech.claims import run_claims, select_claims
+    from lmech.records import summary_line
     from lmech.report import write_report
+    from lmech.store import run_lock
 
     mode = "full" if args.full else "quick"
+    if args.address is not None and args.backend not in (None, "ray"):
+        raise UsageError("--address needs --backend ray")
+    backend = args.backend or ("ray" if args.address else "local")
     claims = select_claims(args.only)
     if not claims:
         raise UsageError(f"--only {' '.join(args.only or [])} matches no claim; see `lmech claims list`")
     out = Path(args.out or f"runs/{mode}")
-    print(f"lmech reproduce: {len(claims)} claims, {mode} settings, seed {args.seed}, out {out}", file=sys.stderr)
-    results = run_claims(claims, mode=mode, seed=args.seed, out=out, jobs=args.jobs, force=args.force,
-                         progress=not args.no_progress)
-    report = write_report(results, out)
+    with run_lock(out, command=getattr(args, "command_line", None)):
+        print(f"lmech reproduce: {len(claims)} claims, {mode} settings, seed {args.seed}, {backend} backend, "
+              f"out {out}", file=sys.stderr)
+        try:
+            results = run_claims(claims, mode=mode, seed=args.seed, out=out, jobs=args.jobs, force=args.force,
+                                 progress=not args.no_progress, backend=backend, address=args.address)
+        except ImportError as exc:  # e.g. ray missing
+            raise UsageError(str(exc)) from None
+        report = write_report(results, out)
     _print_summary(results)
-    print(f"report: {report}")
     print(f"results: {out / 'results.json'}")
-    return 0 if results and all(r.passed for r in results) else 1
+    print(f"{summary_line(results)} — see {report}")
+    return 0 if results and all(r.met_expectation for r in results) else 1
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -99,11 +136,20 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _print_summary(results) -> None:
     width = max((len(r.name) for r in results), default=10)
+    labels = {"passed": "PASS", "known_failure": "KNOWN", "fragile": "FRAGILE", "failed": "FAIL",
+              "unexpected_pass": "UNEXP", "error": "ERROR"}
     for r in results:
         value = "nan" if r.value != r.value else f"{r.value:.4g}"
-        print(f"  {r.status.upper():6s} {r.name.ljust(width)}  {value:>10} <= {r.tolerance:<8.3g} ({r.seconds:.1f} s)")
-    n_pass = sum(r.passed for r in results)
-    print(f"{n_pass}/{len(results)} claims passed")
+        seeds = f" {r.seeds_passed} of {r.seeds_run} seeds" if r.seed_results else ""
+        print(f"  {labels.get(r.category, r.category):7s} {r.name.ljust(width)}  {value:>10} <= {r.tolerance:<8.3g} "
+              f"({r.seconds:.1f} s){seeds}")
+    for r in results:
+        if r.category == "unexpected_pass":
+            print(f"{r.name} is a known failure ({r.reason}) but now passes: update its expectation "
+                  f"(remove known_failure for {r.mode})")
+        elif r.category == "error":
+            last = (r.error or "").strip().splitlines()[-1:] or ["?"]
+            print(f"{r.name}: error: {last[0]}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,13 +168,28 @@ def build_parser() -> argparse.ArgumentParser:
     p_list.add_argument("--json", action="store_true", help="machine-readable output")
     p_list.set_defaults(handler=_cmd_claims_list)
 
-    p_rep = sub.add_parser("reproduce", help="run claims and write the HTML report and results.json")
+    p_rep = sub.add_parser(
+        "reproduce", help="run claims and write the HTML report and results.json",
+        description="Run the selected claims, storing each result in <out>/results.sqlite as it finishes (a "
+                    "rerun resumes: errors are retried, passed and failed claims kept unless --force), then "
+                    "write report.html and results.json. Exit status: 0 when every claim met its expectation, "
+                    "1 when one failed unexpectedly, errored or is a known failure that now passes, 2 on usage "
+                    "errors, an --out folder in use by another run, or an unusable results store.")
     size = p_rep.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="quick settings (default; seconds per claim)")
     size.add_argument("--full", action="store_true", help="full settings (reproduce the papers' figures)")
     p_rep.add_argument("--only", nargs="+", action="extend", metavar="GLOB", help="claims matching these globs, e.g. 'kernel.*'")
-    p_rep.add_argument("--jobs", type=argtypes.positive_int, default=None, help="worker processes (default: CPU cores)")
-    p_rep.add_argument("--out", default=None, help="output folder (default runs/<mode>)")
+    p_rep.add_argument("--jobs", type=argtypes.positive_int, default=None,
+                       help="worker processes, or Ray tasks in flight (default: CPU cores)")
+    p_rep.add_argument("--backend", choices=("local", "ray", "inprocess"), default=None,
+                       help="local: a pool of worker processes where a worker that dies fails only its own claim "
+                            "(default); ray: a local loopback-only Ray instance, or the cluster at --address; "
+                            "inprocess: one claim after another in this process (debugging)")
+    p_rep.add_argument("--address", default=None, metavar="HOST:PORT",
+                       help="address of an existing Ray cluster (implies --backend ray)")
+    p_rep.add_argument("--out", default=None,
+                       help="output folder (default runs/<mode>); one run at a time: a second run into a folder "
+                            "in use is refused (exit 2) naming the running one (lock file .lmech.lock)")
     p_rep.add_argument("--force", action="store_true", help="rerun claims already finished in the store")
     p_rep.add_argument("--seed", type=argtypes.nonnegative_int, default=0, help="seed passed to every claim (default 0)")
     p_rep.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -170,13 +231,20 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import shlex
+
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)  # exits with status 2 on usage errors
     _configure_logging(args)
+    args.command_line = shlex.join(["lmech", *argv])
     try:
         return int(args.handler(args))
     except UsageError as exc:
         parser.error(str(exc))  # exits 2
+    except StoreError as exc:
+        print(f"lmech {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; finished work is in the store, rerun to resume", file=sys.stderr)
         return 130

@@ -1,9 +1,11 @@
 import json
 import math
+from dataclasses import dataclass
 
 import pytest
 
 import lmech.claims.registry as registry
+from lmech._errors import UsageError
 from lmech.claims import ClaimOutcome, Panel, Series, Setting, Tolerance, claim, run_claims, select_claims
 from lmech.report import write_report
 from lmech.store import ResultStore
@@ -17,11 +19,16 @@ def toy(isolated_registry):
     return [registry.get_claim("toy.ok"), registry.get_claim("toy.crash")]
 
 
+@dataclass(frozen=True)
+class S(Setting):
+    a: int = 0
+
+
 def test_evaluate_pass_fail_and_error(toy):
     ok, crash = toy
     r = ok.evaluate("quick", seed=1)
     assert r.status == "passed" and r.passed and r.value < 0.01
-    assert r.setting == {"n": 10, "bias": 0.0}
+    assert r.setting == {"n": 10, "bias": 0.0, "sleep": 0.0}
     assert r.environment["torch"] and r.seconds >= 0
     r_full = ok.evaluate("full", seed=1)
     assert r_full.status == "failed" and not r_full.passed and abs(r_full.value - 0.3) < 0.01
@@ -37,34 +44,28 @@ def test_same_seed_same_numbers(toy):
 
 
 def test_checks_must_all_hold(isolated_registry):
-    @dataclass_setting
-    class S(Setting):
-        pass
-
-    @claim("toy.checks", paper="p", statement="s", metric="m", tolerance=1.0, setting=S)
-    def f(setting, seed):
+    @claim("toy.checks", paper="p", metric="m", tolerance=1.0, quick=S())
+    def f(setting, seeds):
+        """A statement."""
         return ClaimOutcome(value=0.0, checks={"control separates": False})
 
     r = registry.get_claim("toy.checks").evaluate()
     assert r.status == "failed" and r.checks == {"control separates": False}
 
 
-def dataclass_setting(cls):
-    from dataclasses import dataclass
-
-    return dataclass(frozen=True)(cls)
-
-
 def test_registration_validation(isolated_registry):
     with pytest.raises(ValueError, match="dotted"):
-        claim("bad name", paper="p", statement="s", metric="m", tolerance=1, setting=Setting)
-    with pytest.raises(TypeError, match="Setting"):
-        claim("a.b", paper="p", statement="s", metric="m", tolerance=1, setting=dict)
+        claim("bad name", paper="p", metric="m", tolerance=1, quick=S())
+    with pytest.raises(TypeError, match="dataclass instance"):
+        claim("a.b", paper="p", metric="m", tolerance=1, quick=dict)
+    with pytest.raises(ValueError, match="docstring"):
+        claim("a.b", paper="p", metric="m", tolerance=1, quick=S())(lambda s, seeds: ClaimOutcome(0.0))
 
 
 def test_tolerance_per_mode(isolated_registry):
-    @claim("toy.tol", paper="p", statement="s", metric="m", tolerance=Tolerance(quick=0.1, full=0.05), setting=Setting)
-    def f(setting, seed):
+    @claim("toy.tol", paper="p", metric="m", tolerance=Tolerance(quick=0.1, full=0.05), quick=S())
+    def f(setting, seeds):
+        """A statement."""
         return ClaimOutcome(value=0.07)
 
     c = registry.get_claim("toy.tol")
@@ -78,27 +79,29 @@ def test_series_validation():
         Series("a", [1], [1], role="guess")
 
 
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_runner_stores_skips_and_forces(toy, tmp_path, jobs):
+@pytest.mark.parametrize("backend, jobs", [("inprocess", None), ("local", 1), ("local", 2)])
+def test_runner_stores_skips_and_forces(toy, tmp_path, backend, jobs):
     out = tmp_path / "run"
     seen = []
-    results = run_claims(toy, mode="quick", seed=0, out=out, jobs=jobs, progress=False, on_result=seen.append)
+    results = run_claims(toy, mode="quick", seed=0, out=out, jobs=jobs, backend=backend, progress=False,
+                         on_result=seen.append)
     assert {r.name: r.status for r in results} == {"toy.ok": "passed", "toy.crash": "error"}
     assert len(seen) == 2
     store = ResultStore(out / "results.sqlite")
     assert store.count("claim") == 2
     # rerun: the finished claim is skipped, the errored one retried
     seen.clear()
-    run_claims(toy, mode="quick", seed=0, out=out, jobs=jobs, progress=False, on_result=seen.append)
+    run_claims(toy, mode="quick", seed=0, out=out, jobs=jobs, backend=backend, progress=False, on_result=seen.append)
     assert [r.name for r in seen] == ["toy.crash"]
     seen.clear()
-    run_claims(toy, mode="quick", seed=0, out=out, jobs=jobs, force=True, progress=False, on_result=seen.append)
+    run_claims(toy, mode="quick", seed=0, out=out, jobs=jobs, backend=backend, force=True, progress=False,
+               on_result=seen.append)
     assert sorted(r.name for r in seen) == ["toy.crash", "toy.ok"]
     assert store.count("claim") == 2  # no duplicates
 
 
 def test_report_and_results_json(toy, tmp_path):
-    results = run_claims(toy, mode="quick", out=tmp_path, jobs=1, progress=False)
+    results = run_claims(toy, mode="quick", out=tmp_path, backend="inprocess", progress=False)
     page = write_report(results, tmp_path).read_text()
     assert "data:image/png;base64," in page and "toy.ok" in page and "deliberate failure" in page
     data = json.loads((tmp_path / "results.json").read_text())
@@ -110,5 +113,7 @@ def test_report_and_results_json(toy, tmp_path):
 
 def test_select_claims_glob(toy):
     names = [c.name for c in select_claims(["toy.*"])]
-    assert names == ["toy.crash", "toy.ok"]
-    assert select_claims(["nothing.*"]) == []
+    assert names == ["toy.crash", "toy.fragile", "toy.known", "toy.known_fixed", "toy.ok", "toy.sigkill", "toy.slow"]
+    assert [c.name for c in select_claims(["toy.ok,toy.c*"])] == ["toy.crash", "toy.ok"]
+    with pytest.raises(UsageError, match="nothing"):
+        select_claims(["nothing.*"])

@@ -17,7 +17,14 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["reproduce", "--only", "no.such.claim.*"])
     assert e.value.code == 2
-    assert "matches no claim" in capsys.readouterr().err
+    assert "match no claim" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "--backend", "local", "--address", "127.0.0.1:6379", "--only", "kernel.*"])
+    assert e.value.code == 2
+    assert "--address needs --backend ray" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "--backend", "threads"])
+    assert e.value.code == 2
 
 
 def test_claims_list_json(isolated_registry, capsys):
@@ -26,7 +33,11 @@ def test_claims_list_json(isolated_registry, capsys):
     _toy_claims.register()
     assert main(["claims", "list", "--only", "toy.*", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == ["toy.crash", "toy.ok"]
+    assert [r["name"] for r in rows] == ["toy.crash", "toy.fragile", "toy.known", "toy.known_fixed", "toy.ok",
+                                         "toy.sigkill", "toy.slow"]
+    ok = rows[4]
+    assert ok["expect"] == {"quick": {"kind": "pass", "reason": ""}, "full": {"kind": "pass", "reason": ""}}
+    assert ok["statement"] == "1/x is 1/x." and ok["tolerance_quick"] == 0.05
 
 
 def test_only_accumulates_repeated_flags_and_commas(isolated_registry, capsys):
@@ -47,7 +58,7 @@ def test_reproduce_exit_status_and_outputs(isolated_registry, tmp_path, capsys):
     assert main(["reproduce", "--only", "toy.ok", "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
     assert (out / "report.html").exists() and (out / "results.json").exists()
     assert main(["reproduce", "--full", "--only", "toy.ok", "--out", str(out), "--no-progress"]) == 1
-    assert main(["reproduce", "--only", "toy.*", "--out", str(tmp_path / "p"), "--no-progress"]) == 1
+    assert main(["reproduce", "--only", "toy.ok,toy.crash", "--out", str(tmp_path / "p"), "--no-progress"]) == 1
     assert main(["report", "--out", str(out), "--mode", "quick"]) == 0
 
 

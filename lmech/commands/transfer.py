@@ -7,7 +7,16 @@ trial counts) and ``transfer.png`` (loss vs log2 LR per size; log2 LR* vs size).
 Exit status: 0 when every trial finished (done or diverged) - and, with ``--check``, the
 transfer criteria of every scheme passed; 1 when trials errored or remain unfinished (or
 ``--check`` failed); 2 on usage errors (bad arguments, an ``--out`` folder holding a
-different sweep without ``--force``). Whether transfer *holds* is a measurement, not a
+different sweep without ``--force``, an ``--out`` folder in use by another run, an unusable
+``sweep.sqlite``).
+
+One run per output folder: the command holds the folder's advisory run lock
+(``fcntl.flock`` on ``<out>/.lmech.lock``, see :func:`lmech.store.run_lock`) for its whole
+life, so a second ``lmech transfer`` (or ``lmech reproduce``) into the same folder is
+refused at once with the running one's pid, command and start time. The lock dies with its
+process, so a run killed by SIGKILL never blocks the next one. Workers of a killed driver
+exit within seconds (local pool workers watch their parent; a local Ray instance started
+here is stopped by a watchdog process). Whether transfer *holds* is a measurement, not a
 failure of the command, so it sets the exit status only with ``--check``.
 
 This module is imported to build the ``lmech`` parser: it imports neither torch nor ray.
@@ -31,6 +40,7 @@ EXAMPLE = """examples:
   lmech transfer --model resmlp --scheme completep --depths 2 4 8 --width 128 \\
       --lrs 2^-10 2^-9 2^-8 2^-7 --out runs/resmlp_depth --backend ray
 rerun the same command to resume; --force replaces a different sweep in --out.
+one run per --out folder at a time: a second one is refused (exit 2) naming the running one.
 """
 
 
@@ -169,9 +179,8 @@ def _validate_configs(spec) -> None:
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
     from lmech._errors import UsageError
-    from lmech.sweep.analysis import analyze
-    from lmech.sweep.executors import make_executor
-    from lmech.sweep.runner import SweepConfigError, run_sweep
+    from lmech.executors import make_executor
+    from lmech.store import run_lock
 
     if args.address is not None and args.backend not in (None, "ray"):
         raise UsageError("--address needs --backend ray")
@@ -189,6 +198,15 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         executor = make_executor(backend, jobs=args.jobs, address=args.address)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
+    with run_lock(out, command=getattr(args, "command_line", None)):
+        return _run_and_analyse(args, spec, schemes, out, backend, executor)
+
+
+def _run_and_analyse(args: argparse.Namespace, spec, schemes: list[str], out: Path, backend: str, executor) -> int:
+    from lmech._errors import UsageError
+    from lmech.sweep.analysis import analyze
+    from lmech.sweep.runner import SweepConfigError, run_sweep
+
     print(f"lmech transfer: {spec.name}: {len(spec)} trials on {backend} -> {out}", file=sys.stderr)
     try:
         with executor:

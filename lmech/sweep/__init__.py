@@ -25,7 +25,7 @@ from lmech.sweep.analysis import (
     optimum_on_grid,
     parabola_vertex,
 )
-from lmech.sweep.executors import (
+from lmech.executors import (
     BACKENDS,
     Executor,
     InProcessExecutor,

@@ -37,8 +37,8 @@ from typing import Any
 
 from lmech._validation import check_int, fail
 from lmech.results import LmechWarning
-from lmech.store import ResultStore
-from lmech.sweep.executors import Executor, Task, TaskOutcome, make_executor, path_hints
+from lmech.store import ResultStore, run_lock
+from lmech.executors import Executor, Task, TaskOutcome, make_executor, path_hints
 from lmech.sweep.spec import SweepSpec
 
 __all__ = [
@@ -280,10 +280,23 @@ def run_sweep(
     ------
     SweepConfigError
         ``out`` holds a sweep with a different set of trials and ``force`` is false.
+    StoreError
+        ``out`` is in use by another run (its run lock, :func:`lmech.store.run_lock`, is
+        held for the whole call), or its ``sweep.sqlite`` is not a usable store.
     """
     if not isinstance(spec, SweepSpec):
         fail("spec", "a SweepSpec", spec, TypeError)
     retries = check_int(retries, "retries", lo=0)
+    if not isinstance(out, (str, os.PathLike)):
+        fail("out", "a folder path", out, TypeError)
+    with run_lock(out):
+        return _run_sweep(spec, out, executor=executor, jobs=jobs, force=force, retries=retries,
+                          fail_fast=fail_fast, progress=progress, on_trial=on_trial)
+
+
+def _run_sweep(spec: SweepSpec, out: str | os.PathLike[str], *, executor: Executor | str, jobs: int | None,
+               force: bool, retries: int, fail_fast: bool, progress: bool,
+               on_trial: Callable[[TrialRecord], None] | None) -> SweepRun:
     store = _open_store(out)
     _register_spec(store, spec, force)
 
