@@ -467,18 +467,17 @@ def marked():
     return found
 
 def sweep(seconds):
-    deadline, quiet = time.time() + seconds, 0
-    while time.time() < deadline and quiet < 3:
-        hit = 0
+    # keep sweeping for the whole window: under load a process forked just before its
+    # parent was killed can show up late
+    deadline = time.time() + seconds
+    while time.time() < deadline:
         for pid, start in marked().items():
             if start is not None and start_time(pid) == start:
                 try:
                     os.kill(pid, signal.SIGKILL)
-                    hit += 1
                 except OSError:
                     pass
-        quiet = 0 if hit else quiet + 1
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 while True:
