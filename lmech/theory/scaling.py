@@ -291,6 +291,10 @@ def rf_loss_curve(
 ) -> RFCurve:
     """Expected test (and train) loss of a random-feature model trained by gradient flow.
 
+    Equation (eq:scaling.rf_width): ``L(t) = sum_k p_k h_k(2t),  h_k(tau) = InvLap[ kappa_N(s) / (s (lam_k + kappa_N(s))) ](tau)``
+
+    Equation (eq:scaling.rf_ensemble): ``L_E(t) = Lbar(t) + (L(t) - Lbar(t)) / E,  Lbar(t) = sum_k p_k h_k(t)^2``
+
     Solves the Laplace-domain theory of Bordelon, Atanasov & Pehlevan, "A Dynamical Model
     of Neural Scaling Laws" (equations (6.1)-(6.4) in this module's docstring).
 
@@ -410,6 +414,8 @@ class ScalingExponents:
 def rf_exponents(a: float, b: float) -> ScalingExponents:
     """Scaling exponents of the random-feature model (see :class:`ScalingExponents`).
 
+    Equation (eq:scaling.exponents): ``L ~ t^{-(a-1)/b},  L_inf(N) ~ N^{-min(a-1, b)},  L(P) ~ P^{-min(a-1, 2b)}``
+
     Parameters
     ----------
     a : float
@@ -439,6 +445,8 @@ class ComputeOptimal:
 
 def compute_optimal(time_exponent: float, width_exponent: float) -> ComputeOptimal:
     """Balance L = t^{-x} + N^{-y} at C = N t.
+
+    Equation (eq:scaling.compute_optimal): ``N* ~ C^{x/(x+y)},  t* ~ C^{y/(x+y)},  L* ~ C^{-x y/(x+y)}   (L = t^{-x} + N^{-y}, C = N t)``
 
     Balancing gives t ~ N^{y/x}, so N* ~ C^{x/(x+y)}, t* ~ C^{y/(x+y)} and
     L* ~ C^{-x y/(x+y)}. For the random-feature model with a - 1 < b this is

@@ -193,6 +193,9 @@ def _setup(eigenvalues, target_power, batch_size, noise):
 def final_loss(eigenvalues, target_power, lrs, batch_size=1, noise=0.0) -> float:
     """Final test loss L_T of online SGD run with the per-step rates ``lrs`` (shape (T,)).
 
+    Equation (eq:schedules.recursion): ``c_{t+1} = A(eta_t) c_t + (eta_t^2/B) sigma2 lam,  L_T = lam . c_T,
+        A(eta) = diag(1 - 2 eta lam + eta^2 (1 + 1/B) lam^2) + (eta^2/B) lam lam^T``
+
     Same conventions and recursion as :func:`lmech.theory.sgd.learning_curve`.
     """
     lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
@@ -297,6 +300,9 @@ class FSLResult(SolverResult):
 
 def functional_scaling_law(eigenvalues, target_power, lrs, batch_size=1, noise=0.0) -> FSLResult:
     """Loss of online SGD under a schedule from the functional scaling law (S2), step-discretised.
+
+    Equation (eq:schedules.fsl): ``L_t = F(tau_t) + (1/B) sum_{s<t} eta_s^2 (L_s + sigma2) K(tau_t - tau_{s+1}),
+        F(tau) = sum_k v_k^2 e^{-2 lam_k tau},  K(u) = sum_k lam_k^2 e^{-2 lam_k u}``
 
     (S2) is the small-step limit of the exact recursion (S1), in which the loss depends on the
     schedule only through the intrinsic time ``tau(t) = int_0^t eta`` and the SGD-noise memory
@@ -416,6 +422,9 @@ def optimal_schedule(
     tol: float = 1e-10,
 ) -> OptimalScheduleResult:
     """Learning-rate schedule minimising the final test loss of online SGD (optimal control).
+
+    Equation (eq:schedules.optimal_schedule): ``eta* = argmin_{0 <= eta_t <= cap} L_T,   p_T = lam,  p_t = A(eta_t)^T p_{t+1},
+        dL_T/d eta_t = p_{t+1} . [(-2 lam + 2 eta_t (1+1/B) lam^2) * c_t] + (2 eta_t / B) (p_{t+1} . lam) (lam . c_t + sigma2)``
 
     Minimises ``log L_T`` over ``0 <= eta_t <= lr_cap`` for the exact recursion (S1) (or the
     functional scaling law (S2), see :func:`functional_scaling_law`) with the adjoint
