@@ -459,6 +459,12 @@ def compute_optimal(time_exponent: float, width_exponent: float) -> ComputeOptim
         x > 0 in L ~ t^{-x}.
     width_exponent : float
         y > 0 in L ~ N^{-y}.
+
+    Examples
+    --------
+    >>> opt = compute_optimal(0.5, 1.0)
+    >>> round(opt.N_exponent, 4), round(opt.t_exponent, 4), round(opt.loss_exponent, 4)
+    (0.3333, 0.6667, 0.3333)
     """
     x = check_real(time_exponent, "time_exponent", lo=0, lo_closed=False)
     y = check_real(width_exponent, "width_exponent", lo=0, lo_closed=False)
