@@ -325,7 +325,8 @@ def polynomial_risk_iso(alpha: float, step_sizes, *, noise: float = 0.0) -> floa
 def icl_bayes_risk(alpha, *, noise: float) -> np.ndarray:
     """L -> infinity limit of the untied risk: Bayes-optimal ridge with ``lambda = noise/alpha``.
 
-    Equation (eq:icl.bayes): ``R_inf = kappa / (1 + kappa),  kappa = lambda + (1/alpha) kappa / (1 + kappa),  lambda = noise / alpha``
+    Equation (eq:icl.bayes): ``R_inf = kappa / (1 + kappa),
+        kappa = lambda + (1/alpha) kappa / (1 + kappa),  lambda = noise / alpha``
 
     ``R = kappa / (1 + kappa)`` where ``kappa = lambda + (1/alpha) kappa / (1 + kappa)``
     (sample-covariance deterministic equivalent on the identity covariance). For ``noise = 0``

@@ -301,7 +301,8 @@ class FSLResult(SolverResult):
 def functional_scaling_law(eigenvalues, target_power, lrs, batch_size=1, noise=0.0) -> FSLResult:
     """Loss of online SGD under a schedule from the functional scaling law (S2), step-discretised.
 
-    Equation (eq:schedules.fsl): ``L_t = F(tau_t) + (1/B) sum_{s<t} eta_s^2 (L_s + sigma2) K(tau_t - tau_{s+1}),
+    Equation (eq:schedules.fsl): ``L_t = F(tau_t)
+        + (1/B) sum_{s<t} eta_s^2 (L_s + sigma2) K(tau_t - tau_{s+1}),
         F(tau) = sum_k v_k^2 e^{-2 lam_k tau},  K(u) = sum_k lam_k^2 e^{-2 lam_k u}``
 
     (S2) is the small-step limit of the exact recursion (S1), in which the loss depends on the
@@ -423,8 +424,10 @@ def optimal_schedule(
 ) -> OptimalScheduleResult:
     """Learning-rate schedule minimising the final test loss of online SGD (optimal control).
 
-    Equation (eq:schedules.optimal_schedule): ``eta* = argmin_{0 <= eta_t <= cap} L_T,   p_T = lam,  p_t = A(eta_t)^T p_{t+1},
-        dL_T/d eta_t = p_{t+1} . [(-2 lam + 2 eta_t (1+1/B) lam^2) * c_t] + (2 eta_t / B) (p_{t+1} . lam) (lam . c_t + sigma2)``
+    Equation (eq:schedules.optimal_schedule): ``eta* = argmin_{0 <= eta_t <= cap} L_T,   p_T = lam,
+        p_t = A(eta_t)^T p_{t+1},
+        dL_T/d eta_t = p_{t+1} . [(-2 lam + 2 eta_t (1+1/B) lam^2) * c_t]
+        + (2 eta_t / B) (p_{t+1} . lam) (lam . c_t + sigma2)``
 
     Minimises ``log L_T`` over ``0 <= eta_t <= lr_cap`` for the exact recursion (S1) (or the
     functional scaling law (S2), see :func:`functional_scaling_law`) with the adjoint
