@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make demo   -- set up .venv, run the quick reproduction, print where the report is
-#   make test   -- set up .venv, run the test suite (with the package's doctests)
+#   make test   -- set up .venv, run the test suite (tests/test_doctests.py runs the docstring examples)
 #   make docs   -- also install the `docs` extra, build the documentation site into site/ (offline)
 PYTHON ?= python3
 VENV   := .venv
