@@ -1,16 +1,18 @@
 # Two commands on a fresh machine:
 #   make demo   -- set up .venv, run the quick reproduction, print where the report is
-#   make test   -- set up .venv, run the test suite
+#   make test   -- set up .venv, run the test suite (tests/test_doctests.py runs the docstring examples)
+#   make docs   -- also install the `docs` extra, build the documentation site into site/ (offline)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lmech-installed
+DOCS_STAMP := $(VENV)/.lmech-docs-installed
 OUT    ?= runs/quick
 JOBS   ?=
 BACKEND ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow bench venv clean
+.PHONY: demo test test-slow bench venv clean docs
 
 venv: $(STAMP)
 
@@ -33,8 +35,19 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
+# The site: API reference from the docstrings, the equation index (docs/gen_equations.py) and
+# the tutorials (executed; any error fails the build), all run by docs/hooks.py. The build
+# needs no network: the readthedocs theme's assets are bundled with mkdocs.
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg $(VENV)/bin/mkdocs build --strict --site-dir site
+	@echo "documentation site: site/index.html"
+
 bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site docs/equations.md

@@ -46,6 +46,14 @@ def fit_power_law(x, y, *, xmin: float | None = None, xmax: float | None = None)
         Positive values.
     xmin, xmax : float, optional
         Fit window (inclusive).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.logspace(1, 3, 9)
+    >>> fit = fit_power_law(x, 5.0 * x**-0.5)
+    >>> round(fit.exponent, 6), round(fit.prefactor, 6), fit.n_points
+    (0.5, 5.0, 9)
     """
     x = check_array(x, "x", ndim=1, positive=True)
     y = check_array(y, "y", ndim=1, positive=True)

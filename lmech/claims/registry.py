@@ -290,6 +290,8 @@ def claim(
         The quick setting takes long enough (about 30 s or more) that the default test run
         leaves it to the ``slow`` marker.
 
+    Notes
+    -----
     The statement shown to users is the first paragraph of ``func``'s docstring.
     """
     if not isinstance(name, str) or not name or name.strip(".") != name or " " in name:

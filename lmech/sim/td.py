@@ -195,7 +195,8 @@ def simulate_td_gaussian(
     Parameters
     ----------
     lag_moments : array_like, shape (L, N + 1, N + 1), L >= episode_length + 1
-    (others as :func:`simulate_td_chain`)
+        Lag moments ``K_l = E[z_t z_{t+l}^T]``; the other parameters are as in
+        :func:`simulate_td_chain`.
     """
     K = check_array(lag_moments, "lag_moments", ndim=3)
     if K.shape[1] != K.shape[2] or K.shape[1] < 2:

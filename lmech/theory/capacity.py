@@ -47,6 +47,8 @@ __all__ = [
 def cover_count(n_points: int, n_dims: int) -> int:
     """Exact number of homogeneously separable dichotomies of ``n_points`` in general position.
 
+    Equation (eq:capacity.cover): ``C_G(P) = 2 sum_{k=0}^{N_0 - 1} binom(P - 1, k)``
+
     ``C(P, N_0) = 2 sum_{k<N_0} binom(P - 1, k)`` (Cover 1965), as a Python integer. With
     ``n_dims = dim Fix(G)`` it is the number of G-invariantly separable dichotomies of P
     objects (Farrell et al.).
@@ -58,6 +60,8 @@ def cover_count(n_points: int, n_dims: int) -> int:
 
 def separable_fraction(n_points, n_dims) -> np.ndarray:
     """Fraction ``C(P, N_0) / 2^P`` of separable dichotomies, vectorised (float64).
+
+    Equation (eq:capacity.fraction): ``f(P) = C_G(P) / 2^P = I_{1/2}(P - N_0, N_0),  capacity P_c = 2 N_0``
 
     Parameters
     ----------
@@ -109,6 +113,8 @@ def log_separable_fraction(n_points, n_dims: int) -> np.ndarray:
 
 def fixed_space_dim(representation, *, atol: float = 1e-8) -> int:
     """Dimension of the subspace fixed by a finite group: ``(1/|G|) sum_g tr pi(g)``.
+
+    Equation (eq:capacity.fixed_dim): ``N_0 = dim Fix(G) = (1/|G|) sum_g tr pi(g)``
 
     Parameters
     ----------

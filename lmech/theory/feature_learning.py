@@ -68,6 +68,9 @@ __all__ = [
 def chi(beta) -> np.ndarray | float:
     """Rich-regime time exponent chi(beta) = beta * max(1, 2 / (1 + beta)) (L ~ t^{-chi}).
 
+    Equation (eq:feature_learning.chi): ``chi(beta) = beta * max(1, 2 / (1 + beta))   (rich);
+        chi = beta   (lazy)``
+
     Vectorised over ``beta`` (> 0). For hard tasks (beta < 1) chi = 2 beta/(1 + beta) > beta;
     for beta >= 1 chi = beta, the lazy exponent.
     """
@@ -240,6 +243,9 @@ def _integrate(lam, q, gamma, t_out, eps):
 def rich_linear_curve(eigenvalues, target_power, t, *, gamma: float, eps: float = 0.02,
                       check: bool = True, rtol: float = 1e-3) -> RichLinearCurve:
     """Population loss of the infinite-width rich two-layer linear model, equation (FL).
+
+    Equation (eq:feature_learning.rich_flow): ``dv/dt = (1 + gamma s) Lambda e
+        + gamma s v (v . Lambda e) / ||v||^2,  e = w* - v``
 
     Parameters
     ----------

@@ -261,6 +261,11 @@ def _check_depths(depth) -> np.ndarray:
 def icl_risk(alpha, depth, *, noise: float = 0.0, model: str = "untied") -> ICLRiskResult:
     """ICL risk of depth-L linear attention on ISO covariates in the proportional limit.
 
+    Equation (eq:icl.risk): ``R(p) = int p(s)^2 dmu(s) + (noise / alpha) int (1 - p(s))^2 / s dmu(s),
+        p(s) = prod_l (1 - Gamma_l s),  mu = Marchenko-Pastur law of ratio 1/alpha``
+
+    Equation (eq:icl.noiseless_optimum): ``R*_L = 1 / sum_{j<=L} pi_j(0)^2``
+
     Parameters
     ----------
     alpha : float or array_like, shape (n_alphas,)
@@ -326,6 +331,9 @@ def polynomial_risk_iso(alpha: float, step_sizes, *, noise: float = 0.0) -> floa
 def icl_bayes_risk(alpha, *, noise: float) -> np.ndarray:
     """L -> infinity limit of the untied risk: Bayes-optimal ridge with ``lambda = noise/alpha``.
 
+    Equation (eq:icl.bayes): ``R_inf = kappa / (1 + kappa),
+        kappa = lambda + (1/alpha) kappa / (1 + kappa),  lambda = noise / alpha``
+
     ``R = kappa / (1 + kappa)`` where ``kappa = lambda + (1/alpha) kappa / (1 + kappa)``
     (sample-covariance deterministic equivalent on the identity covariance). For ``noise = 0``
     this is ``max(0, 1 - alpha)`` (interpolation of the atom at zero).
@@ -367,6 +375,8 @@ def _lanczos(weights: np.ndarray, x: np.ndarray, n: int) -> tuple[np.ndarray, np
 
 def rrs_risk(eigenvalues, depth, *, model: str = "untied") -> ICLRiskResult:
     """Normalised RRS risk at infinite context, ``min_p sum_k lam_k p(lam_k)^2 / sum_k lam_k``.
+
+    Equation (eq:icl.rrs): ``R(p) = sum_k lam_k p(lam_k)^2 / sum_k lam_k``
 
     Parameters
     ----------

@@ -114,6 +114,8 @@ def solve_kappa(
 ) -> KappaResult:
     """Solve (K1) for kappa at every (P, ridge) pair, vectorised.
 
+    Equation (eq:kernel.kappa): ``kappa = ridge + kappa * sum_k m_k lam_k / (P lam_k + kappa)``
+
     Parameters
     ----------
     eigenvalues : array_like, shape (M,)

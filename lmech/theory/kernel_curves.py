@@ -249,6 +249,13 @@ def learning_curve(
 ) -> LearningCurve:
     """Generalisation error of kernel ridge regression versus the number of samples.
 
+    Equation (eq:kernel.learning_curve): ``E_g = [sum_k (1 - L_k)^2 v_k^2 + gamma * noise] / (1 - gamma),
+        L_k = P lam_k / (P lam_k + kappa),  gamma = sum_k L_k^2 / P``
+
+    Equation (eq:kernel.mode_error): ``mode_error_k = (1 - L_k)^2 v_k^2 + (L_k^2 / P) (E_g + noise)``
+
+    Equation (eq:kernel.train_error): ``E_train = (ridge / kappa)^2 (E_g + noise)``
+
     Solves the theory of the module docstring at every (P, ridge) pair, vectorised.
 
     Parameters

@@ -116,6 +116,8 @@ def solve_kappa_complex(
 ) -> ComplexKappaResult:
     """Solve (L1) for kappa(s) at complex nodes ``s`` by Newton with continuation.
 
+    Equation (eq:laplace.kappa): ``kappa(s) = s + (kappa / n) sum_k m_k lam_k / (lam_k + kappa),  s complex``
+
     Parameters
     ----------
     eigenvalues : array_like, shape (K,)

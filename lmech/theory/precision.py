@@ -125,6 +125,9 @@ def precision_loss(n_params, n_data, law: PrecisionLaw, *, weight_bits=np.inf, a
                    kv_bits=np.inf) -> np.ndarray:
     """Predicted loss ``A N_eff^{-alpha} + B D^{-beta} + E`` (broadcast over all arguments).
 
+    Equation (eq:precision.loss): ``L = A N_eff^{-alpha} + B D^{-beta} + E,
+        N_eff = N (1 - e^{-P_w/gamma_w}) (1 - e^{-P_a/gamma_a}) (1 - e^{-P_kv/gamma_kv})``
+
     Parameters
     ----------
     n_params, n_data : float or array_like
@@ -141,6 +144,8 @@ def precision_loss(n_params, n_data, law: PrecisionLaw, *, weight_bits=np.inf, a
 def ptq_degradation(n_params, n_data, post_bits, law: PTQLaw, *, suppression: Callable | None = None,
                     weight_bits=np.inf, act_bits=np.inf, kv_bits=np.inf) -> np.ndarray:
     """Post-training-quantisation loss increase ``C_T e^{-P_post/gamma_post} D^{gamma_D} / N^{gamma_N}``.
+
+    Equation (eq:precision.ptq): ``delta_PTQ = C_T e^{-P_post/gamma_post} D^{gamma_D} / N^{gamma_N}``
 
     ``suppression(weight_bits, act_bits, kv_bits)``, if given, multiplies the result (the
     paper's robustness of low-precision-trained models to PTQ; its exact form is the paper's).
@@ -348,6 +353,8 @@ def _optimal_n(C, P, law: PrecisionLaw, f: float) -> float:
 def optimal_precision(compute: float, law: PrecisionLaw, *, n_params: float | None = None,
                       bits_range: tuple[float, float] = (1.0, 32.0)) -> OptimalPrecision:
     """Training precision minimising the loss at fixed compute ``C = N D P``.
+
+    Equation (eq:precision.optimal): ``P* = argmin_P L(N, D, P)  subject to  C = N D P``
 
     Weights, activations and KV cache share the precision P. With ``n_params=None`` N and D are
     chosen optimally for each P (closed form) and P by bounded 1-D search; the optimum is then

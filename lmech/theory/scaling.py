@@ -19,14 +19,14 @@ Equations (Laplace domain; kappa_n(s) solves kappa = s + (kappa/n) sum lam/(lam 
 see :mod:`lmech.theory.laplace`):
 
 (6.1) finite N, P = inf:  L(t) = sum_k p_k h_k(2t),
-      h_k(tau) = InvLap[ kappa_N(s) / (s (lam_k + kappa_N(s))) ](tau)  ("transfer function").
+      ``h_k(tau) = InvLap[ kappa_N(s) / (s (lam_k + kappa_N(s))) ](tau)``  ("transfer function").
 (6.2) ensemble of E projections: L_E(t) = Lbar(t) + (L(t) - Lbar(t))/E, Lbar = sum_k p_k h_k(t)^2.
 (6.3) N = inf, finite P (two-point deterministic equivalent, double inversion at (t, t)):
       L(t) = InvLap_{s,s'}[ kappa kappa'/(s s') sum_k p_k/((lam_k+kappa)(lam_k+kappa')) / (1 - g) ],
       g = (1/P) sum_k lam_k^2/((lam_k+kappa)(lam_k+kappa')),  kappa = kappa_P(s), kappa' = kappa_P(s');
       label noise adds (noise/P) InvLap_{s,s'}[ T(s,s')/(s s') ] with
       T = (kappa/s)[sum lam/(lam+kappa) - kappa' sum lam/((lam+kappa)(lam+kappa')) / (1 - g)];
-      train loss  L_tr(t) = InvLap_s[ sum_k p_k/(lam_k + kappa_P(s)) + noise/kappa_P(s) ](2t).
+      train loss  ``L_tr(t) = InvLap_s[ sum_k p_k/(lam_k + kappa_P(s)) + noise/kappa_P(s) ](2t)``.
 (6.4) finite N and P: conditional on F this is (6.3) on the N features with covariance
       Sigma_F = F Lambda F^T / N, target a* = Sigma_F^{-1} F Lambda w*/sqrt(N) and extra label
       noise L_inf(N|F) = w*^T Lambda w* - a*^T Sigma_F a*; averaged over draws of F.
@@ -134,7 +134,7 @@ def _kappa_at(lam, n, s):
 def rf_transfer(eigenvalues, N, tau, *, M: int = 32) -> np.ndarray:
     """Per-mode transfer functions h_k(tau) of a width-N random-feature model.
 
-    h_k(tau) = InvLap[kappa_N(s) / (s (lam_k + kappa_N(s)))](tau) is the projection-averaged
+    ``h_k(tau) = InvLap[kappa_N(s) / (s (lam_k + kappa_N(s)))](tau)`` is the projection-averaged
     error factor of mode k: E_F[e^{-tau H}] u0 = h(tau) * u0 for gradient flow of the
     whitened error u with H = Lambda^{1/2} F^T F Lambda^{1/2} / N (Bordelon, Atanasov,
     Pehlevan, "A Dynamical Model of Neural Scaling Laws").
@@ -291,6 +291,12 @@ def rf_loss_curve(
 ) -> RFCurve:
     """Expected test (and train) loss of a random-feature model trained by gradient flow.
 
+    Equation (eq:scaling.rf_width): ``L(t) = sum_k p_k h_k(2t),
+        h_k(tau) = InvLap[ kappa_N(s) / (s (lam_k + kappa_N(s))) ](tau)``
+
+    Equation (eq:scaling.rf_ensemble): ``L_E(t) = Lbar(t) + (L(t) - Lbar(t)) / E,
+        Lbar(t) = sum_k p_k h_k(t)^2``
+
     Solves the Laplace-domain theory of Bordelon, Atanasov & Pehlevan, "A Dynamical Model
     of Neural Scaling Laws" (equations (6.1)-(6.4) in this module's docstring).
 
@@ -410,6 +416,9 @@ class ScalingExponents:
 def rf_exponents(a: float, b: float) -> ScalingExponents:
     """Scaling exponents of the random-feature model (see :class:`ScalingExponents`).
 
+    Equation (eq:scaling.exponents): ``L ~ t^{-(a-1)/b},  L_inf(N) ~ N^{-min(a-1, b)},
+        L(P) ~ P^{-min(a-1, 2b)}``
+
     Parameters
     ----------
     a : float
@@ -440,6 +449,9 @@ class ComputeOptimal:
 def compute_optimal(time_exponent: float, width_exponent: float) -> ComputeOptimal:
     """Balance L = t^{-x} + N^{-y} at C = N t.
 
+    Equation (eq:scaling.compute_optimal): ``N* ~ C^{x/(x+y)},  t* ~ C^{y/(x+y)},  L* ~ C^{-x y/(x+y)}
+        (L = t^{-x} + N^{-y}, C = N t)``
+
     Balancing gives t ~ N^{y/x}, so N* ~ C^{x/(x+y)}, t* ~ C^{y/(x+y)} and
     L* ~ C^{-x y/(x+y)}. For the random-feature model with a - 1 < b this is
     N* ~ C^{1/(1+b)}, t* ~ C^{b/(1+b)}, L* ~ C^{-(a-1)/(1+b)}: the number of steps grows
@@ -451,6 +463,12 @@ def compute_optimal(time_exponent: float, width_exponent: float) -> ComputeOptim
         x > 0 in L ~ t^{-x}.
     width_exponent : float
         y > 0 in L ~ N^{-y}.
+
+    Examples
+    --------
+    >>> opt = compute_optimal(0.5, 1.0)
+    >>> round(opt.N_exponent, 4), round(opt.t_exponent, 4), round(opt.loss_exponent, 4)
+    (0.3333, 0.6667, 0.3333)
     """
     x = check_real(time_exponent, "time_exponent", lo=0, lo_closed=False)
     y = check_real(width_exponent, "width_exponent", lo=0, lo_closed=False)

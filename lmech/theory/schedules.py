@@ -1,8 +1,8 @@
 """Optimal learning-rate schedules for online SGD on a power-law linear model.
 
 Theory of Bordelon & Mori, "Theory of Optimal Learning Rate Schedules and Scaling Laws for
-a Random Feature Model" (the seed list's "Optimal learning rate schedules under functional
-scaling laws"). The dynamics are the exact second-moment recursion (S1) of online SGD on
+a Random Feature Model" (also circulated as "Optimal learning rate schedules under
+functional scaling laws"). The dynamics are the exact second-moment recursion (S1) of online SGD on
 Gaussian features (:mod:`lmech.theory.sgd`, same conventions: loss without factor 1/2,
 time in steps, fresh batches), now with a step-dependent learning rate ``eta_t``::
 
@@ -193,6 +193,9 @@ def _setup(eigenvalues, target_power, batch_size, noise):
 def final_loss(eigenvalues, target_power, lrs, batch_size=1, noise=0.0) -> float:
     """Final test loss L_T of online SGD run with the per-step rates ``lrs`` (shape (T,)).
 
+    Equation (eq:schedules.recursion): ``c_{t+1} = A(eta_t) c_t + (eta_t^2/B) sigma2 lam,  L_T = lam . c_T,
+        A(eta) = diag(1 - 2 eta lam + eta^2 (1 + 1/B) lam^2) + (eta^2/B) lam lam^T``
+
     Same conventions and recursion as :func:`lmech.theory.sgd.learning_curve`.
     """
     lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
@@ -297,6 +300,10 @@ class FSLResult(SolverResult):
 
 def functional_scaling_law(eigenvalues, target_power, lrs, batch_size=1, noise=0.0) -> FSLResult:
     """Loss of online SGD under a schedule from the functional scaling law (S2), step-discretised.
+
+    Equation (eq:schedules.fsl): ``L_t = F(tau_t)
+        + (1/B) sum_{s<t} eta_s^2 (L_s + sigma2) K(tau_t - tau_{s+1}),
+        F(tau) = sum_k v_k^2 e^{-2 lam_k tau},  K(u) = sum_k lam_k^2 e^{-2 lam_k u}``
 
     (S2) is the small-step limit of the exact recursion (S1), in which the loss depends on the
     schedule only through the intrinsic time ``tau(t) = int_0^t eta`` and the SGD-noise memory
@@ -421,6 +428,11 @@ def optimal_schedule(
     tol: float = 1e-10,
 ) -> OptimalScheduleResult:
     """Learning-rate schedule minimising the final test loss of online SGD (optimal control).
+
+    Equation (eq:schedules.optimal_schedule): ``eta* = argmin_{0 <= eta_t <= cap} L_T,   p_T = lam,
+        p_t = A(eta_t)^T p_{t+1},
+        dL_T/d eta_t = p_{t+1} . [(-2 lam + 2 eta_t (1+1/B) lam^2) * c_t]
+        + (2 eta_t / B) (p_{t+1} . lam) (lam . c_t + sigma2)``
 
     Minimises ``log L_T`` over ``0 <= eta_t <= lr_cap`` for the exact recursion (S1) (or the
     functional scaling law (S2), see :func:`functional_scaling_law`) with the adjoint

@@ -190,6 +190,8 @@ def _critical_lr_one(lam_p, B):
 def critical_lr(eigenvalues, batch_size=1):
     """Largest stable constant learning rate of online SGD with Gaussian features.
 
+    Equation (eq:sgd.critical_lr): ``g(eta) = (eta / B) sum_k lam_k / (2 - eta (1 + 1/B) lam_k) = 1``
+
     The expected second moments follow (S1); with a constant rate eta their iteration matrix
     ``A = diag(1 - 2 eta lam + eta^2 (1+1/B) lam^2) + (eta^2/B) lam lam^T`` is a positive
     definite rank-one update of a diagonal, whose top eigenvalue crosses 1 exactly when the
@@ -332,6 +334,9 @@ def learning_curve(
     times=None,
 ) -> SGDCurveResult:
     """Expected test loss vs step of online minibatch SGD on Gaussian features (S1).
+
+    Equation (eq:sgd.recursion): ``c_k(t+1) = (1 - 2 eta_t lam_k + eta_t^2 (1 + 1/B) lam_k^2) c_k(t)
+        + (eta_t^2 / B) lam_k (sum_l lam_l c_l(t) + sigma2),   loss[t] = sum_k lam_k c_k(t)``
 
     Solves the exact mode-wise second-moment recursion (S1) of Bordelon & Pehlevan,
     "Learning Curves for SGD on Structured Features" (see the module docstring for every

@@ -361,7 +361,10 @@ def _check_common(lag_moments, discount, batch_size, episode_length, reward_nois
 
 
 def td_fixed_point(lag_moments, discount: float) -> np.ndarray:
-    """TD fixed point ``w_V`` solving ``(S(0) - discount S(1)) w_V = q(0)``, shape (N,)."""
+    """TD fixed point ``w_V`` solving ``(S(0) - discount S(1)) w_V = q(0)``, shape (N,).
+
+    Equation (eq:td.fixed_point): ``(S(0) - gamma S(1)) w_V = q(0)``
+    """
     gamma = check_real(discount, "discount", lo=0.0, hi=1.0, hi_closed=False)
     K = _check_moments(lag_moments, 1)
     return _blocks(K, gamma, 1, 0.0).w_value
@@ -380,6 +383,10 @@ def td_learning_curve(
     plateau: bool = True,
 ) -> TDCurveResult:
     """Gaussian-equivalent learning curve of minibatch TD(0) (see the module docstring).
+
+    Equation (eq:td.learning_curve): ``m_{k+1} = (I - lr Abar) m_k,
+        C_{k+1} = C_k - lr (Abar C_k + C_k Abar^T) + lr^2 [(1 - 1/B) Abar C_k Abar^T + (1/B) E[G G^T]],
+        value error = tr(S(0) C_k)``
 
     Parameters
     ----------

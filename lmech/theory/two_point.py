@@ -158,6 +158,10 @@ def two_point_equivalent(
 ) -> TwoPointResult:
     """Two-point deterministic equivalent (D2) of a product of two sample-covariance resolvents.
 
+    Equation (eq:two_point.equivalent): ``l l' (Sigma_hat + l)^{-1} A (Sigma_hat + l')^{-1}
+        ~= kappa kappa' (Sigma+kappa)^{-1} A (Sigma+kappa')^{-1}
+        + kappa kappa' (Sigma+kappa)^{-1} Sigma (Sigma+kappa')^{-1} q(A) / (1 - gamma)``
+
     Computes the deterministic equivalent of ``l1 l2 u^T (Sigma_hat + l1)^{-1} A (Sigma_hat + l2)^{-1} u``
     with ``Sigma_hat = X^T X / P`` (rows ~ N(0, Sigma), Sigma = diag(eigenvalues)); see the
     module docstring for (D2) ["Two-Point Deterministic Equivalence for Stochastic Gradient
@@ -318,6 +322,10 @@ def sgd_fixed_data(
     M: int = 32,
 ) -> FixedDataResult:
     """Test and training loss of multi-pass SGD on a fixed training set (two-point theory).
+
+    Equation (eq:two_point.sgd_fixed_data): ``L_test(tau) = F_test(tau) + V_test(tau)
+        + (eta/B) int_0^tau K_test(tau-s) L_train(s) ds,
+        L_train(tau) = F_train(tau) + V_train(tau) + (eta/B) int_0^tau K_train(tau-s) L_train(s) ds``
 
     Linear regression on P fixed Gaussian samples with population covariance
     ``diag(eigenvalues)``, SGD with batches of ``batch_size`` drawn uniformly with

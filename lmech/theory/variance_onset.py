@@ -89,6 +89,10 @@ def noisy_feature_curve(eigenvalues, target_power, P, *, noise_eigenvalues=None,
                         ridge: float = 0.0) -> NoisyFeatureCurve:
     """Learning curve E_g(P) of the signal-plus-noise feature model, equation (VO).
 
+    Equation (eq:variance_onset.toy): ``E_g(P) = [sum_k v_k^2 kappa^2 / (P(lam_k+eta_k) + kappa)^2
+        + gamma sigma_eff^2] / (1 - gamma) + sigma_eff^2,
+        v_k^2 = p_k lam_k / (lam_k + eta_k),  sigma_eff^2 = sum_k p_k eta_k / (lam_k + eta_k)``
+
     Parameters
     ----------
     eigenvalues : array_like, shape (K,)

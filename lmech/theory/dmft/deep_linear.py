@@ -430,6 +430,10 @@ def deep_linear(
 ) -> DeepLinearDMFTResult:
     """Solve the infinite-width DMFT of a deep linear network trained by GD (or gradient flow).
 
+    Equation (eq:dmft.deep_linear): ``Phi^l = M^l (Phi^{l-1} + C^l G^{l+1} C^l^T) M^l^T,
+        G^l = Mt^l (G^{l+1} + D^l Phi^{l-1} D^l^T) Mt^l^T,
+        A^l = M^l C^l,  B^l = Mt^l D^l,  M^l = (I - C^l D^l)^{-1},  Mt^l = (I - D^l C^l)^{-1}``
+
     Solves equations (DL) of the module docstring ("Self-Consistent Dynamical Field Theory of
     Kernel Evolution in Wide Neural Networks", Bordelon & Pehlevan): feature kernels
     ``Phi^l(t,s)``, gradient kernels ``G^l(t,s)``, response functions ``A^l, B^l`` and the

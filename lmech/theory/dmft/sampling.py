@@ -832,6 +832,13 @@ def two_layer(
 ) -> SamplingDMFTResult:
     """Infinite-width feature-learning dynamics of a two-layer mean-field network.
 
+    Equation (eq:dmft.single_site): ``h(t) = u(t) + sum_{s<t} [A^{l-1}(t,s) + c Phi^{l-1}(t,s) Delta(s)] g(s),
+        z(t) = r(t) + sum_{s<=t} B^{l+1}(t,s) phi(h(s)) + sum_{s<t} c G^{l+1}(t,s) Delta(s) phi(h(s)),
+        g(t) = phi'(h(t)) z(t),  c = lr gamma0 / P``
+
+    Equation (eq:dmft.residual): ``Delta(t+1) = Delta(t) - (lr/P) K(t) Delta(t) - rho(t),
+        K(t) = Phi^L(t,t) + sum_l G^l(t,t) Phi^{l-1}(t,t)``
+
     Solves the DMFT of "Self-Consistent Dynamical Field Theory of Kernel Evolution in Wide
     Neural Networks" (Bordelon & Pehlevan) for ``L = 1``: every sampled neuron follows
 

@@ -1,0 +1,108 @@
+"""The documentation's equation index: labels unique, resolvable, and the generator runs.
+
+(The site build itself, ``make docs``, needs the ``docs`` extra and is not part of this suite.)
+"""
+import importlib.util
+import inspect
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_lmech_docs_{name}", DOCS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return _load("gen_equations")
+
+
+@pytest.fixture(scope="module")
+def equations(gen):
+    return gen.collect()
+
+
+def test_parse_labels_convention(gen):
+    doc = """Summary.
+
+    Equation (eq:demo.one): ``a = b + c``
+
+    Equation (eq:demo.two): ``x = y,
+        z = w``
+    Not part of it.
+    Equation (eq:Bad Label): ignored
+    """
+    assert gen.parse_labels(inspect.cleandoc(doc)) == [("eq:demo.one", "a = b + c"), ("eq:demo.two", "x = y,\nz = w")]
+    assert gen.papers_in('Authors, "A Long Paper\n Title Here" and "two words"') == ("A Long Paper Title Here",)
+
+
+def test_labels_unique_and_resolve(gen, equations):
+    assert len(equations) >= 20
+    assert gen.duplicates(equations) == {}
+    for e in equations:
+        obj = gen.resolve(e.target)
+        doc = inspect.getdoc(obj) or ""
+        assert f"Equation ({e.label}):" in doc, e.target
+        assert e.text.strip(), e.label
+
+
+def test_central_solvers_are_labelled(equations):
+    labelled = {e.target for e in equations}
+    for target in [
+        "lmech.theory.kappa:solve_kappa",
+        "lmech.theory.kernel_curves:learning_curve",
+        "lmech.theory.sgd:learning_curve",
+        "lmech.theory.scaling:rf_loss_curve",
+        "lmech.theory.schedules:optimal_schedule",
+        "lmech.theory.td:td_learning_curve",
+        "lmech.theory.dmft.deep_linear:deep_linear",
+        "lmech.theory.dmft.sampling:two_layer",
+        "lmech.theory.icl:icl_risk",
+        "lmech.theory.capacity:separable_fraction",
+        "lmech.theory.precision:precision_loss",
+        "lmech.theory.variance_onset:noisy_feature_curve",
+    ]:
+        assert target in labelled, target
+
+
+def test_every_equation_cites_a_paper(equations):
+    missing = [e.label for e in equations if not e.papers]
+    assert missing == []
+
+
+def test_no_stray_label_lines(gen):
+    """A line that starts like a label but does not parse is a typo, not prose."""
+    bad = []
+    for path in (DOCS.parent / "lmech").rglob("*.py"):
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if re.match(r"\s*Equation \(", line) and not gen.LABEL_RE.match(line):
+                bad.append(f"{path}:{i}")
+    assert bad == []
+
+
+def test_generator_writes_index(gen, tmp_path):
+    out = tmp_path / "equations.md"
+    eqs = gen.main(out)
+    text = out.read_text()
+    assert text.startswith("# Equation index")
+    for e in eqs:
+        assert f"### {e.label} " in text
+    assert f"{len(eqs)} equations." in text
+
+
+def test_tutorial_runner_executes_and_fails_loudly():
+    hooks = _load("hooks")
+    md = "# t\n\n```python\nx = 2\nprint(x * 21)\n```\n\n```py\nnot run\n```\n"
+    out = hooks.execute_markdown(md, "t.md")
+    assert "```text\n42\n```" in out and "not run" in out
+    with pytest.raises(hooks.TutorialError, match="block 1"):
+        hooks.execute_markdown("```python\nraise RuntimeError('boom')\n```\n", "bad.md")
