@@ -337,6 +337,8 @@ class LocalExecutor(Executor):
         Intra-op threads per worker (``OMP_NUM_THREADS``; torch reads it at import).
         Default ``max(1, cpu_count // jobs)``.
 
+    Notes
+    -----
     Each worker runs one task at a time over its own pipe, so a worker that dies
     (segfault, ``os._exit``, out-of-memory kill) fails only the task it was running: that
     task comes back as an error naming the exit code or signal, a fresh worker replaces
@@ -557,6 +559,8 @@ class RayExecutor(Executor):
         nodes lack the task function's code). The folder holding the task function's
         package is always added to the workers' ``sys.path`` when it exists there.
 
+    Notes
+    -----
     If Ray is already initialised in this process, that session is used and left running.
     """
 
