@@ -139,6 +139,7 @@ class FluctuationResult(SolverResult):
             if self.y_test is None:
                 fail("split", "'train' (no y_test was given)", split)
             y, f, var, bias, L = self.y_test, self.f_test, self.var_f_test, self.bias_f_test, self.test_loss
+            assert var is not None  # set together with y_test
         else:
             y, f, var, bias, L = self.y_train, self.f_train, self.var_f_train, self.bias_f_train, self.train_loss
         Pn = y.shape[0]

@@ -435,7 +435,7 @@ def learning_rule_dynamics(
         f_train=f_train,
         f_test=f_test,
         train_loss=_loss(f_train, ya),
-        test_loss=None if yt is None else _loss(f_test, yt),
+        test_loss=None if yt is None or f_test is None else _loss(f_test, yt),
         effective_ntk=Keff,
         feature_kernels=np.asarray(Phi),
         cross_kernels=np.asarray(Gx),
