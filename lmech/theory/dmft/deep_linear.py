@@ -316,9 +316,9 @@ def _dense_map(Kx, ytr, P, L, g0, eta, n, dynamics, Phi, G, Ah, Bh, delta):
 
 
 def _euler_f(Phi, G, L, n, Q, P, eta, ytr):
-    Phi_eq = [_equal_time(Phi[l], n, Q) if l > 0 else None for l in range(L + 1)]
+    Phi_eq: list[Any] = [_equal_time(Phi[l], n, Q) if l > 0 else None for l in range(L + 1)]
     Phi_eq[0] = _equal_time(Phi[0], n, Q)
-    G_eq = [None] + [_equal_time(G[l], n, Q) for l in range(1, L + 2)]
+    G_eq: list[Any] = [None] + [_equal_time(G[l], n, Q) for l in range(1, L + 2)]
     K = _ntk_from(Phi_eq, G_eq, L)
     f = torch.zeros(n, Q, dtype=torch.float64)
     for t in range(n - 1):
