@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import TypeVar
+
+_N = TypeVar("_N", int, float)
 
 
-def _number(text: str, kind, what: str, ok) -> int | float:
+def _number(text: str, kind: Callable[[str], _N], what: str, ok: Callable[[_N], bool]) -> _N:
     try:
         value = kind(text)
     except ValueError:

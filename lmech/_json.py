@@ -28,6 +28,6 @@ def jsonable(obj: Any) -> Any:
         return bool(obj)
     if isinstance(obj, type):
         return obj.__name__
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return jsonable(dataclasses.asdict(obj))
     return obj

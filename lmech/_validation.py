@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -30,7 +30,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def fail(name: str, constraint: str, value: Any, exc: type[Exception] = ValueError) -> None:
+def fail(name: str, constraint: str, value: Any, exc: type[Exception] = ValueError) -> NoReturn:
     """Raise ``exc`` with the project's message template."""
     raise exc(f"`{name}` must be {constraint}; got {_short(value)}")
 

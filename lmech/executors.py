@@ -42,7 +42,7 @@ import uuid
 import warnings
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,7 +192,7 @@ class Executor(ABC):
     name = "executor"
 
     @abstractmethod
-    def map_unordered(self, tasks: Sequence[Task]) -> Iterator[TaskOutcome]:
+    def map_unordered(self, tasks: Sequence[Task]) -> Generator[TaskOutcome, None, None]:
         """Yield one outcome per task, in completion order. Closing the generator early
         cancels the tasks that have not started."""
 
@@ -218,7 +218,7 @@ class InProcessExecutor(Executor):
 
     name = "inprocess"
 
-    def map_unordered(self, tasks: Sequence[Task]) -> Iterator[TaskOutcome]:
+    def map_unordered(self, tasks: Sequence[Task]) -> Generator[TaskOutcome, None, None]:
         for task in tasks:
             yield run_task(task)
 
@@ -367,7 +367,7 @@ class LocalExecutor(Executor):
             w.stop(abort=True)
         return _Worker(self._ctx, self.threads)
 
-    def map_unordered(self, tasks: Sequence[Task]) -> Iterator[TaskOutcome]:
+    def map_unordered(self, tasks: Sequence[Task]) -> Generator[TaskOutcome, None, None]:
         from multiprocessing.connection import wait
 
         if not tasks:
@@ -630,7 +630,7 @@ class RayExecutor(Executor):
             self._watchdog.stop()
             self._watchdog = None
 
-    def map_unordered(self, tasks: Sequence[Task]) -> Iterator[TaskOutcome]:
+    def map_unordered(self, tasks: Sequence[Task]) -> Generator[TaskOutcome, None, None]:
         if not tasks:
             return
         ray = self._ensure()

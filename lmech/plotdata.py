@@ -6,8 +6,9 @@ the code that made them. Base layer: imports nothing of lmech.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +32,9 @@ class Series:
     y: tuple[float, ...]
     yerr: tuple[float, ...] | None = None
     role: str = "theory"
+
+    if TYPE_CHECKING:  # what the constructor accepts; __post_init__ stores tuples of floats
+        def __init__(self, label: str, x: Any, y: Any, yerr: Any = None, role: str = "theory") -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "x", _floats(self.x))
@@ -68,6 +72,10 @@ class Panel:
     series: tuple[Series, ...]
     xscale: str = "linear"
     yscale: str = "linear"
+
+    if TYPE_CHECKING:  # any iterable of series; __post_init__ stores a tuple
+        def __init__(self, title: str, xlabel: str, ylabel: str, series: Iterable[Series],
+                     xscale: str = "linear", yscale: str = "linear") -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "series", tuple(self.series))

@@ -126,7 +126,7 @@ class SolverResult:
         # Put the aligned repr in the subclass's own namespace so @dataclass (which never
         # overwrites an attribute defined in the class body) keeps it.
         if "__repr__" not in cls.__dict__:
-            cls.__repr__ = SolverResult.__repr__
+            cls.__repr__ = SolverResult.__repr__  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         base = ["converged", "status", "iterations", "residual", "message", "extras"]

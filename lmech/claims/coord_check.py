@@ -10,6 +10,7 @@ scaling (depth) reach ``|slope| >= 0.4``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lmech.claims.toolkit import ClaimOutcome, Panel, SeedStream, Series, Setting, Tolerance, claim, one_thread
 from lmech.sim.coord_check import coord_check
@@ -61,7 +62,7 @@ def _coord(s: Coord, seeds: SeedStream) -> ClaimOutcome:
         "zero_readout": r.zero_readout, "seconds": r.seconds})
 
 
-MLP_FULL = dict(widths=(64, 128, 256, 512, 1024, 2048), steps=5, n_seeds=5)
+MLP_FULL: dict[str, Any] = dict(widths=(64, 128, 256, 512, 1024, 2048), steps=5, n_seeds=5)
 
 
 @claim("param.coord_check.width.mlp_adam", paper=TP5, metric=METRIC, tolerance=0.1,
@@ -93,7 +94,7 @@ def gpt_width(s: Coord, seeds: SeedStream) -> ClaimOutcome:
     return _coord(s, seeds)
 
 
-DEPTH_FULL = dict(depths=(2, 4, 8, 16, 32, 64, 128), width=256, steps=5, n_seeds=5, widths=None, plot="resid.last")
+DEPTH_FULL: dict[str, Any] = dict(depths=(2, 4, 8, 16, 32, 64, 128), width=256, steps=5, n_seeds=5, widths=None, plot="resid.last")
 
 
 @claim("param.coord_check.depth.depth_mup", paper=DEPTH, metric=METRIC, tolerance=0.1,

@@ -17,6 +17,7 @@ measured 1-4 %, noise dominated), 3 % full (N = 4096 two-layer, 2048 deep linear
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +75,7 @@ def deep_linear_loss_curves(s: DeepLinear, seeds: SeedStream) -> ClaimOutcome:
     at N = 4096."""
     X, y, Xt, yt = _task(s)
     th = deep_linear(X, y, depth=s.depth, gamma0=s.gamma0, lr=s.lr, steps=s.steps, X_test=Xt, y_test=yt)
+    per_width: dict[int, dict[str, Any]]
     per_width, runs = {}, {}
     for N in s.widths:
         r = runs[N] = train_mean_field(X, y, width=N, depth=s.depth, gamma0=s.gamma0, lr=s.lr, steps=s.steps,
@@ -269,7 +271,7 @@ def _compare_rule(s: Rules, rule: str, seeds: SeedStream, th_seed: int, deep: bo
         if th.diverged:
             raise RuntimeError(f"{rule} {label}: infinite-width dynamics diverged after step {th.steps[-1]} "
                                f"(lower steps, lr or gamma0 in the setting)")
-        per_width = {}
+        per_width: dict[int, dict[str, Any]] = {}
         for N in widths:
             r = sims[label, N] = train_learning_rule(X, y, width=N, seeds=seeds.take(n_seeds), **kw)
             per_width[N] = {"train_loss_err": rel(th.train_loss, r.train_loss.mean(0)),

@@ -9,6 +9,7 @@ docstring of :mod:`lmech.sim.precision`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from lmech.sim import precision as sim
 from lmech.theory import precision as th
 
 PAPER = "Scaling Laws for Precision"
-TASK = dict(in_dim=16, teacher_width=256, noise=0.01, seed=0)  # one fixed teacher for every run
+TASK: dict[str, Any] = dict(in_dim=16, teacher_width=256, noise=0.01, seed=0)  # one fixed teacher for every run
 
 
 @dataclass(frozen=True)

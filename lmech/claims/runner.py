@@ -160,7 +160,7 @@ def run_claims(
         aborted = True
         try:
             if todo:
-                if owns:
+                if isinstance(backend, str):  # owns
                     workers = min(jobs or (os.cpu_count() or 1), len(todo))
                     executor = make_executor(backend, jobs=workers if backend != "inprocess" else None,
                                              address=address)

@@ -12,6 +12,7 @@ stream instead, the plateau horizon proved too short for most instances (quick, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -150,6 +151,7 @@ def plateau(s: Plateau, seeds: SeedStream):
     """With a constant learning rate the TD value error plateaus at the level predicted by the
     fixed point of the second-moment recursion (growing with lr / B); annealing the learning rate
     removes the plateau; beyond the predicted maximal stable learning rate TD diverges."""
+    kw: dict[str, Any]
     K, kw, half = _ar_moments(s), dict(discount=s.discount, batch_size=s.batch_size), s.n_steps // 2
     lr_max = th.max_stable_lr(K, rtol=1e-3, **kw)
     lrs = lr_max * np.array(s.lr_fractions)

@@ -105,7 +105,7 @@ def mlp_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     return _transfer(s, seeds)
 
 
-GPT = dict(model="gpt", batch_size=8, n_seeds=2)
+GPT: dict[str, Any] = dict(model="gpt", batch_size=8, n_seeds=2)
 
 
 @claim("transfer.width.gpt", paper=TP5, metric=SHIFT, tolerance=0.5,

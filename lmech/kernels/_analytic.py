@@ -79,6 +79,7 @@ def _diagonal(q0: np.ndarray, depth: int, activation: str, wv: float, bv: float)
     """Exact k(x, x) of NNGP and NTK from the variance recursion. q0 = Sigma^0(x, x)."""
     q = q0.astype(np.float64, copy=True)
     t = q.copy()
+    e_dphi2: float | np.ndarray
     for _ in range(depth):
         if activation == "relu":
             e_phi2, e_dphi2 = 0.5 * q, 0.5

@@ -69,8 +69,8 @@ def empirical_ntk(model: torch.nn.Module, X1, X2=None, *, chunk_size: int = 64) 
         return torch.cat([j.reshape(X.shape[0], j.shape[1], -1) for j in J.values()], dim=2)
 
     with torch.no_grad():
-        JB = [jacobian(B[s:s + chunk_size]) for s in range(0, B.shape[0], chunk_size)]
-        JB = torch.cat(JB, dim=0)  # (n2, k, p)
+        JB_parts = [jacobian(B[s:s + chunk_size]) for s in range(0, B.shape[0], chunk_size)]
+        JB = torch.cat(JB_parts, dim=0)  # (n2, k, p)
         rows = []
         for s in range(0, A.shape[0], chunk_size):
             JA = JB[s:s + chunk_size] if X2 is None else jacobian(A[s:s + chunk_size])

@@ -279,6 +279,7 @@ def classify(
     """
     model = unwrap(model)
     overrides = dict(roles or {})
+    kind: str | None
     for pat, kind in overrides.items():
         if not isinstance(pat, str):
             fail("roles", "a mapping from name patterns (str) to role names", roles, TypeError)
@@ -362,7 +363,7 @@ def classify(
     if depth is not None:
         depth_v = check_int(depth, "depth", lo=1)
     elif isinstance(getattr(model, "depth", None), int):
-        depth_v = int(model.depth)
+        depth_v = int(getattr(model, "depth"))
     elif block_names:
         depth_v = len(block_names)
     else:
@@ -450,7 +451,7 @@ def _chain_growth(model, canonical, uses, tensors) -> dict[str, tuple[bool, ...]
         p = tensors[pid]
         mname, mod, pname = uses[pid][0]
         if isinstance(mod, nn.Embedding) and pname == "weight":
-            g = (False, True)
+            g: tuple[bool, ...] = (False, True)
             # tied with the last layer: the vocabulary is the last layer's fan-out (fixed) anyway
         elif isinstance(mod, _LINEAR_TYPES):
             out_g = mod is not last

@@ -187,7 +187,7 @@ def branch_multiplier(alpha: float | None, m_L: float) -> float:
     return m_L**-alpha
 
 
-def attention_scale(scheme: str, head_dim: int, base_head_dim: float) -> float:
+def attention_scale(scheme: str, head_dim: float, base_head_dim: float) -> float:
     """Attention-logit scale ``base_head_dim^-1/2 * (head_dim / base_head_dim)^-p``.
 
     ``p = 1`` for the muP family (logits ``q.k / d_head`` once ``d_head`` grows) and

@@ -53,7 +53,7 @@ DEFAULT_LR = {"adam": {"mlp": 1e-2, "resmlp": 1e-2, "gpt": 1e-2}, "sgd": {"mlp":
 _STATS = ("size", "delta", "size_l1")
 
 
-def fit_slope(x: Sequence[float], y: Sequence[float]) -> float:
+def fit_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     """Least-squares slope of ``log2 y`` against ``log2 x`` (``-inf``/``nan`` if y has zeros)."""
     lx = np.log2(np.asarray(x, dtype=np.float64))
     with np.errstate(divide="ignore"):

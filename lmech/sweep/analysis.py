@@ -348,8 +348,8 @@ def _seed_stats(losses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def analyze_losses(
-    sizes: Sequence[float],
-    log2_hp: Sequence[float],
+    sizes: Sequence[float] | np.ndarray,
+    log2_hp: Sequence[float] | np.ndarray,
     losses: np.ndarray,
     *,
     base_size: float | None = None,

@@ -210,6 +210,7 @@ def _register_spec(store: ResultStore, spec: SweepSpec, force: bool) -> None:
     if rec is None:
         store.put_if_absent(SWEEP_KIND, SPEC_KEY, "active", payload)
         rec = store.get(SWEEP_KIND, SPEC_KEY)
+        assert rec is not None  # just written (or written concurrently by another process)
     if rec.payload.get("sweep_id") == sweep_id:
         if rec.payload.get("spec") != payload["spec"]:  # same trials, e.g. reordered axes or renamed
             store.put(SWEEP_KIND, SPEC_KEY, "active", {**payload, "replaced": rec.payload.get("replaced", [])})

@@ -179,7 +179,7 @@ def _core(lam, mult, power, P, ridge, noise, tail_mass, tail_power, weights=None
         bias_sum[sl] = D @ power
         np.multiply(Lb, Lb, out=PL)  # L^2; gamma_k = mult L^2 / P
         gamma[sl] = (PL @ mult) / Pb
-        if weights is not None:
+        if wsum is not None:  # allocated exactly when weights are given
             wsum[sl] = (PL @ (mult * weights)) / Pb
         # 1 - gamma as a sum of non-negative terms (equal to it by the kappa equation)
         with np.errstate(divide="ignore", invalid="ignore"):

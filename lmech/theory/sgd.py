@@ -499,8 +499,8 @@ def optimal_batch(
     lrs, losses, crits, steps = [], [], [], []
     iters = 0
     failed = []
-    for B in bs:
-        B = int(B)
+    for b_raw in bs:
+        B = int(b_raw)
         T = C // B
         crit = _critical_lr_one(lam_p, B)
         grid = crit * np.geomspace(1e-3, 0.999, n_grid)
@@ -520,16 +520,16 @@ def optimal_batch(
         losses.append(l_best + floor)
         crits.append(crit)
         steps.append(T)
-    losses = np.array(losses)
-    j = int(np.argmin(losses))
+    loss_arr = np.array(losses)
+    j = int(np.argmin(loss_arr))
     message = "converged (bounded Brent refinement to xatol 1e-6 in log lr; no residual)"
     if failed:
         message = f"bounded lr minimisation failed for batch sizes {failed}"
         warn_not_converged("optimal_batch", message)
     return OptimalBatchResult(
-        budget=C, batch_sizes=bs.astype(np.int64), steps=np.array(steps), lr=np.array(lrs), loss=losses,
+        budget=C, batch_sizes=bs.astype(np.int64), steps=np.array(steps), lr=np.array(lrs), loss=loss_arr,
         critical_lr=np.array(crits), best_batch_size=int(bs[j]), best_lr=float(lrs[j]),
-        best_loss=float(losses[j]), converged=not failed, iterations=iters, residual=float("nan"),
+        best_loss=float(loss_arr[j]), converged=not failed, iterations=iters, residual=float("nan"),
         message=message,
     )
 

@@ -271,7 +271,7 @@ def _bias_two_time(lam_p, v2_p, P, tau1, tau2, M, kappa_diag=None):
         g_inner = G @ w_in  # inverse over s' at tau2, for each outer node
         w_out = outer.weights[i] * np.exp(outer.t[i] * so) * outer.scale[i]
         vals[i] = float(np.real(w_out @ g_inner))
-    if res_o is None:
+    if res_o is None or res_i is None:  # both None together (kappa_diag given)
         return vals, 0.0, True
     ok = bool(res_o.converged and res_i.converged)
     return vals, max(res_o.residual, res_i.residual), ok

@@ -421,9 +421,9 @@ def relu_ntk_sphere_spectrum(d: int, n_levels: int = 40, *, n_quad: int = 800):
         P = eval_gegenbauer(level, alpha, t) / eval_gegenbauer(level, alpha, 1.0)
         lams.append(max(cd * float(np.sum(w * theta * P)), 0.0))
         mults.append(1.0 if level == 0 else (2 * level + d - 2) / level * comb(level + d - 3, level - 1))
-    lams, mults = np.array(lams), np.array(mults)
-    tail = max(0.5 * (1.0 + 1.0) - float(np.sum(lams * mults)), 0.0)   # Theta(1) = (k1(1) + k0(1))/2 = 1
-    return lams, mults, tail
+    lam_arr, mult_arr = np.array(lams), np.array(mults)
+    tail = max(0.5 * (1.0 + 1.0) - float(np.sum(lam_arr * mult_arr)), 0.0)   # Theta(1) = (k1(1) + k0(1))/2 = 1
+    return lam_arr, mult_arr, tail
 
 
 def gram_learning_curve(gram, y, P, *, keep_fraction: float = 0.5) -> np.ndarray:

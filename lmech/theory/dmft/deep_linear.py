@@ -63,6 +63,7 @@ densely from the final order parameters (O(L (TM)^3), skipped when ``check=False
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -174,18 +175,18 @@ class _CausalState:
         TQ = n * Q
         z = lambda: torch.zeros(TQ, TQ, dtype=torch.float64)  # noqa: E731
         self.Phi = [Kx.repeat(n, n)] + [z() for _ in range(L)]
-        self.G = [None] + [z() for _ in range(L)] + [torch.ones(TQ, TQ, dtype=torch.float64)]
+        self.G: list[Any] = [None] + [z() for _ in range(L)] + [torch.ones(TQ, TQ, dtype=torch.float64)]
         # per layer l = 1..L (index 0 unused): scaled C/gamma0, D/gamma0, A/gamma0, B/gamma0, ...
-        self.Ch = [None] + [z() for _ in range(L)]
-        self.Dh = [None] + [z() for _ in range(L)]
+        self.Ch: list[Any] = [None] + [z() for _ in range(L)]
+        self.Dh: list[Any] = [None] + [z() for _ in range(L)]
         self.Ah = [z()] + [z() for _ in range(L)]  # Ah[0] = A^0 = 0
-        self.Bh = [None] + [z() for _ in range(L)] + [z()]  # Bh[L+1] = 0
-        self.Mf = [None] + [z() for _ in range(L)]
-        self.Mb = [None] + [z() for _ in range(L)]
-        self.X = [None] + [z() for _ in range(L)]
-        self.Y = [None] + [z() for _ in range(L)]
-        self.DM = [None] + [z() for _ in range(L)]
-        self.CMb = [None] + [z() for _ in range(L)]
+        self.Bh: list[Any] = [None] + [z() for _ in range(L)] + [z()]  # Bh[L+1] = 0
+        self.Mf: list[Any] = [None] + [z() for _ in range(L)]
+        self.Mb: list[Any] = [None] + [z() for _ in range(L)]
+        self.X: list[Any] = [None] + [z() for _ in range(L)]
+        self.Y: list[Any] = [None] + [z() for _ in range(L)]
+        self.DM: list[Any] = [None] + [z() for _ in range(L)]
+        self.CMb: list[Any] = [None] + [z() for _ in range(L)]
 
     def step(self, t: int, dvec: torch.Tensor, coef: float) -> None:
         """Fill block row/column ``t`` of every order parameter.
@@ -238,7 +239,7 @@ class _CausalState:
     def equal_time(self, n: int):
         Q = self.Q
         Phi_eq = [_equal_time(P_[: n * Q, : n * Q], n, Q) for P_ in self.Phi]
-        G_eq = [None] + [_equal_time(G_[: n * Q, : n * Q], n, Q) for G_ in self.G[1:]]
+        G_eq: list[Any] = [None] + [_equal_time(G_[: n * Q, : n * Q], n, Q) for G_ in self.G[1:]]
         return Phi_eq, G_eq
 
 
@@ -315,9 +316,9 @@ def _dense_map(Kx, ytr, P, L, g0, eta, n, dynamics, Phi, G, Ah, Bh, delta):
 
 
 def _euler_f(Phi, G, L, n, Q, P, eta, ytr):
-    Phi_eq = [_equal_time(Phi[l], n, Q) if l > 0 else None for l in range(L + 1)]
+    Phi_eq: list[Any] = [_equal_time(Phi[l], n, Q) if l > 0 else None for l in range(L + 1)]
     Phi_eq[0] = _equal_time(Phi[0], n, Q)
-    G_eq = [None] + [_equal_time(G[l], n, Q) for l in range(1, L + 2)]
+    G_eq: list[Any] = [None] + [_equal_time(G[l], n, Q) for l in range(1, L + 2)]
     K = _ntk_from(Phi_eq, G_eq, L)
     f = torch.zeros(n, Q, dtype=torch.float64)
     for t in range(n - 1):
@@ -539,7 +540,7 @@ def deep_linear(
     if n_done == 0:
         fail("lr", "small enough for the dynamics to stay finite", lr)
     Phi_eq = [_equal_time(M_, n_done, Q) for M_ in Phi_full]
-    G_eq = [None] + [_equal_time(M_, n_done, Q) for M_ in G_full[1:]]
+    G_eq: list[Any] = [None] + [_equal_time(M_, n_done, Q) for M_ in G_full[1:]]
     K = _ntk_from(Phi_eq, G_eq, L)
 
     # unchecked: causal stepping is exact (no residual to report: NaN); Picard reports its last
@@ -592,7 +593,7 @@ def deep_linear(
         f_train=f_train,
         f_test=f_test,
         train_loss=_loss(f_train, ya),
-        test_loss=None if yt is None else _loss(f_test, yt),
+        test_loss=None if yt is None or f_test is None else _loss(f_test, yt),
         ntk=K.numpy().copy(),
         feature_kernels=torch.stack(Phi_eq[1:], dim=1).numpy().copy(),
         gradient_kernels=torch.stack(G_eq[1:L + 1], dim=1).numpy().copy(),

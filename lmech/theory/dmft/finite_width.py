@@ -139,6 +139,7 @@ class FluctuationResult(SolverResult):
             if self.y_test is None:
                 fail("split", "'train' (no y_test was given)", split)
             y, f, var, bias, L = self.y_test, self.f_test, self.var_f_test, self.bias_f_test, self.test_loss
+            assert var is not None  # set together with y_test
         else:
             y, f, var, bias, L = self.y_train, self.f_train, self.var_f_train, self.bias_f_train, self.train_loss
         Pn = y.shape[0]
@@ -333,7 +334,7 @@ def _particle_propagator(Kx, ytr, P, g0, eta, n, activation, samples, seed, ntk_
     d_own = (psi_c @ (sel @ R).T).reshape(S, n - 1, P)
     d_oth = d_own[torch.roll(torch.arange(S), 1)]  # direction of a particle from another pair
     Dp = Delta.expand(S, n - 1, P).contiguous()
-    _, first = torch.func.jvp(paths, (Dp,), (d_own,))
+    _, first = torch.func.jvp(paths, (Dp,), (d_own,))  # type: ignore[misc]  # stub also lists has_aux=True's triple
     second = torch.func.jvp(lambda D: torch.func.jvp(paths, (D,), (d_oth,))[1], (Dp,), (d_oth,))[1]
     src = 0.5 * second.mean(0) - first.mean(0)
     bias_f = (R @ src.reshape(-1)).reshape(n, Q)

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -177,8 +178,8 @@ def _hebb_linear(Kx, ytr, P, L, g0, eta, n):
     z = lambda: torch.zeros(TQ, TQ, dtype=torch.float64)  # noqa: E731
     Kt = torch.as_tensor(Kx, dtype=torch.float64)
     Phi = [Kt.repeat(n, n)] + [z() for _ in range(L)]
-    Mm = [None] + [z() for _ in range(L)]
-    C = [None] + [z() for _ in range(L)]
+    Mm: list[Any] = [None] + [z() for _ in range(L)]
+    C: list[Any] = [None] + [z() for _ in range(L)]
     f = torch.zeros(n, Q, dtype=torch.float64)
     delta = torch.zeros(n, Q, dtype=torch.float64)
     Phi_eq = torch.zeros(n, L, Q, Q, dtype=torch.float64)
@@ -435,7 +436,7 @@ def learning_rule_dynamics(
         f_train=f_train,
         f_test=f_test,
         train_loss=_loss(f_train, ya),
-        test_loss=None if yt is None else _loss(f_test, yt),
+        test_loss=None if yt is None or f_test is None else _loss(f_test, yt),
         effective_ntk=Keff,
         feature_kernels=np.asarray(Phi),
         cross_kernels=np.asarray(Gx),

@@ -67,7 +67,9 @@ samples, the iteration is declared converged once the change is below ``tol`` or
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -249,9 +251,9 @@ class _Problem:
     steps: int
     activation: str
     dynamics: str
-    phi: object
-    dphi: object
-    ddphi: object
+    phi: Callable[[torch.Tensor], torch.Tensor]
+    dphi: Callable[[torch.Tensor], torch.Tensor]
+    ddphi: Callable[[torch.Tensor], torch.Tensor]
 
 
 def _validate(X, y, X_test, y_test, *, depth, gamma0, lr, steps, activation, dynamics, samples,
@@ -437,7 +439,7 @@ class _Deep:
             Phis.append(cov)
             dps.append(pb.dphi(h))
         Gn = torch.ones(M, M, dtype=torch.float64)
-        Gs = [None] * L
+        Gs: list[Any] = [None] * L
         for l in range(L - 1, -1, -1):
             Gn = Gn * (dps[l].T @ dps[l] / S0)
             Gs[l] = Gn
@@ -601,7 +603,7 @@ class _Deep:
             dzeta = torch.zeros(Sr, K, dtype=torch.float64)
             for t in range(t0, T1):
                 hit = s_idx == t
-                if Ch is None:
+                if Chf is None:
                     dh = dacc @ Kc.T  # (Sr, K, M)
                 elif t == t0:
                     dh = torch.zeros(Sr, K, M, dtype=torch.float64)
@@ -611,7 +613,7 @@ class _Deep:
                     dh[:, kk[hit], nu_idx[hit]] += 1.0
                 dph = d1[:, t, None, :] * dh
                 dph_hist[:, t * P : (t + 1) * P] = dph[..., :P].reshape(Sr * K, P)
-                if Dz is None:
+                if Dzf is None:
                     dz = (c * dzeta)[..., None].expand(Sr, K, M)
                 else:
                     dz = (dph_hist[:, t0 * P : (t + 1) * P] @ Dzf[t, :, t0 * P : (t + 1) * P].T).view(Sr, K, M)
@@ -636,7 +638,7 @@ class _Deep:
         T1 = delta.shape[0]
         half = S // 2
         halves = (slice(0, half), slice(half, S))
-        ests = [{}, {}]
+        ests: list[dict[str, Any]] = [{}, {}]
         for l in range(1, L + 1):
             Ch, Dz = self._memory_kernels(st, l, T1)
             u, r = self._sources(st, l, T1, S)
@@ -713,7 +715,7 @@ def _run(solver, pb: _Problem, *, damping, tol, max_sweeps, average, noise_facto
         if wi > 0:
             st = solver.extend(st, T1)
         final = T1 == T1_full
-        recent = []  # (changes, floors) per monitored key over the last sweeps of this window
+        recent: list[Any] = []  # (changes, floors) per monitored key over the last sweeps of this window
         for _ in range(max_sweeps if final else sweeps_per_window):
             ests = solver.sweep(st)
             halves = [solver.closure({k: e[k] for k in keys}) for e in ests]
@@ -755,6 +757,7 @@ def _run(solver, pb: _Problem, *, damping, tol, max_sweeps, average, noise_facto
             total += 1
             if bar is not None:
                 bar.update(1)
+        assert acc is not None  # average >= 1 (validated)
         st_avg = solver.closure({k: v / average for k, v in acc.items()})
         if blew_up(st_avg):
             diverged, converged = True, False
