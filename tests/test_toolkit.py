@@ -76,6 +76,22 @@ def test_comparison_scores_pairs_and_builds_the_panel():
                                  denominator="sim").errors[0], 1 / 3)
 
 
+def test_outcome_over_several_comparisons():
+    a, b = tk.Comparison("A", "x", "y"), tk.Comparison("B", "x", "y", denominator="absolute")
+    a.add("a", [1, 2], [1.0, 2.0], [1.5, 2.0])  # errors 0.5, 0
+    b.add("b", [1], [1.0], [3.0])  # absolute error 2
+    extra = tk.Panel("C", "x", "y", ())
+    out = tk.outcome(a, b, reduce="max", checks={"ok": True}, details={"n": 3}, panels=[extra])
+    assert out.value == pytest.approx(2.0) and tk.outcome(a, b).value == pytest.approx(2.5 / 3)
+    assert [p.title for p in out.panels] == ["A", "B", "C"]
+    assert out.details == {"errors": {"a": [0.5, 0.0], "b": [2.0]}, "n": 3} and out.checks == {"ok": True}
+    assert a.outcome("max").value == tk.outcome(a, reduce="max").value == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="reduce"):
+        tk.outcome(a, reduce="median")
+    with pytest.raises(ValueError, match="comparisons"):
+        tk.outcome()
+
+
 def test_sem():
     assert np.allclose(tk.sem(np.array([[1.0, 2.0], [3.0, 2.0]])), [1.0, 0.0])
     assert np.allclose(tk.sem(np.ones((1, 3))), 0.0)

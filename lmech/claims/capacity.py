@@ -1,18 +1,12 @@
 """Claims: capacity of group-invariant linear readouts (Cover's count with N_0 = dim Fix(G)).
 
-Paper: Farrell, Bordelon, Trivedi & Pehlevan, "Capacity of Group-invariant Linear Readouts
-from Equivariant Representations: How Many Objects can be Linearly Classified Under All
-Possible Views?".
-
-Each claim draws random objects (Gaussian points, or their image under an equivariant layer),
-random labels, and solves the orbit LP "one w classifies every view of every object"
-(:mod:`lmech.sim.capacity`) for a range of object counts P. The theory
-(:mod:`lmech.theory.capacity`) predicts the separable fraction ``f(P) = C(P, N_0) / 2^P`` with
-N_0 computed from the group's characters. The metric is the relative error (to theory) of the
-capacity ``P_c = 2 N_0`` estimated from the LP outcomes (maximum-likelihood fit of the Cover
-curve with a free N_0) against the character-theory value. Checks: the naive count with the ambient
-dimension N is rejected, and (where enabled) the LP on group-averaged points agrees with the
-orbit LP trial by trial (the reduction behind the theorem).
+Each claim draws random objects (Gaussian points, or their image under an equivariant layer) and
+labels, and solves the orbit LP "one w classifies every view of every object" (:mod:`lmech.sim.capacity`)
+for a range of object counts P. The theory (:mod:`lmech.theory.capacity`) predicts the separable fraction
+``f(P) = C(P, N_0) / 2^P``, N_0 from the group's characters; the metric compares with it the capacity
+``P_c = 2 N_0`` of a maximum-likelihood Cover fit (free N_0) to the LP outcomes. Checks: the naive count
+with the ambient dimension N is rejected, and (where enabled) the LP on group-averaged points agrees
+with the orbit LP trial by trial (the reduction behind the theorem).
 """
 from __future__ import annotations
 
@@ -33,7 +27,6 @@ METRIC = "relative error (to theory) of the capacity 2 N_0 fitted to LP separabi
 class Capacity(Setting):
     """Trials per P, the grid of P / N_0, trials of the group-averaged LP check, and whether to use
     the larger group instances (quick uses smaller groups so each LP is cheap; N_0 is 8 in both)."""
-
     trials: int = 70
     ratios: tuple[float, ...] = (1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0)
     check_projection_trials: int = 5

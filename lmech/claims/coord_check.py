@@ -25,7 +25,6 @@ METRIC = "max |log2-log2 slope| of activation size and change since init (larges
 @dataclass(frozen=True)
 class Coord(Setting):
     """A coordinate check: ``widths`` (width axis) or ``depths`` (depth axis), ``n_seeds`` inits."""
-
     model: str = "mlp"
     scheme: str = "mup"
     optimizer: str = "adam"

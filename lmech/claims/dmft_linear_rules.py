@@ -1,18 +1,11 @@
 """Claims: deep-linear DMFT, finite-width fluctuations and learning-rule DMFT vs networks.
 
-Papers (Bordelon & Pehlevan): "Self-Consistent Dynamical Field Theory of Kernel Evolution in
-Wide Neural Networks" (``dmft.deep_linear.*``, theory :func:`lmech.theory.dmft.deep_linear`);
-"Dynamics of Finite Width Kernel and Prediction Fluctuations in Mean Field Neural Networks"
-(``dmft.finite_width.*``, :func:`lmech.theory.dmft.two_layer_fluctuations`); "The Influence of
-Learning Rule on Representation Dynamics in Wide Neural Networks" (``dmft.learning_rules.*``,
-:mod:`lmech.theory.dmft.learning_rules`). Simulation: :func:`lmech.sim.mean_field.train_mean_field`
-and :func:`lmech.sim.learning_rules.train_learning_rule`, seed ensembles per width.
-
-Every comparison uses :func:`lmech.sim.mean_field.sphere_regression_task` (fixed by ``data_seed``),
-the same ``lr``, ``gamma0`` and number of GD steps in theory and simulation, and losses
-``(1/2P) sum (y - f)^2``. Errors are relative L2 errors over the trajectory,
-``||sim - theory|| / ||theory||``. Learning-rule tolerances: 6 % quick (8 seeds at N = 1024,
-measured 1-4 %, noise dominated), 3 % full (N = 4096 two-layer, 2048 deep linear).
+Papers by Bordelon & Pehlevan (the constants below); simulation: seed ensembles per width of
+:func:`lmech.sim.mean_field.train_mean_field` and :func:`lmech.sim.learning_rules.train_learning_rule`
+on :func:`lmech.sim.mean_field.sphere_regression_task` (``data_seed``), with the theory's ``lr``,
+``gamma0`` and steps and losses ``(1/2P) sum (y - f)^2``. Errors are relative L2 errors over the
+trajectory, ``||sim - theory|| / ||theory||``. Learning-rule tolerances: 6 % quick (8 seeds at
+N = 1024, measured 1-4 %, noise dominated), 3 % full (N = 4096 two-layer, 2048 deep linear).
 """
 from __future__ import annotations
 
@@ -48,7 +41,6 @@ def _single_net_err(y, theory_f, f_train) -> float:
 @dataclass(frozen=True)
 class DeepLinear(Setting):
     """Deep linear network with ``depth`` hidden layers; the DMFT is exact in discrete time."""
-
     P: int = 6
     P_test: int = 4
     D: int = 10
@@ -70,8 +62,7 @@ def deep_linear_loss_curves(s: DeepLinear, seeds: SeedStream) -> ClaimOutcome:
     discrete time) predicts the train and test loss curves and the NTK trajectory of wide networks;
     the deviation shrinks as width^-1/2.
 
-    Quick tolerance 6 %: 8 seeds at N = 1024 (measured 1-4 %, sampling-noise dominated); full: 3 %
-    at N = 4096."""
+    Tolerance 6 % quick (8 seeds at N = 1024, measured 1-4 %, noise dominated), 3 % full (N = 4096)."""
     X, y, Xt, yt = _task(s)
     th = deep_linear(X, y, depth=s.depth, gamma0=s.gamma0, lr=s.lr, steps=s.steps, X_test=Xt, y_test=yt)
     per_width, runs = {}, {}
@@ -108,7 +99,6 @@ def deep_linear_loss_curves(s: DeepLinear, seeds: SeedStream) -> ClaimOutcome:
 @dataclass(frozen=True)
 class Fluctuations(Setting):
     """Two-layer tanh networks: O(1/N) moments of predictions over initialisations."""
-
     P: int = 6
     P_test: int = 3
     D: int = 10
@@ -143,13 +133,11 @@ def finite_width_variance(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
     fluctuate with variance c/N, where c follows from linearizing the DMFT around the
     infinite-width solution (non-perturbative in feature strength).
 
-    Tolerances from measurement: the sampling error of a variance over E seeds (3-5 % at E = 4000
-    for the heavier-tailed NTK entries, twice that at E = 1000), the theory's Monte-Carlo error
-    (2-5 %) and the O(1/N) correction (< 2 % at N = 64), with margin; the quick setting has 3x
-    fewer seeds and Monte-Carlo samples. The O(1/N) mean shift is tested by
-    ``dmft.finite_width.ensemble_tradeoff``; here it is only reported: N (E f - f*) also carries N
-    times the Monte-Carlo error of the particle f* (bounded in ``bias_f_error_bound_theory_mc``),
-    which dominates at N ~ 1e3."""
+    Tolerances: sampling error of a variance over E seeds (3-5 % at E = 4000 for the heavier-tailed
+    NTK entries, twice that at E = 1000), theory Monte-Carlo error (2-5 %), O(1/N) correction (< 2 %
+    at N = 64), with margin; quick has 3x fewer seeds and samples. The O(1/N) mean shift is only
+    reported (tested by ``ensemble_tradeoff``): N (E f - f*) carries N times the Monte-Carlo error of
+    f* (``bias_f_error_bound_theory_mc``), which dominates at N ~ 1e3."""
     _, th, runs = _fluctuations(s, seeds, kernels=True)
     var_th, bias_th, f_th = (np.concatenate([getattr(th, f"{k}_train"), getattr(th, f"{k}_test")], 1)
                              for k in ("var_f", "bias_f", "f"))
@@ -188,9 +176,8 @@ def finite_width_ensemble(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
     variance term v but not the O(1/N) bias term b, both predicted by the finite-width DMFT; at a
     fixed budget N E one wide network beats an ensemble of narrow ones when b > 0.
 
-    Losses are compared as differences to the reference configuration so that the infinite-width
-    loss L* (whose Monte-Carlo error would dominate at this precision) cancels. Tolerances: the
-    standard error of the measured differences is ~8 % (quick) / ~4 % (full) of the largest
+    Losses are differences to the reference configuration, so that L* (whose Monte-Carlo error would
+    dominate) cancels. Tolerances: their standard error is ~8 % (quick) / ~4 % (full) of the largest
     difference, plus ~5 % Monte-Carlo error of the theory coefficients."""
     Emax = max(s.ensembles)
     (_, y, _, yt), th, runs = _fluctuations(replace(s, n_seeds=s.n_seeds - s.n_seeds % Emax), seeds, kernels=False)
@@ -225,7 +212,6 @@ def finite_width_ensemble(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
 @dataclass(frozen=True)
 class Rules(Setting):
     """Two-layer tanh networks (particle DMFT) and deep linear networks (closed forms)."""
-
     P: int = 8
     P_test: int = 4
     D: int = 10
@@ -355,13 +341,11 @@ def rules_hebb(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     predicted by the DMFT, and the last-layer kernel gains little (here: loses) task alignment,
     unlike GD.
 
-    Tolerance 8 % quick / 5 % full, wider than the other rules' because Hebbian dynamics run
-    away: the deep linear nets' eNTK is heavy-tailed across seeds (single-network error 4-73 %,
-    median ~20 %, at N = 1024, t = 30: K_eff contains gamma0 f_nu(t), and f(0) = O(1/sqrt N)), so
-    the mean of 24 nets (3x the seeds of the other architecture; means of 8 were off by 4-12 %)
-    is off by 1-3 % at N = 1024 and 3.3 % at N = 2048 (measured); the two-layer tanh comparison
-    reaches 1.2 % at N = 4096. Compared over at most 30 GD steps (deep linear L = 2, gamma0 = 1,
-    lr = 0.2 diverges after ~43 steps, in theory and in the simulated networks)."""
+    Tolerance 8 % quick / 5 % full: Hebbian dynamics run away, so the deep linear nets' eNTK is
+    heavy-tailed across seeds (single-network error 4-73 %, median ~20 %, at N = 1024, t = 30, as
+    K_eff contains gamma0 f_nu(t) and f(0) = O(1/sqrt N)); the mean of 24 nets (means of 8 were off
+    by 4-12 %) is off by 1-3 % at N = 1024 and 3.3 % at N = 2048 (two-layer tanh: 1.2 % at N = 4096).
+    At most 30 GD steps: deep linear L = 2, gamma0 = 1, lr = 0.2 diverges after ~43 (theory and nets)."""
     s = replace(s, steps=min(s.steps, 30))
     th_seed = seeds.next()
     value, panels, checks, out, th, sims = _compare_rule(s, "hebb", seeds, th_seed)

@@ -1,14 +1,9 @@
 """Claims for the nonlinear DMFT of feature learning: two-layer and deep networks, the lazy
 limit, and consistency across widths.
 
-Papers: Bordelon & Pehlevan, "Self-Consistent Dynamical Field Theory of Kernel Evolution in
-Wide Neural Networks"; Vyas, Atanasov, Bordelon, Morwani, Sainathan & Pehlevan,
-"Feature-Learning Networks Are Consistent Across Widths At Realistic Scales".
-Theory: :mod:`lmech.theory.dmft.sampling` (Monte Carlo DMFT), :mod:`lmech.theory.dmft.lazy`.
-Simulation: :func:`lmech.sim.mean_field.train_mean_field` (same data, lr and steps, a seed
-ensemble per width); data :func:`~lmech.sim.mean_field.sphere_regression_task` (data seed 1).
-
-Errors are relative L2 errors over the trajectory, ``||sim(t) - theory(t)|| / ||theory(t)||``:
+Theory :mod:`lmech.theory.dmft.sampling` (Monte Carlo DMFT), :mod:`lmech.theory.dmft.lazy`;
+simulation :func:`lmech.sim.mean_field.train_mean_field` (same data, lr and steps, a seed ensemble
+per width). Errors are relative L2 errors over the trajectory, ``||sim - theory|| / ||theory||``:
 the *loss-curve error* of the seed-averaged training loss; the *single-network error*, the mean
 over seeds of the error of each network's residual ``y - f(t)`` (initialisation fluctuations,
 O(N^-1/2): its fitted slope against N is checked); the *ensemble error*, that of the mean residual.
@@ -68,7 +63,6 @@ def _dmft_details(th) -> dict:
 @dataclass(frozen=True)
 class Rich(Setting):
     """Tanh networks with ``depth`` hidden layers on the sphere task, gamma0 = 1.5."""
-
     P: int = 8
     P_test: int = 8
     D: int = 10
@@ -123,9 +117,7 @@ def _rich(s: Rich, seeds: SeedStream, tol: float) -> ClaimOutcome:
 def two_layer_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
     """The infinite-width DMFT (per-neuron field dynamics closed by the residual, gamma0 = 1.5)
     predicts the train/test loss curves and the NTK evolution of two-layer tanh networks in the
-    mean-field parameterization trained by full-batch GD; single-network deviations shrink as N^-1/2.
-
-    P = 8 training and 8 held-out points on the sphere in D = 10, 100 GD steps of lr 0.1."""
+    mean-field parameterization trained by full-batch GD; single-network deviations shrink as N^-1/2."""
     return _rich(s, seeds, 0.03)
 
 
@@ -138,8 +130,7 @@ def deep_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
     kernels and pathwise response functions predicts the loss curves and NTK evolution of
     mean-field networks trained by GD; deviations shrink with width.
 
-    P = 4 (+4 held-out) points in D = 8. Full: 40 steps of lr 0.1; quick: the same total time in
-    20 steps of lr 0.2 (the solver's cost grows as steps^3), fewer samples, widths up to 1024."""
+    Quick: the full run's total time in 20 steps of lr 0.2 (the solver's cost grows as steps^3)."""
     return _rich(s, seeds, 0.05)
 
 
@@ -147,7 +138,6 @@ def deep_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
 @dataclass(frozen=True)
 class Lazy(Setting):
     """erf networks (whose NTK :func:`lmech.kernels.ntk_mlp` gives analytically) on the sphere task."""
-
     P: int = 6
     P_test: int = 4
     D: int = 8
@@ -171,9 +161,8 @@ def lazy_limit(s: Lazy, seeds: SeedStream) -> ClaimOutcome:
     two-layer and three-layer networks; at gamma0 = O(1) the dynamics depart from the NTK (and
     networks follow).
 
-    Lazy gamma0 = 1e-3 against rich gamma0 = 3, 20 GD steps of lr 0.3; the three-layer case uses
-    the kernel closure (``dynamics="flow"``, exact for a static kernel) over 10 steps. The lazy and
-    rich networks share their initialisations."""
+    The three-layer case uses the kernel closure (``dynamics="flow"``, exact for a static kernel);
+    the lazy and rich networks share their initialisations."""
     X, y, Xt, yt = sphere_regression_task(s.P, s.P_test, s.D)
     kw = dict(activation="erf", X_test=Xt, y_test=yt, lr=s.lr)
     K1, K2 = (ntk_mlp(X, depth=d, activation="erf", weight_var=1.0, bias_var=0.0) for d in (1, 2))
@@ -213,7 +202,6 @@ def lazy_limit(s: Lazy, seeds: SeedStream) -> ClaimOutcome:
 @dataclass(frozen=True)
 class Consistency(Setting):
     """Two-layer tanh networks at gamma0 = 1 on :func:`lmech.data.vision.digits_binary_task`."""
-
     n_train: int = 32
     n_test: int = 32
     gamma0: float = 1.0
@@ -234,8 +222,7 @@ def width_consistency(s: Consistency, seeds: SeedStream) -> ClaimOutcome:
     the infinite-width DMFT; the finite-width variance across seeds falls as 1/N.
 
     The width gap of the test predictions is split as in the consistency paper into the variance
-    across seeds and the squared bias of the seed average against the DMFT (both averaged over
-    points and time)."""
+    across seeds and the squared bias of the seed average against the DMFT."""
     task = X, y, Xt, yt = digits_binary_task(s.n_train, s.n_test)
     with one_thread():
         th = two_layer(X, y, gamma0=s.gamma0, lr=s.lr, steps=s.steps, activation="tanh", X_test=Xt, y_test=yt,

@@ -1,12 +1,10 @@
 """Claims: in-context regression with deep linear attention (depth, context length).
 
-Paper: Bordelon, Letey & Pehlevan, "Theory of Scaling Laws for In-Context Regression: Depth,
-Width, Context and Time". Theory :mod:`lmech.theory.icl`, simulation :mod:`lmech.sim.icl`.
-``icl.iso.reduction`` is exact in the proportional limit (finite-D bias O(1/D), ~2 % at D = 64,
-theory below simulation); ``icl.iso.trained`` rests on the heuristic "the trained network is the
-optimal in-context algorithm" and compares with that algorithm at the same D (the MP formula's
-own finite-D bias is in ``details``); ``icl.rrs.depth`` is exact at infinite context for a
-discrete spectrum.
+Theory :mod:`lmech.theory.icl`, simulation :mod:`lmech.sim.icl`. ``icl.iso.reduction`` is exact in
+the proportional limit (finite-D bias O(1/D), ~2 % at D = 64, theory below simulation);
+``icl.iso.trained`` rests on the heuristic "the trained network is the optimal in-context
+algorithm" and compares with that algorithm at the same D (the MP formula's own finite-D bias is
+in ``details``); ``icl.rrs.depth`` is exact at infinite context for a discrete spectrum.
 """
 from __future__ import annotations
 

@@ -1,15 +1,10 @@
 """Claims for kernel learning curves, spectral bias, OOD error and wide networks.
 
-Papers: Bordelon, Canatar & Pehlevan, "Spectrum Dependent Learning Curves in Kernel
-Regression and Wide Neural Networks"; Canatar, Bordelon & Pehlevan, "Spectral Bias and
-Task-Model Alignment Explain Generalization in Kernel Regression and Infinitely Wide Neural
-Networks" and "Out-of-Distribution Generalization in Kernel Regression".
-
-Theory: :mod:`lmech.theory.kernel_curves`. Simulation: :mod:`lmech.sim.kernel_regression`.
-Ridges are in the kernel-sum convention. Synthetic claims use Gaussian features
-x_k = sqrt(lam_k) z_k whose linear kernel has exactly the stated spectrum. Real data: the
-population is the data set itself (inputs standardised), the kernel the NTK of a two-layer
-ReLU network, targets centred one-hot labels with errors summed over outputs, P <= N/4.
+Theory :mod:`lmech.theory.kernel_curves`, simulation :mod:`lmech.sim.kernel_regression`; ridges in
+the kernel-sum convention. Synthetic claims use Gaussian features x_k = sqrt(lam_k) z_k, whose
+linear kernel has exactly the stated spectrum. Real data: the population is the data set itself
+(inputs standardised), the kernel the NTK of a two-layer ReLU network, targets centred one-hot
+labels with errors summed over outputs, P <= N/4.
 """
 from __future__ import annotations
 
@@ -122,7 +117,6 @@ def mnist1d_learning_curve(s: RealData, seeds: SeedStream):
 @dataclass(frozen=True)
 class DoubleDescent(Setting):
     """n1 modes of total eigenvalue 1 - eps carry the target; n2 modes of total eps act as a ridge."""
-
     n1: int = 100
     n2: int = 1000
     eps: float = 1e-3
@@ -179,11 +173,9 @@ def mode_errors(s: ModeErrors, seeds: SeedStream):
     on each eigenmode versus P, and of two targets on one kernel the better aligned one (higher
     cumulative power C(k)) generalises better at every P.
 
-    The per-mode error is E_D (c_k - v_k)^2 = delta_k^2 + gamma_k (E_g + noise), the squared
-    bias of the mean coefficient plus its variance (the papers' delta_k^2 / (1 - gamma)
-    attributes E_g to target modes instead and differs from it by -99 % .. +57 % here). A
-    squared coefficient error fluctuates by ~140 % between training sets, so 2000 sets per P
-    give ~3 % standard error per entry."""
+    The per-mode error is E_D (c_k - v_k)^2 = delta_k^2 + gamma_k (E_g + noise) (the papers'
+    delta_k^2 / (1 - gamma) attributes E_g to target modes and differs by -99 % .. +57 % here).
+    It fluctuates by ~140 % between training sets: 2000 sets per P give ~3 % s.e. per entry."""
     lam, power = power_law_problem(s.n_modes, s.spectrum_exponent, s.power_exponent, normalize=True)
     P, idx = np.array(s.sizes), np.array(s.modes) - 1
     th = learning_curve(lam, power, P, 0.0)
@@ -211,7 +203,6 @@ def mode_errors(s: ModeErrors, seeds: SeedStream):
 @dataclass(frozen=True)
 class Shift(Setting):
     """lam_k ∝ k^-1.5, v_k = 1/k; the test distribution rotates the top block with a k^-1 spectrum."""
-
     n_modes: int = 400
     n_rotated: int = 50
     noise: float = 0.05
@@ -263,8 +254,7 @@ def wide_net(s: WideNet, seeds: SeedStream):
     """A wide two-layer ReLU network trained to zero training loss from zero initial output
     generalises as the NTK learning-curve theory predicts (digits, centred one-hot targets).
 
-    The network's mean test error uses kernel regression on the same training set as a control
-    variate (:func:`lmech.sim.kernel_regression.wide_network_curve`)."""
+    The network's mean test error uses kernel regression on its training set as a control variate."""
     ds, K, spec, Y, power = _population("digits", 1797)
     P = np.array(s.sizes)
     th = learning_curve(spec.eigenvalues, power, P, 0.0).generalization_error

@@ -37,7 +37,6 @@ def _problem(s, normalize_lam: bool = False):
 @dataclass(frozen=True)
 class RFOnline(Setting):
     """Online (P = inf) training of width-N random-feature models, or of ensembles of E of them."""
-
     n_modes: int = 1500
     a: float = 1.5
     b: float = 1.5
@@ -180,8 +179,8 @@ def rf_exponents_claim(s: RFExponents, seeds: SeedStream):
     """For lam_k ~ k^-b and target power ~ k^-a the loss scales as t^-(a-1)/b in time,
     N^-min(a-1,b) in width and P^-min(a-1,2b) in data: time and width exponents differ.
 
-    Bottlenecks (t -> inf) are measured on nested models; the draw-to-draw spread shrinks with
-    size, so smaller sizes get proportionally more draws (cost ~ draws * size^2 stays flat)."""
+    Bottlenecks (t -> inf) are measured on nested models; smaller sizes spread more between draws
+    and get proportionally more (cost ~ draws * size^2 stays flat)."""
     lam, p = _problem(s)
     pred = rf_exponents(s.a, s.b)
     t = np.geomspace(*s.time_window, 8)
@@ -252,7 +251,6 @@ def rf_compute_optimal(s: RFCompute, seeds: SeedStream):
 class RFFiniteWidth(Setting):
     """a = 3, b = 1.5: the late rate c = min(a - 1, b) = 1.5 differs from the early 1/N, and the
     light target tail (p_k ~ k^-3) makes truncation at n_modes harmless."""
-
     a: float = 3.0
     b: float = 1.5
     n_modes: int = 20000
@@ -290,7 +288,6 @@ class FLFinite(Setting):
     """Finite projected-GD models (M features, width N) on the hard task alpha = 3, beta = 0.3:
     alpha = 3 keeps the target's tail light (p_k ~ k^-1.9), so M = 2000 and N = 500 follow the
     untruncated N = inf theory over t <= 100 (alpha = 1.5, tail p_k ~ k^-1.45, needs M >> 10^5)."""
-
     alpha: float = 3.0
     beta: float = 0.3
     gammas: tuple[float, ...] = (0.0, 8.0)
@@ -326,9 +323,7 @@ def fl_dynamics(s: FLFinite, seeds: SeedStream):
        full=FLFinite(n_features=4000, width=1000, times=tuple(np.geomspace(10, 300, 8)), draws=6))
 def fl_hard_exponent(s: FLFinite, seeds: SeedStream):
     """For a hard task (beta < 1) feature learning improves the time exponent from beta (lazy) to
-    chi = 2 beta/(1 + beta) (rich), nearly doubling it for small beta.
-
-    Lazy is the first gamma of the setting, rich the last; exponents are fitted over ``times``."""
+    chi = 2 beta/(1 + beta) (rich), nearly doubling it for small beta."""
     t = np.array(s.times)
     lam, p = power_law_task(s.alpha, s.beta, exact_modes=s.n_features, k_max=None)
     pred = {"lazy": s.beta, "rich": float(chi(s.beta))}
@@ -385,7 +380,6 @@ class CircleMLP(Setting):
     """Two-layer ReLU MLP (mean-field, richness gamma) on a beta = 1/2 hard task on the circle:
     target amplitudes k^-1 (power k^-2 per frequency, random phases) for k <= n_freq on a grid
     of n_grid angles; the loss exponent is fitted over ``times`` (gradient-flow time)."""
-
     beta: float = 0.5
     n_freq: int = 64
     n_grid: int = 256

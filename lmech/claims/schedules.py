@@ -26,7 +26,6 @@ METRIC = ("max relative error (to theory) of the final loss (mean over the last 
 @dataclass(frozen=True)
 class Schedules(Setting):
     """lam_k ~ k^-alpha, power ~ k^-(alpha beta + 1); shapes compared at ``horizons``, SGD at ``sim_steps``."""
-
     n_modes: int = 500
     alpha: float = 1.5
     beta: float = 0.5

@@ -1,13 +1,8 @@
-"""Claims for SGD learning curves and the two-point deterministic equivalence.
-
-Papers: Bordelon & Pehlevan, "Learning Curves for SGD on Structured Features" (``sgd.learning_curve.*``,
-theory :mod:`lmech.theory.sgd`), and Atanasov, Bordelon, Zavatone-Veth, Paquette & Pehlevan,
-"Two-Point Deterministic Equivalence for Stochastic Gradient Dynamics in Linear Models"
-(``sgd.two_point.*``, theory :mod:`lmech.theory.two_point`). Simulation: :mod:`lmech.sim.linear_sgd`
-and exact linear algebra on sampled data, :mod:`lmech.sim.two_point`. Losses are the clean-target
-test MSE without the factor 1/2, time in SGD steps. Online SGD losses are heavy-tailed at batch
-size 1, so curves are compared as seed means averaged over log-spaced windows of steps
-(:func:`lmech.sim.windows.log_windows`), the theory averaged over the same windows.
+"""Claims for SGD learning curves (theory :mod:`lmech.theory.sgd`, by Bordelon & Pehlevan) and the
+two-point deterministic equivalence (:mod:`lmech.theory.two_point`, by Atanasov et al.); simulation
+:mod:`lmech.sim.linear_sgd` and :mod:`lmech.sim.two_point`. Losses: clean-target test MSE without
+the factor 1/2, time in SGD steps. Online SGD losses are heavy-tailed at batch size 1, so curves are
+seed means averaged over log-spaced windows of steps, the theory over the same windows.
 """
 from __future__ import annotations
 
@@ -16,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmech.claims.toolkit import (ClaimOutcome, Comparison, Panel, SeedStream, Series, Setting, claim,
-                                  fit_power_law, power_law_problem, sem)
+                                  fit_power_law, outcome, power_law_problem, sem)
 from lmech.sim import linear_sgd as lsgd
 from lmech.sim.two_point import gradient_flow_two_time, sampled_two_point_forms
 from lmech.sim.windows import log_windows
@@ -40,18 +35,10 @@ def _windowed(cmp: Comparison, label, wins, theory, sim_losses, *, x_scale=1.0, 
     return per_seed.mean(0)
 
 
-def _max_outcome(cmps, checks=None, details=None) -> ClaimOutcome:
-    """One outcome for several panels: the max error over all of them."""
-    errors = {k: v.tolist() for c in cmps for k, v in c.errors_by_label.items()}
-    return ClaimOutcome(max(float(c.errors.max()) for c in cmps), [c.panel for c in cmps], dict(checks or {}),
-                        {"errors": errors, **(details or {})})
-
-
 # =========================================================================== learning curves
 @dataclass(frozen=True)
 class Online(Setting):
     """Online SGD on Gaussian features with a power-law spectrum; configs = (lr, batch, noise, seeds)."""
-
     n_modes: int = 100
     spectrum_exponent: float = 1.3
     target_exponent: float = 1.6
@@ -79,7 +66,6 @@ def gaussian_curve(s: Online, seeds: SeedStream):
 @dataclass(frozen=True)
 class Budget(Setting):
     """Fixed sample budget C = B t; lr tuned per batch size by the theory."""
-
     n_modes: int = 100
     spectrum_exponent: float = 1.3
     target_exponent: float = 1.6
@@ -120,9 +106,7 @@ def batch_size(s: Budget, seeds: SeedStream):
 
 @dataclass(frozen=True)
 class Divergence(Setting):
-    """Growth rate of the mean loss around the predicted critical learning rate, on a flat-ish
-    spectrum (many effective dimensions, so the per-step fluctuations self-average)."""
-
+    """Mean-loss growth rate around eta_c, on a flat-ish spectrum (fluctuations self-average)."""
     n_modes: int = 300
     spectrum_exponent: float = 0.5
     target_exponent: float = 1.5
@@ -176,7 +160,6 @@ def divergence(s: Divergence, seeds: SeedStream):
 @dataclass(frozen=True)
 class PowerLaw(Setting):
     """lam_k ∝ k^-b, lam_k w*_k^2 ∝ k^-a: L_t ∝ (eta t)^{-(a-1)/b} while SGD noise is subleading."""
-
     problems: tuple[tuple[float, float], ...] = ((1.5, 2.0),)  # (b, a)
     n_modes: int = 2000
     lr: float = 0.5
@@ -213,9 +196,7 @@ def power_law(s: PowerLaw, seeds: SeedStream):
 
 @dataclass(frozen=True)
 class Digits(Setting):
-    """ReLU random features of a random pool of ``n_images`` scikit-learn digits, target = parity
-    (+-1); configs = (lr / eta_c, B, seeds)."""
-
+    """ReLU random features of a pool of ``n_images`` digits, target parity (+-1); configs = (lr / eta_c, B, seeds)."""
     n_images: int = 800
     n_features: int = 64
     steps: int = 600
@@ -258,7 +239,6 @@ def digits(s: Digits, seeds: SeedStream):
 @dataclass(frozen=True)
 class Resolvent(Setting):
     """(D2) against sampled Sigma_hat: ridge pairs (l, l') and A in {Sigma, random PSD}."""
-
     dim: int = 300
     n_samples: int = 150
     spectrum_exponent: float = 1.4
@@ -291,7 +271,6 @@ def resolvent(s: Resolvent, seeds: SeedStream):
 @dataclass(frozen=True)
 class Multipass(Setting):
     """Multi-pass SGD on P fixed Gaussian samples; configs = (lr, batch, noise, seeds)."""
-
     dim: int = 400
     n_samples: int = 200
     spectrum_exponent: float = 1.4
@@ -316,7 +295,7 @@ def _multipass(s: Multipass, seeds: SeedStream, lam_th, v2_th, simulate, title, 
         gd = wins.mean(th.gd_test_loss, recorded=True)
         cmps[-1].reference("gradient flow (test)", wins.centres * lr, gd)
         effects.append(float(np.max(np.abs(test / gd - 1.0))))
-    return _max_outcome(cmps, details={"max_sgd_vs_gradient_flow": effects, **details}, checks={
+    return outcome(*cmps, reduce="max", details={"max_sgd_vs_gradient_flow": effects, **details}, checks={
         "SGD noise resolved: gradient-flow theory alone is off by > 5% somewhere": max(effects) > 0.05})
 
 
@@ -338,7 +317,6 @@ def multipass_linear(s: Multipass, seeds: SeedStream):
 @dataclass(frozen=True)
 class RFMultipass(Multipass):
     """The same, for a linear random-feature model psi = F x / sqrt(N) with N = ``n_features``."""
-
     dim: int = 600
     n_features: int = 150
     n_samples: int = 300
@@ -365,7 +343,6 @@ def multipass_rf(s: RFMultipass, seeds: SeedStream):
 @dataclass(frozen=True)
 class TwoTime(Setting):
     """Gradient flow on P fixed samples: C(tau, tau') on a grid of times, with label noise."""
-
     dim: int = 600
     n_samples: int = 300
     spectrum_exponent: float = 1.5

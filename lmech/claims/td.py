@@ -1,13 +1,10 @@
 """Claims: learning curves of TD(0) with linear function approximation.
 
-Paper: Bordelon, Masset, Kuo & Pehlevan, "Loss Dynamics of Temporal Difference Reinforcement
-Learning". Theory :mod:`lmech.theory.td` (the Gaussian-equivalent second-moment recursion);
-simulation :mod:`lmech.sim.td`: minibatch TD(0) on a Gaussian feature process with the same
-moments (:func:`~lmech.sim.td.ar_gaussian_process`) or on a real Markov chain
-(:func:`~lmech.sim.td.ring_mdp`). Curves are compared on log-spaced windows of steps, theory
-and simulation averaged over the same window (the simulation's s.e. is the largest in it).
-``problem_seed`` fixes the problem instance, part of the setting; drawing it from the seed
-stream instead, the plateau horizon proved too short for most instances (quick, seeds 0-5).
+Theory :mod:`lmech.theory.td` (the Gaussian-equivalent second-moment recursion); simulation
+:mod:`lmech.sim.td`: minibatch TD(0) on a Gaussian feature process with the same moments or on a
+real Markov chain, both averaged over log-spaced windows of steps (s.e.: the largest in the window).
+``problem_seed`` fixes the problem instance; drawn from the seed stream, the plateau horizon proved
+too short for most instances (quick, seeds 0-5).
 """
 from __future__ import annotations
 
@@ -15,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech.claims.toolkit import ClaimOutcome, Comparison, Panel, SeedStream, Series, Setting, claim, rel_err_theory
+from lmech.claims.toolkit import Comparison, Panel, SeedStream, Series, Setting, claim, outcome, rel_err_theory
 from lmech.sim import td as sim
 from lmech.sim.windows import log_windows
 from lmech.theory import td as th
@@ -98,8 +95,7 @@ def sweep(s: Sweep, seeds: SeedStream):
             _curves(cmps[-1], f"a={a:g}, gamma={g:g}", s, K, seeds.next(), discount=g, batch_size=B,
                     lr=s.lr_fraction * lr_max[i, j], reward_noise=s.reward_noise)
     checks = {"predicted lr_max decreases with the discount (every spectrum)": bool(np.all(np.diff(lr_max, axis=1) < 0))}
-    return ClaimOutcome(max(float(c.errors.max()) for c in cmps), [c.panel for c in cmps], checks,
-                        {"lr_max": lr_max.tolist(), "errors": {k: v.tolist() for c in cmps for k, v in c.errors_by_label.items()}})
+    return outcome(*cmps, reduce="max", checks=checks, details={"lr_max": lr_max.tolist()})
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,9 @@ this process and a temporary store (:func:`lmech.sweep.run_sweep`), and analyses
 interval over seeds. The metric of the four transfer claims is ``max_size |log2 lr*(size) -
 log2 lr*(base)|`` of the scheme under test (tolerance 0.5 = half an octave); the checks require
 the optimum inside the grid at every size and the control to fail the same test, without which
-a pass would only show that the experiment cannot resolve a drift.
-
-Quick settings take 10-35 s of one core (1-3 seeds, 80-150 steps, LR step 0.5-1); full ones
-follow the protocol (LR step 0.5, 3 seeds, base width >= 128) where one core allows it.
+a pass would only show that the experiment cannot resolve a drift. Quick settings take 10-35 s
+of one core; full ones follow the protocol (LR step 0.5, 3 seeds, base width >= 128) where one
+core allows it.
 """
 from __future__ import annotations
 
@@ -40,7 +39,6 @@ def grid(start: float, stop: float, step: float) -> tuple[float, ...]:
 class Transfer(Setting):
     """A size x LR x seed sweep of ``scheme`` and ``control`` along ``axis`` (smallest size = base);
     ``fixed`` holds the other trial config entries (fixed width/depth, base shape, context)."""
-
     model: str = "mlp"
     scheme: str = "mup"
     control: str = "sp"
@@ -98,10 +96,9 @@ def mlp_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """Under muP the optimal Adam learning rate of an MLP is width-independent: its log2 moves by
     <= 0.5 across a 16x width range, while under SP it drifts (or the loss at the base optimum worsens).
 
-    MLP of 3 linear layers on MNIST-1D, AdamW, constant LR. Quick: base width 64, widths 64-1024,
-    1 seed, 100 steps. Full: base width 128 (from base 64 the full optimum crept up by +0.24 per
-    doubling), muP log2 lr -9..-5 around the base optimum (~ -7.0), SP -11..-5 (its optimum moves
-    down with width), 3 seeds, 200 steps."""
+    MLP of 3 linear layers on MNIST-1D, AdamW, constant LR. Full: base width 128 (from base 64 the
+    optimum crept up by +0.24 per doubling), muP log2 lr -9..-5 around the base optimum (~ -7.0),
+    SP -11..-5 (its optimum moves down with width)."""
     return _transfer(s, seeds)
 
 
@@ -121,9 +118,8 @@ def gpt_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """Under muP the optimal Adam learning rate of a pre-LN GPT is width-independent (log2 moves
     <= 0.5 across 4x from base width 32 (quick) or 128 (full; 16x is a GPU job)), while under SP it drifts.
 
-    Character-level pre-LN GPT, 2 blocks, head_dim 16, context 32, batch 8, AdamW, 100 steps,
-    2 seeds (one width-512 trial costs ~12 s of an idle core, so 16x from base 128 needs
-    width-2048 trials). Full: muP log2 lr -11..-7 around the base optimum (~ -8.8); an SP optimum
+    Character-level pre-LN GPT, 2 blocks, head_dim 16, AdamW, 100 steps (a width-512 trial costs
+    ~12 s of an idle core). Full: muP log2 lr -11..-7 around the base optimum (~ -8.8); an SP optimum
     on the lower edge of -12..-7 is a lower bound on its drift, which is all the control needs."""
     return _transfer(s, seeds)
 
@@ -182,9 +178,9 @@ def width_monotone(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """Under muP, at fixed hyperparameters (learning rates around the base optimum) wider is better:
     the final training loss decreases with width at every fixed LR; under SP it does not.
 
-    The LRs lie within one octave of the base optimum (log2 lr* ~ -6.2 at base 64 and 100 steps,
-    ~ -7.0 at base 128 and 200 steps): a fixed LR far from it is not a transferred HP (the full run
-    from base 64 over log2 lr -8..-4 failed only at the two ends)."""
+    The LRs lie within one octave of the base optimum (log2 lr* ~ -6.2 at base 64 / 100 steps, ~ -7.0
+    at base 128 / 200 steps): a fixed LR far from it is not a transferred HP (a full run from base 64
+    over log2 lr -8..-4 failed only at the two ends)."""
     mu, sp = _sweeps(s, seeds)
     panels, found = [], {}
     for name, a in (("muP", mu), ("SP", sp)):

@@ -31,7 +31,6 @@ def _onset_panel(widths, curves: dict, role: str) -> Panel:
 @dataclass(frozen=True)
 class ToyCurve(Setting):
     """Noisy-feature toy model: M Gaussian modes, lam_k ~ k^-1.5, w*_k^2 ~ k^-0.5, eta = s2 lam."""
-
     n_modes: int = 200
     noise_levels: tuple[float, ...] = (0.05, 0.3)
     samples: tuple[int, ...] = (10, 20, 40, 80, 150)
@@ -61,7 +60,6 @@ def toy_curve(s: ToyCurve, seeds: SeedStream):
 @dataclass(frozen=True)
 class ToyExponent(Setting):
     """Toy model on the two-layer ReLU NTK spectrum of S^{d-1}, degree-2 target, eta = lam/N."""
-
     d: int = 10
     degree: int = 2
     n_levels: int = 30
@@ -98,7 +96,6 @@ def toy_exponent(s: ToyExponent, seeds: SeedStream):
 @dataclass(frozen=True)
 class ReluOnset(Setting):
     """Lazy two-layer ReLU networks (empirical-NTK regression) on a degree-2 target on S^9."""
-
     d: int = 10
     degree: int = 2
     widths: tuple[int, ...] = (64, 256, 1024)
@@ -118,9 +115,8 @@ def relu_exponent(s: ReluOnset, seeds: SeedStream):
     """Finite-width lazy ReLU networks match the infinite-width NTK up to P* ~ sqrt(N), then become
     variance limited; ensembling over initialisations pushes the transition to larger P.
 
-    Quick fits three widths with few datasets: over seeds 0-2 its P_1/2 exponent was 0.40, 0.47,
-    0.43 (fit standard errors ~0.03), +-0.04 around a value ~0.06 below 1/2, hence the quick
-    tolerance 0.15 (the full setting, five widths, uses the paper-level 0.1)."""
+    Quick tolerance 0.15 (full, five widths: the paper-level 0.1): three widths, few datasets gave
+    P_1/2 exponents 0.40, 0.47, 0.43 at seeds 0-2 (fit standard errors ~0.03)."""
     task, P, big = sphere_task(s.d, s.degree, seed=seeds.next()), np.asarray(s.samples), max(s.widths)
     # one call per width (E_inf paired with E_N on the same datasets); narrow, noisy widths get more datasets
     curves = [ntk_learning_curves(task, [N], P, datasets=int(np.ceil(s.datasets * np.sqrt(big / N))),
@@ -147,7 +143,6 @@ def relu_exponent(s: ReluOnset, seeds: SeedStream):
 @dataclass(frozen=True)
 class FinalNTK(Setting):
     """Rich (alpha = 0.2) two-layer ReLU nets on a degree-2 target on S^9, small ensembles."""
-
     d: int = 10
     degree: int = 2
     width: int = 256
@@ -174,10 +169,9 @@ def final_ntk(s: FinalNTK, seeds: SeedStream):
     ReLU networks predicts the networks' ensemble-averaged learning curve, better than the same theory
     with the initial NTK (which misses the feature-learning gain).
 
-    Nets are trained by full-batch GD to train MSE < 1e-3 (relative); the mean initial and final eNTKs
-    on ``n_spectral`` points give the theory (:func:`gram_learning_curve`). P starts inside the degree-2
-    level (multiplicity 54): at P = 20 the final kernel, aligned on the samples it is then assumed
-    independent of, made the theory ~2x optimistic (0.32-0.36 vs network 0.66-0.70, initial NTK 0.58-0.63)."""
+    Nets train by full-batch GD to relative train MSE < 1e-3. P starts inside the degree-2 level
+    (multiplicity 54): at P = 20 the final kernel, aligned on the samples it is then assumed independent
+    of, made the theory ~2x optimistic (0.32-0.36 vs network 0.66-0.70, initial NTK 0.58-0.63)."""
     P = np.asarray(s.samples)
     res = final_ntk_curves(sphere_task(s.d, s.degree, seed=seeds.next()), P, width=s.width, alpha=s.alpha,
                            ensemble=s.ensemble, datasets=s.datasets, n_spectral=s.n_spectral, n_test=s.n_test,
