@@ -1,11 +1,9 @@
 """Claims: the coordinate check of the muP family (width) and of depth-muP / CompleteP (depth).
 
-Each claim runs :func:`lmech.sim.coord_check.coord_check` for the scheme and its negative
-controls. The "theory" is that every activation size and change since initialisation is
-width-independent (muP) or depth-independent (1/sqrt(L) or 1/L residual branches); the metric
-is the largest ``|log-log slope|`` over all tracked quantities and steps, fitted on the
-largest 4 grid points. The check must also separate: SP and NTP (width) or muP without depth
-scaling (depth) reach ``|slope| >= 0.4``.
+Each claim runs :func:`lmech.sim.coord_check.coord_check` for the scheme and its negative controls.
+The "theory": every activation size and change since initialisation is width-independent (muP) or
+depth-independent (1/sqrt(L) or 1/L residual branches). The check must also separate: SP and NTP
+(width) or muP without depth scaling (depth) reach ``|slope| >= 0.4``.
 """
 from __future__ import annotations
 

@@ -182,6 +182,7 @@ def finite_width_ensemble(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
     Emax = max(s.ensembles)
     (_, y, _, yt), th, runs = _fluctuations(replace(s, n_seeds=s.n_seeds - s.n_seeds % Emax), seeds, kernels=False)
     ref, value, order_ok, details, panels = (max(s.widths), Emax), 0.0, True, {"theory_mc_stderr": th.residual}, []
+    by_config = lambda d: {f"N={k[0]},E={k[1]}": v for k, v in d.items()}  # noqa: E731
     for split, target in (("train", y), ("test", yt)):
         m, se, p = {}, {}, {}
         for (N, r), E in ((kv, E) for kv in runs.items() for E in s.ensembles):
@@ -193,9 +194,7 @@ def finite_width_ensemble(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
             if abs(dm[a] - dm[b]) > 2 * np.hypot(se[a], se[b]):  # equal budget N E, resolved: ordering must match
                 order_ok &= bool(np.sign(dp[a] - dp[b]) == np.sign(dm[a] - dm[b]))
         f, bias, var = (getattr(th, f"{k}_{split}")[-1] for k in ("f", "bias_f", "var_f"))
-        details[split] = {"measured_loss": {f"N={k[0]},E={k[1]}": v for k, v in m.items()},
-                          "stderr": {f"N={k[0]},E={k[1]}": v for k, v in se.items()},
-                          "predicted_loss": {f"N={k[0]},E={k[1]}": v for k, v in p.items()},
+        details[split] = {"measured_loss": by_config(m), "stderr": by_config(se), "predicted_loss": by_config(p),
                           "bias_coefficient_b": float(-np.sum((target - f) * bias) / target.size),
                           "variance_coefficient_v": float(0.5 * np.sum(var) / target.size)}
         cmp = Comparison(f"{split} loss of E-ensembles minus (N={ref[0]}, E={ref[1]})", "width N", "loss difference",
@@ -371,5 +370,4 @@ def rules_hebb(s: Rules, seeds: SeedStream) -> ClaimOutcome:
 def rules_gln(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     """Gated linear networks stay conditionally Gaussian given their gates: the lazy NTK is
     (L+1) q^L x.x'/D and the rich dynamics are solved exactly per gate pattern."""
-    value, panels, checks, out, _, _ = _compare_rule(s, "gln", seeds, seeds.next(), deep=False, gln=True)
-    return ClaimOutcome(value, panels, checks, out)
+    return ClaimOutcome(*_compare_rule(s, "gln", seeds, seeds.next(), deep=False, gln=True)[:4])

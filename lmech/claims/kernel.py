@@ -38,7 +38,6 @@ def _population(name: str, n: int):
     return ds, K, spec, Y, spec.target_power(Y)
 
 
-# =========================================================================== synthetic curves
 @dataclass(frozen=True)
 class Synthetic(Setting):
     n_modes: int = 400
@@ -72,7 +71,6 @@ def synthetic_learning_curve(s: Synthetic, seeds: SeedStream):
                        details={"train_relative_error": train_err})
 
 
-# =========================================================================== real data
 @dataclass(frozen=True)
 class RealData(Setting):
     dataset: str = "digits"
@@ -113,7 +111,6 @@ def mnist1d_learning_curve(s: RealData, seeds: SeedStream):
     return _real_data_curve(s, seeds)
 
 
-# =========================================================================== double descent
 @dataclass(frozen=True)
 class DoubleDescent(Setting):
     """n1 modes of total eigenvalue 1 - eps carry the target; n2 modes of total eps act as a ridge."""
@@ -154,7 +151,6 @@ def double_descent(s: DoubleDescent, seeds: SeedStream):
     }, details={"predicted_peak_P": float(p_star)})
 
 
-# =========================================================================== spectral bias
 @dataclass(frozen=True)
 class ModeErrors(Setting):
     n_modes: int = 200
@@ -199,7 +195,6 @@ def mode_errors(s: ModeErrors, seeds: SeedStream):
     }, details={"learnability_sim": learn_sim.tolist(), "learnability_theory": th.learnability[:, idx].tolist()})
 
 
-# =========================================================================== OOD
 @dataclass(frozen=True)
 class Shift(Setting):
     """lam_k ∝ k^-1.5, v_k = 1/k; the test distribution rotates the top block with a k^-1 spectrum."""
@@ -237,7 +232,6 @@ def ood_shift(s: Shift, seeds: SeedStream):
                        details={"ood_over_in_distribution": ratio.tolist()})
 
 
-# =========================================================================== wide network
 @dataclass(frozen=True)
 class WideNet(Setting):
     width: int = 2048

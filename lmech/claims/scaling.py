@@ -1,10 +1,7 @@
 """Claims for neural scaling-law models: random-feature dynamics and feature learning.
 
-Papers: Bordelon, Atanasov & Pehlevan, "A Dynamical Model of Neural Scaling Laws"
-(``scaling.rf_dynamics.*``: :mod:`lmech.theory.scaling`, :mod:`lmech.sim.random_features`;
-lam_k ~ k^-b, target power p_k ~ k^-a, t = learning rate x steps) and "How Feature Learning
-Can Improve Neural Scaling Laws" (``scaling.feature_learning.*``: theory.feature_learning,
-theory.circle, sim.feature_learning, sim.circle). Curve errors divide by the simulation.
+``scaling.rf_dynamics.*``: lam_k ~ k^-b, target power p_k ~ k^-a, t = learning rate x steps
+(:mod:`lmech.theory.scaling`, :mod:`lmech.sim.random_features`). Curve errors divide by the simulation.
 """
 from __future__ import annotations
 

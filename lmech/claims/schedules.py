@@ -1,11 +1,9 @@
 """Claims for optimal learning-rate schedules (easy and hard phases).
 
-Paper: Bordelon & Mori, "Theory of Optimal Learning Rate Schedules and Scaling Laws for a
-Random Feature Model". Theory: :func:`lmech.theory.schedules.schedule_study` (optimal control of
-the exact online-SGD recursion (S1), tuned baselines, the (S2) optimum); simulation:
-:func:`lmech.sim.linear_sgd.sgd_gaussian`. The phase of (alpha, beta) is chosen with the
-heuristic boundary beta = 2 - 1/alpha (a scaling heuristic); the phase shapes the paper states
-are checked on the theory.
+Theory: :func:`lmech.theory.schedules.schedule_study` (optimal control of the exact online-SGD
+recursion (S1), tuned baselines, the (S2) optimum); simulation :func:`lmech.sim.linear_sgd.sgd_gaussian`.
+The phase of (alpha, beta) is chosen with the heuristic boundary beta = 2 - 1/alpha; the phase
+shapes the paper states are checked on the theory.
 """
 from __future__ import annotations
 

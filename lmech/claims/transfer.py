@@ -1,11 +1,9 @@
 """Claims: hyperparameter transfer across width and depth.
 
-Each claim runs a size x learning-rate x seed sweep of :func:`lmech.sim.hp_trial.run_trial`
-for the parameterization under test and for its negative control (the same trial seeds), in
-this process and a temporary store (:func:`lmech.sweep.run_sweep`), and analyses it with
-:func:`lmech.sweep.analyze`: seed-mean final training loss (diverged runs = +inf) over the
-``log2 lr`` grid, optimum by a parabola through the argmin and its neighbours, bootstrap
-interval over seeds. The metric of the four transfer claims is ``max_size |log2 lr*(size) -
+Each claim runs a size x learning-rate x seed sweep of :func:`lmech.sim.hp_trial.run_trial` for
+the parameterization under test and its negative control (same trial seeds) and analyses it with
+:func:`lmech.sweep.analyze`: seed-mean final training loss (diverged runs = +inf) over the ``log2 lr``
+grid, optimum by a parabola through the argmin and its neighbours, bootstrap interval over seeds. The metric of the four transfer claims is ``max_size |log2 lr*(size) -
 log2 lr*(base)|`` of the scheme under test (tolerance 0.5 = half an octave); the checks require
 the optimum inside the grid at every size and the control to fail the same test, without which
 a pass would only show that the experiment cannot resolve a drift. Quick settings take 10-35 s

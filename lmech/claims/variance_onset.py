@@ -1,8 +1,7 @@
 """Claims for "The Onset of Variance-Limited Behavior for Networks in the Lazy and Rich Regimes".
 
-Theory: :mod:`lmech.theory.variance_onset` (noisy-feature toy model, onset detectors, learning
-curve of a Gram matrix). Simulation: :mod:`lmech.sim.variance_onset` (the toy model as Gaussian
-regression; lazy and rich two-layer ReLU networks on a polynomial target on the sphere).
+Theory :mod:`lmech.theory.variance_onset`; simulation :mod:`lmech.sim.variance_onset` (the toy model as
+Gaussian regression; lazy and rich two-layer ReLU networks on a polynomial target on the sphere).
 """
 from __future__ import annotations
 
