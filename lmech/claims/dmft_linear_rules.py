@@ -52,7 +52,6 @@ class DeepLinear(Setting):
     n_seeds: int = 8
     data_seed: int = 1
 
-
 @claim("dmft.deep_linear.loss_curves", paper=SCFT, tolerance=Tolerance(quick=0.06, full=0.03),
        metric=("at the largest width, max of the relative L2 errors (to theory) of the seed-mean train and test loss "
                "curves and of the seed-mean kernel trajectories (NTK K(t), every layer's Phi^l(t,t) and G^l(t,t))"),

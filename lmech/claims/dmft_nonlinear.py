@@ -151,7 +151,6 @@ class Lazy(Setting):
     width: int = 1024
     n_seeds: int = 4
 
-
 @claim("dmft.lazy_limit", paper=DMFT, tolerance=0.02,
        metric="max over depth in {1, 2} of the relative L2 error (to static-NTK GD) of the DMFT loss curve at gamma0 = 1e-3",
        quick=Lazy(), full=Lazy(samples=100000, deep_samples=40000, width=4096, n_seeds=8))
@@ -210,7 +209,6 @@ class Consistency(Setting):
     samples: int = 10000
     widths: tuple[int, ...] = (512, 1024)
     n_seeds: int = 8
-
 
 @claim("dmft.width_consistency", paper=WIDTH, tolerance=0.03,
        metric="max over widths >= 512 of the relative L2 error (to theory) of the seed-averaged train and test loss curves",

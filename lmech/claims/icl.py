@@ -27,7 +27,6 @@ class Reduction(Setting):
     noise: float = 0.1
     n_contexts: int = 1500
 
-
 @claim("icl.iso.reduction", paper=PAPER, tolerance=0.05,
        metric="max relative error (to theory) of the directly evaluated finite-D risk over (alpha, L, model)",
        quick=Reduction(), full=Reduction(128, (0.25, 0.5, 1.0, 2.0, 4.0, 8.0), (1, 2, 4, 8), n_contexts=3000))
@@ -64,7 +63,6 @@ class Trained(Setting):
     lr: float = 0.02
     n_test: int = 20000
     n_reference: int = 6000
-
 
 @claim("icl.iso.trained", paper=PAPER, tolerance=0.05,
        metric="max relative error of the trained risk (to the theory's optimal L-step GD predictor at the same D)",

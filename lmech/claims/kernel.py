@@ -48,7 +48,6 @@ class Synthetic(Setting):
     sizes: tuple[int, ...] = (25, 50, 100, 200)
     n_trials: int = 150
 
-
 @claim("kernel.learning_curve.synthetic", paper=CURVES, tolerance=0.05,
        metric="mean relative error (to theory) of E_g over (P, ridge); check: training error within 10 %",
        quick=Synthetic(), full=Synthetic(n_modes=800, sizes=(25, 50, 100, 200, 400), n_trials=400))
@@ -122,7 +121,6 @@ class DoubleDescent(Setting):
     sizes: tuple[int, ...] = (40, 70, 100, 130, 200)
     n_trials: int = 60
 
-
 @claim("kernel.double_descent.noise", paper=BIAS, tolerance=0.05,
        metric="mean relative error (to theory) of E_g over P for both ridges; checks: peak location and suppression",
        quick=DoubleDescent(),
@@ -159,7 +157,6 @@ class ModeErrors(Setting):
     modes: tuple[int, ...] = (1, 4, 16, 64)
     sizes: tuple[int, ...] = (5, 10, 20, 40, 80)
     n_trials: int = 2000
-
 
 @claim("kernel.spectral_bias.mode_errors", paper=BIAS, tolerance=0.05,
        metric="mean relative error (to theory) of the per-mode errors over (mode, P)",
@@ -205,7 +202,6 @@ class Shift(Setting):
     sizes: tuple[int, ...] = (25, 100, 300)
     n_trials: int = 60
 
-
 @claim("kernel.ood.shift", paper=OOD, tolerance=0.05,
        metric="mean relative error (to theory) of the OOD error over (P, ridge); check: OOD and in-distribution differ",
        quick=Shift(), full=Shift(sizes=(25, 50, 100, 200, 300, 600), n_trials=300))
@@ -239,7 +235,6 @@ class WideNet(Setting):
     n_networks: int = 3
     n_kernel_trials: int = 100
     tol: float = 1e-8
-
 
 @claim("kernel.wide_net", paper=CURVES, tolerance=0.10,
        metric="mean relative error (to theory) over P of the network's test error",

@@ -95,7 +95,6 @@ class PTQ(Setting):
     batch_size: int = 32
     lr: float = 0.01
 
-
 @claim("precision.ptq.data", paper=PAPER, tolerance=0.5, quick=PTQ(),
        full=PTQ(widths=(16, 32, 64, 128), data=(2048, 8192, 32768, 131072), bits=(3, 4, 5), n_seeds=4),
        metric="max |log(predicted / measured PTQ degradation)| over held-out (largest-D) runs",

@@ -96,7 +96,6 @@ class RFData(Setting):
     train_tmax: float = 1e3
     draws: int = 20
 
-
 @claim("scaling.rf_dynamics.data", paper=RF_PAPER, tolerance=0.05,
        metric=f"{MAX_SIM} over t and P (test loss; train loss for t <= train_tmax)",
        expect=fragile("quick passed at 6 of seeds 0-9 (max errors 0.023-0.078; 8 of 10 before the seed streams): "
@@ -134,7 +133,6 @@ class RFJoint(Setting):
     theory_draws: int = 12
     draws: int = 30
 
-
 @claim("scaling.rf_dynamics.joint", paper=RF_PAPER, tolerance=0.05, metric=f"{MAX_SIM} over t",
        quick=RFJoint(), full=RFJoint(n_modes=1500, times=tuple(np.geomspace(1, 1e5, 11)), theory_draws=32, draws=60))
 def rf_joint(s: RFJoint, seeds: SeedStream):
@@ -166,7 +164,6 @@ class RFExponents(Setting):
     widths: tuple[int, ...] = (24, 48, 96, 192)
     samples: tuple[int, ...] = (24, 48, 96, 192)
     draws: int = 8
-
 
 @claim("scaling.rf_dynamics.exponents", paper=RF_PAPER, tolerance=0.05,
        metric="max |fitted exponent (simulation) - predicted exponent| over time, width and data",
@@ -212,7 +209,6 @@ class RFCompute(Setting):
     check_width: int = 64
     draws: int = 10
 
-
 @claim("scaling.rf_dynamics.compute_optimal", paper=RF_PAPER, tolerance=0.05,
        metric="max of |fitted frontier exponent - closed form| over (N*, t*, L*) and the relative error (to "
        "simulation) of the theory at one frontier point",
@@ -254,7 +250,6 @@ class RFFiniteWidth(Setting):
     widths: tuple[int, ...] = (50, 100, 200, 400, 800)
     early_times: tuple[float, ...] = (0.3, 1.0, 3.0)
 
-
 @claim("scaling.rf_dynamics.finite_width_rate", paper=RF_PAPER, tolerance=0.05,
        metric="max |fitted exponent in N of L_N(t) - L_inf(t) (theory (6.1)) - {1 early, c late}|",
        quick=RFFiniteWidth(), full=RFFiniteWidth(n_modes=100000, widths=(100, 200, 400, 800, 1600, 3200),
@@ -292,7 +287,6 @@ class FLFinite(Setting):
     width: int = 500
     times: tuple[float, ...] = tuple(np.geomspace(1, 100, 7))
     draws: int = 4
-
 
 @claim("scaling.feature_learning.dynamics", paper=FL_PAPER, tolerance=0.05, metric=f"{MAX_SIM} over t and gamma",
        quick=FLFinite(), full=FLFinite(gammas=(0.0, 2.0, 8.0), n_features=4000, width=1000,
@@ -346,7 +340,6 @@ class FLExponentFunction(Setting):
     betas: tuple[float, ...] = (0.3, 0.6, 1.25, 1.5)
     gamma: float = 4.0
     window: tuple[float, float] = (1e5, 1e7)
-
 
 @claim("scaling.feature_learning.exponent_function", paper=FL_PAPER, tolerance=0.05,
        metric="max over beta and {lazy, rich} of |late-time slope of the N = inf dynamics - closed form|",

@@ -47,7 +47,6 @@ class Online(Setting):
     configs: tuple[tuple[float, int, float, int], ...] = (
         (0.5, 1, 0.0, 400), (1.0, 8, 0.0, 80), (2.0, 8, 0.0, 60), (0.5, 4, 0.1, 120))
 
-
 @claim("sgd.learning_curve.gaussian", paper=SGD_PAPER, tolerance=0.05, metric=WINDOWED, quick=Online(),
        full=Online(n_modes=200, steps=2000, n_bins=14, configs=(
            (0.5, 1, 0.0, 1000), (1.0, 1, 0.0, 2500), (1.0, 8, 0.0, 250), (2.0, 8, 0.0, 250), (1.0, 4, 0.1, 500))))
@@ -73,7 +72,6 @@ class Budget(Setting):
     budget: int = 512
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     sample_seeds: int = 600  # seeds per batch size = sample_seeds / sqrt(B) (at least 50)
-
 
 @claim("sgd.learning_curve.batch_size", paper=SGD_PAPER, tolerance=0.05,
        metric="max relative error (to theory) of the final loss (mean of the last 5% of steps) over batch sizes",
@@ -167,7 +165,6 @@ class PowerLaw(Setting):
     fit_window: tuple[int, int] = (10, 1000)
     seeds: int = 16
 
-
 @claim("sgd.learning_curve.power_law", paper=SGD_PAPER, tolerance=0.05,
        metric="max |fitted exponent (sim) - (a-1)/b| over problems", quick=PowerLaw(),
        full=PowerLaw(problems=((1.5, 2.0), (2.0, 2.5), (1.2, 1.8)), n_modes=4000, fit_window=(10, 3000), seeds=24))
@@ -202,7 +199,6 @@ class Digits(Setting):
     steps: int = 600
     n_bins: int = 8
     configs: tuple[tuple[float, int, int], ...] = ((0.3, 1, 400), (0.3, 8, 150))
-
 
 @claim("sgd.learning_curve.digits", paper=SGD_PAPER, tolerance=0.05, metric=WINDOWED + " (exact arbitrary-feature "
        "theory)", quick=Digits(), full=Digits(n_images=1797, n_features=128, steps=2000, n_bins=12,
@@ -244,7 +240,6 @@ class Resolvent(Setting):
     spectrum_exponent: float = 1.4
     ridges: tuple[tuple[float, float], ...] = ((1e-2, 1e-2), (1e-3, 1e-1), (1e-4, 1e-2))
     draws: int = 60
-
 
 @claim("sgd.two_point.resolvent", paper=TWO_POINT_PAPER, tolerance=0.05,
        metric="max relative error (to theory) of the draw-mean quadratic form over ridge pairs and A",
@@ -322,7 +317,6 @@ class RFMultipass(Multipass):
     n_samples: int = 300
     configs: tuple[tuple[float, int, float, int], ...] = ((0.25, 1, 0.0, 200), (0.5, 2, 0.05, 200))
 
-
 @claim("sgd.two_point.random_features", paper=TWO_POINT_PAPER, tolerance=0.05,
        metric="max relative error (to theory) of window-averaged test and train loss over time windows and configs",
        quick=RFMultipass(), full=RFMultipass(dim=1500, n_features=300, n_samples=600, max_time=5000.0, n_bins=12, configs=(
@@ -350,7 +344,6 @@ class TwoTime(Setting):
     noise: float = 0.1
     times: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
     draws: int = 30
-
 
 @claim("sgd.two_point.two_time", paper=TWO_POINT_PAPER, tolerance=0.05,
        metric="max relative error (to theory) of the draw-mean C(tau, tau') over all pairs of times",

@@ -50,7 +50,6 @@ class Gaussian(Curves):
     discount: float = 0.9
     cases: tuple[tuple[float, int], ...] = ((0.5, 1), (1.0, 4), (2.0, 4))  # (lr, B)
 
-
 @claim("td.learning_curve.gaussian", paper=PAPER, tolerance=0.05, metric=WINDOWED + " and (lr, B) cases",
        quick=Gaussian(), full=Gaussian(n_steps=1500, n_runs=2000, n_windows=10))
 def gaussian(s: Gaussian, seeds: SeedStream):
@@ -75,7 +74,6 @@ class Sweep(Curves):
     batch_size: int = 2
     reward_noise: float = 0.05
     n_runs: int = 300
-
 
 @claim("td.learning_curve.sweep", paper=PAPER, tolerance=0.05, metric=WINDOWED + ", discounts and spectra",
        quick=Sweep(), full=Sweep(spectrum_exponents=(0.5, 1.0, 1.5, 2.0), discounts=(0.0, 0.5, 0.9, 0.99),
@@ -109,7 +107,6 @@ class Ring(Curves):
     cases: tuple[tuple[float, int], ...] = ((0.05, 1), (0.2, 4))  # (lr * episode_length, B)
     n_runs: int = 300
 
-
 @claim("td.learning_curve.ring_mdp", paper=PAPER, tolerance=0.05, metric=WINDOWED + ", episode lengths and (lr, B)",
        quick=Ring(), full=Ring(n_steps=1000, n_runs=1500, n_windows=10))
 def ring_mdp(s: Ring, seeds: SeedStream):
@@ -137,7 +134,6 @@ class Plateau(Setting):
     n_steps: int = 1500
     n_runs: int = 200
     anneal_t0: float = 50.0
-
 
 @claim("td.learning_curve.plateau", paper=PAPER, tolerance=0.05,
        metric="max relative error (to theory) of the simulated second-half mean value error against the predicted plateau",

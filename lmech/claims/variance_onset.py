@@ -35,7 +35,6 @@ class ToyCurve(Setting):
     samples: tuple[int, ...] = (10, 20, 40, 80, 150)
     draws: int = 120
 
-
 @claim("variance_onset.toy_model.curve", paper=PAPER, tolerance=0.05,
        metric="max relative error (to simulation) of the test error over P and noise level",
        quick=ToyCurve(), full=ToyCurve(400, (0.02, 0.1, 0.3), (10, 20, 40, 80, 160, 300, 600), 200))
@@ -66,7 +65,6 @@ class ToyExponent(Setting):
     noise_scale: float = 1.0
     tol: float = 0.1
     boost: float = 3.0
-
 
 @claim("variance_onset.toy_model.exponent", paper=PAPER, tolerance=0.05,
        metric="absolute difference |fitted P* exponent - 1/b_E|, b_E the local decay exponent of E_inf at the onsets",
@@ -103,7 +101,6 @@ class ReluOnset(Setting):
     ensemble: int = 4
     n_test: int = 1000
     tol: float = 0.1
-
 
 @claim("variance_onset.relu.exponent", paper=PAPER, tolerance=Tolerance(quick=0.15, full=0.1),
        metric="absolute difference |fitted exponent of P_1/2(N) - 1/2| (P_1/2: the paper's onset, where "
@@ -151,7 +148,6 @@ class FinalNTK(Setting):
     datasets: int = 3
     n_spectral: int = 400
     n_test: int = 1000
-
 
 @claim("variance_onset.final_ntk", paper=PAPER, tolerance=Tolerance(quick=0.3, full=0.25),
        metric="mean over P of the relative error (to simulation) of the final-eNTK theory vs the ensemble error",
