@@ -26,6 +26,7 @@ from lmech.theory.dmft.sampling import deep, two_layer
 DMFT = "Self-Consistent Dynamical Field Theory of Kernel Evolution in Wide Neural Networks"
 WIDTH = "Feature-Learning Networks Are Consistent Across Widths At Realistic Scales"
 STEP = "GD step"
+LOSS_CURVE = "relative L2 error (to theory) of the seed-averaged training-loss curve at the largest width"
 
 
 def _nets_vs_dmft(th, task, s, seeds: SeedStream, **kw):
@@ -111,8 +112,7 @@ def _rich(s: Rich, seeds: SeedStream, tol: float) -> ClaimOutcome:
         "dmft": _dmft_details(th)})
 
 
-@claim("dmft.two_layer.tanh", paper=DMFT, tolerance=0.03,
-       metric="relative L2 error (to theory) of the seed-averaged training-loss curve at the largest width",
+@claim("dmft.two_layer.tanh", paper=DMFT, tolerance=0.03, metric=LOSS_CURVE,
        quick=Rich(), full=Rich(samples=100000, widths=(128, 256, 512, 1024, 2048, 4096)), expect=_SLOPE_NOISE)
 def two_layer_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
     """The infinite-width DMFT (per-neuron field dynamics closed by the residual, gamma0 = 1.5)
@@ -121,8 +121,7 @@ def two_layer_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
     return _rich(s, seeds, 0.03)
 
 
-@claim("dmft.deep.tanh_L2", paper=DMFT, tolerance=0.05,
-       metric="relative L2 error (to theory) of the seed-averaged training-loss curve at the largest width",
+@claim("dmft.deep.tanh_L2", paper=DMFT, tolerance=0.05, metric=LOSS_CURVE,
        quick=_DEEP, full=replace(_DEEP, lr=0.1, steps=40, samples=8000, response_samples=2000, widths=(256, 1024, 4096)),
        expect=_SLOPE_NOISE)
 def deep_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:

@@ -24,6 +24,7 @@ BIAS = ("Spectral Bias and Task-Model Alignment Explain Generalization in Kernel
         "Infinitely Wide Neural Networks")
 OOD = "Out-of-Distribution Generalization in Kernel Regression"
 P_AXIS = "P (training samples)"
+REAL_METRIC = "mean relative error (to theory) of E_g over P (P <= N/4, >= 20 training sets per P)"
 
 
 @functools.lru_cache(maxsize=4)
@@ -91,17 +92,15 @@ def _real_data_curve(s: RealData, seeds: SeedStream):
                        details={"sem_over_mean": (sim.sem / sim.mean).tolist(), "N": len(Y)})
 
 
-@claim("kernel.learning_curve.digits", paper=CURVES, tolerance=0.10,
-       metric="mean relative error (to theory) of E_g over P (P <= N/4, >= 20 training sets per P)",
-       quick=RealData(), full=RealData(sizes=(10, 20, 40, 80, 160, 300, 440), n_trials=100))
+@claim("kernel.learning_curve.digits", paper=CURVES, tolerance=0.10, metric=REAL_METRIC, quick=RealData(),
+       full=RealData(sizes=(10, 20, 40, 80, 160, 300, 440), n_trials=100))
 def digits_learning_curve(s: RealData, seeds: SeedStream):
     """The learning curve of kernel regression with a two-layer ReLU NTK on scikit-learn digits is
     predicted from the kernel's spectrum on the data set and the target's power per mode."""
     return _real_data_curve(s, seeds)
 
 
-@claim("kernel.learning_curve.mnist1d", paper=CURVES, tolerance=0.10,
-       metric="mean relative error (to theory) of E_g over P (P <= N/4, >= 20 training sets per P)",
+@claim("kernel.learning_curve.mnist1d", paper=CURVES, tolerance=0.10, metric=REAL_METRIC,
        quick=RealData("mnist1d", 1200),
        full=RealData("mnist1d", 4000, sizes=(10, 20, 50, 100, 200, 400, 1000), n_trials=50))
 def mnist1d_learning_curve(s: RealData, seeds: SeedStream):

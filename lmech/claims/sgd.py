@@ -22,6 +22,7 @@ from lmech.theory.sgd import critical_lr, gaussian_equivalent, learning_curve, l
 SGD_PAPER = "Learning Curves for SGD on Structured Features"
 TWO_POINT_PAPER = "Two-Point Deterministic Equivalence for Stochastic Gradient Dynamics in Linear Models"
 WINDOWED = "max relative error (to theory) of seed-mean losses averaged over log-spaced step windows"
+TEST_TRAIN = "max relative error (to theory) of window-averaged test and train loss over time windows and configs"
 
 
 def _label(lr, B, noise=0.0):
@@ -294,8 +295,7 @@ def _multipass(s: Multipass, seeds: SeedStream, lam_th, v2_th, simulate, title, 
         "SGD noise resolved: gradient-flow theory alone is off by > 5% somewhere": max(effects) > 0.05})
 
 
-@claim("sgd.two_point.linear", paper=TWO_POINT_PAPER, tolerance=0.05,
-       metric="max relative error (to theory) of window-averaged test and train loss over time windows and configs",
+@claim("sgd.two_point.linear", paper=TWO_POINT_PAPER, tolerance=0.05, metric=TEST_TRAIN,
        quick=Multipass(), full=Multipass(dim=800, n_samples=400, max_time=5000.0, n_bins=12, configs=(
            (0.25, 1, 0.0, 300), (0.5, 2, 0.0, 300), (1.0, 4, 0.1, 300), (0.25, 1, 0.2, 300))))
 def multipass_linear(s: Multipass, seeds: SeedStream):
@@ -317,8 +317,7 @@ class RFMultipass(Multipass):
     n_samples: int = 300
     configs: tuple[tuple[float, int, float, int], ...] = ((0.25, 1, 0.0, 200), (0.5, 2, 0.05, 200))
 
-@claim("sgd.two_point.random_features", paper=TWO_POINT_PAPER, tolerance=0.05,
-       metric="max relative error (to theory) of window-averaged test and train loss over time windows and configs",
+@claim("sgd.two_point.random_features", paper=TWO_POINT_PAPER, tolerance=0.05, metric=TEST_TRAIN,
        quick=RFMultipass(), full=RFMultipass(dim=1500, n_features=300, n_samples=600, max_time=5000.0, n_bins=12, configs=(
            (0.25, 1, 0.0, 300), (1.0, 4, 0.05, 300), (0.25, 1, 0.1, 300))))
 def multipass_rf(s: RFMultipass, seeds: SeedStream):

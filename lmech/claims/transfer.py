@@ -133,8 +133,7 @@ def resmlp_depth(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """With 1/sqrt(L)-scaled residual branches (depth-muP) the optimal learning rate of a residual
     MLP transfers across depth (log2 moves <= 0.5 over depths >= 4x apart); without branch scaling it drifts.
 
-    Pre-LN residual MLP, width 64, MNIST-1D, AdamW; depth-muP also scales the Adam LR of the blocks
-    by L^-1/2. Base depth 2; quick depths 2-8, full 2-32."""
+    Pre-LN residual MLP on MNIST-1D, AdamW; depth-muP also scales the Adam LR of the blocks by L^-1/2."""
     return _transfer(s, seeds)
 
 
@@ -150,9 +149,7 @@ GPT_DEPTH = Transfer("gpt", "completep", "mup", "depth", (2, 8), grid(-9, -4, 1)
                     n_seeds=3, steps=100))
 def gpt_depth(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """With CompleteP (1/L residual branches) the optimal learning rate of a pre-LN GPT transfers
-    across depth (log2 moves <= 0.5 over depths >= 4x apart); plain muP drifts.
-
-    Character-level pre-LN GPT, width 32, context 32, batch 8, AdamW, base depth 2."""
+    across depth (log2 moves <= 0.5 over depths >= 4x apart); plain muP drifts."""
     return _transfer(s, seeds)
 
 
