@@ -62,13 +62,15 @@ def test_comparison_scores_pairs_and_builds_the_panel():
     e1 = cmp.add("a", [1, 2], [1.0, 2.0], [1.1, 2.0], [0.1, 0.1])
     cmp.add("b", [1, 2], [1.0, 4.0], [1.0, 5.0])
     cmp.draw("context", [1, 2], [3.0, 3.0])
+    cmp.show("shown", [1, 2], [1.0, 1.0], [9.0, 9.0])  # drawn like a pair, not scored
     cmp.reference("slope -1", [1, 2], [1.0, 0.5])
     assert np.allclose(e1, [0.1, 0.0])
     out = cmp.outcome("max", checks={"ok": True})
     assert isinstance(out, ClaimOutcome) and out.value == pytest.approx(0.25)
     assert cmp.outcome().value == pytest.approx((0.1 + 0 + 0 + 0.25) / 4)
     roles = [s.role for s in out.panels[0].series]
-    assert roles == ["theory", "simulation", "theory", "simulation", "simulation", "reference"]
+    assert roles == ["theory", "simulation", "theory", "simulation", "simulation", "theory", "simulation", "reference"]
+    assert [s.label for s in out.panels[0].series][5:7] == ["shown theory", "shown sim"]
     assert set(out.details["errors"]) == {"a", "b"}
     with pytest.raises(ValueError, match="denominator"):
         tk.Comparison("t", "x", "y", denominator="median")

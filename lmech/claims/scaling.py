@@ -147,8 +147,7 @@ def rf_joint(s: RFJoint, seeds: SeedStream):
     sim = simulate_rf(lam, p, t, N=s.width, P=s.samples, draws=s.draws, seed=seeds.next())
     cmp = Comparison(f"N={s.width}, P={s.samples}", T_AXIS, "loss", denominator="sim")
     cmp.add("test", t, th.loss, sim.loss, sim.loss_se)
-    cmp.draw("train theory", t, th.train_loss, role="theory")
-    cmp.draw("train sim", t, sim.train_loss, sim.train_se)
+    cmp.show("train", t, th.train_loss, sim.train_loss, sim.train_se)
     rise = bool(sim.loss[-1] > sim.loss.min() * 1.05 and th.loss[-1] > th.loss.min() * 1.05)
     return cmp.outcome("max", checks={"late-time overfitting rise": rise}, details={
         "sim_se_rel": sim.loss_se / sim.loss, "theory_se_rel": sem(th.extras["per_draw_loss"]) / th.loss})

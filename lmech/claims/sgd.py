@@ -148,8 +148,7 @@ def divergence(s: Divergence, seeds: SeedStream):
         f_sim = _zero_crossing(f, r_sim)
         errs.append(abs(f_sim - 1.0) if np.isfinite(f_sim) else np.inf)
         ok &= bool(r_sim[0] < 0 < r_sim[-1]) and bool(np.all(th.stable == (f < 1)))
-        cmp.draw(f"B={B} theory", f, r_th, role="theory")
-        cmp.draw(f"B={B} sim", f, r_sim)
+        cmp.show(f"B={B}", f, r_th, r_sim)
         details[f"B={B}"] = {"critical_lr": ec, "sim_threshold_factor": f_sim, "rate_sim": r_sim,
                              "theory_window_threshold_factor": _zero_crossing(f, r_th), "rate_theory": r_th}
     return ClaimOutcome(float(max(errs)), [cmp.panel], details=details, checks={
@@ -184,8 +183,7 @@ def power_law(s: PowerLaw, seeds: SeedStream):
         errs.append(abs(fit_sim - pred))
         th_ok &= abs(fit_th - pred) <= 0.05
         lab = f"b={b:g} a={a:g}"
-        cmp.draw(f"{lab} theory", tt, th, role="theory")
-        cmp.draw(f"{lab} sim", tt, sim.loss, sim.loss_sem)
+        cmp.show(lab, tt, th, sim.loss, sim.loss_sem)
         cmp.reference(f"{lab} slope -(a-1)/b", tt, th[0] * (tt / tt[0]) ** -pred)
         details[lab] = {"predicted": pred, "fitted_sim": fit_sim, "fitted_theory": fit_th}
     return ClaimOutcome(float(max(errs)), [cmp.panel], details=details,

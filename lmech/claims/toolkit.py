@@ -4,8 +4,8 @@
   :meth:`Comparison.add` draws the theory as a line and the simulation as markers with
   error bars, and returns the per-point relative error (the denominator is named:
   ``denominator="theory"`` divides by the theory, ``"sim"`` by the simulation);
-  :meth:`Comparison.outcome` turns the collected errors into a :class:`ClaimOutcome`, and
-  :func:`outcome` does so for several comparisons (panels) at once.
+  :meth:`Comparison.show` draws such a pair unscored; :meth:`Comparison.outcome` turns the
+  collected errors into a :class:`ClaimOutcome`, :func:`outcome` those of several comparisons.
 * :func:`width_slope` - the fitted log-log slope of an error against width (or any size),
   with a reference ``size^slope`` series for the panel (:func:`slope_panel`).
 * :func:`one_thread` - run a block with one torch intra-op thread (many small batched ops).
@@ -81,12 +81,16 @@ class Comparison:
         ``x_sim`` gives the simulation its own x (then ``sim`` must already be at the
         theory's points for the error; use it only to draw, e.g. window centres).
         """
-        prefix = f"{label} " if label else ""
-        self.series.append(Series(f"{prefix}theory", x, theory, role="theory"))
-        self.series.append(Series(f"{prefix}sim", x if x_sim is None else x_sim, sim, yerr=sim_err, role="simulation"))
+        self.show(label, x, theory, sim, sim_err, x_sim=x_sim)
         err = np.atleast_1d(_ERRORS[self.denominator](theory, sim))
         self.errors_by_label[label or f"curve {len(self.errors_by_label)}"] = err
         return err
+
+    def show(self, label: str, x, theory, sim, sim_err=None, *, x_sim=None) -> None:
+        """Draw a theory line and its simulation points as :meth:`add` does, without scoring them."""
+        prefix = f"{label} " if label else ""
+        self.series.append(Series(f"{prefix}theory", x, theory, role="theory"))
+        self.series.append(Series(f"{prefix}sim", x if x_sim is None else x_sim, sim, yerr=sim_err, role="simulation"))
 
     def reference(self, label: str, x, y) -> None:
         """A dashed reference line (a predicted slope, a bound)."""
