@@ -27,15 +27,12 @@ FLUCT = "Dynamics of Finite Width Kernel and Prediction Fluctuations in Mean Fie
 RULES = "The Influence of Learning Rule on Representation Dynamics in Wide Neural Networks"
 STEP = "GD step"
 
-
 def _task(s):
     return sphere_regression_task(s.P, s.P_test, s.D, s.data_seed)
-
 
 def _single_net_err(y, theory_f, f_train) -> float:
     """Mean over networks of the relative error of each one's residual trajectory y - f(t)."""
     return float(np.mean([rel(y - theory_f, y - f) for f in f_train]))
-
 
 # =========================================================================== deep linear
 @dataclass(frozen=True)
@@ -93,7 +90,6 @@ def deep_linear_loss_curves(s: DeepLinear, seeds: SeedStream) -> ClaimOutcome:
         {"single-network error shrinks with width (slope < -0.25)": slope < -0.25},
         {"per_width": per_width, "fitted_slope_single_net_error_vs_N": slope, "theory_residual": th.residual})
 
-
 # =========================================================================== finite width
 @dataclass(frozen=True)
 class Fluctuations(Setting):
@@ -111,7 +107,6 @@ class Fluctuations(Setting):
     jacobian_samples: int = 2000
     data_seed: int = 1
 
-
 def _fluctuations(s: Fluctuations, seeds: SeedStream, *, kernels: bool):
     """The theory and, per width, the seed ensemble of networks of the finite-width claims."""
     X, y, Xt, yt = task = _task(s)
@@ -120,7 +115,6 @@ def _fluctuations(s: Fluctuations, seeds: SeedStream, *, kernels: bool):
     runs = {N: train_mean_field(X, y, width=N, gamma0=s.gamma0, lr=s.lr, steps=s.steps, activation="tanh", X_test=Xt,
                                 y_test=yt, seeds=seeds.take(s.n_seeds), track_kernels=kernels) for N in s.widths}
     return task, th, runs
-
 
 @claim("dmft.finite_width.variance", paper=FLUCT, tolerance=Tolerance(quick=0.15, full=0.08),
        metric=("max over widths of the relative L2 error (to theory) of N Var[f(t)] (all points and steps) and of "
@@ -160,10 +154,8 @@ def finite_width_variance(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
                         {"variance scales as 1/N (fitted slope in [-1.2, -0.8])": -1.2 <= slope <= -0.8},
                         {"per_width": per_width, "fitted_slope_variance_vs_N": slope, "theory_mc_stderr": th.residual})
 
-
 _ENSEMBLE = Fluctuations(P_test=8, gamma0=1.0, widths=(32, 128), ensembles=(1, 4), n_seeds=4000, samples=10_000,
                          jacobian_samples=1000)
-
 
 @claim("dmft.finite_width.ensemble_tradeoff", paper=FLUCT, tolerance=Tolerance(quick=0.25, full=0.15),
        metric=("max over train/test and (N, E) of |measured - predicted| loss difference to the reference "
@@ -205,7 +197,6 @@ def finite_width_ensemble(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
     return ClaimOutcome(value, panels, {"equal-budget ordering (N E fixed) matches the prediction where resolved":
                                         bool(order_ok)}, details)
 
-
 # =========================================================================== learning rules
 @dataclass(frozen=True)
 class Rules(Setting):
@@ -226,16 +217,13 @@ class Rules(Setting):
     samples: int = 100_000
     data_seed: int = 1
 
-
 _RULES_FULL = dict(steps=50, widths=(256, 1024, 4096), deep_widths=(256, 1024, 2048), samples=400_000)
 _RULE_METRIC = ("max over architectures (two-layer tanh; deep linear) of the relative L2 error (to theory) of the "
                 "seed-mean train-loss curve and of the seed-mean effective-NTK trajectory, at the largest width")
 
-
 def _rule_claim(name: str, tolerance=Tolerance(quick=0.06, full=0.03), quick=Rules(), metric=_RULE_METRIC):
     return claim(f"dmft.learning_rules.{name}", paper=RULES, metric=metric, tolerance=tolerance, quick=quick,
                  full=replace(quick, **_RULES_FULL))
-
 
 def _compare_rule(s: Rules, rule: str, seeds: SeedStream, th_seed: int, deep: bool = True, gln: bool = False):
     """Theory against networks for each architecture; one Monte-Carlo seed for every theory
@@ -284,7 +272,6 @@ def _compare_rule(s: Rules, rule: str, seeds: SeedStream, th_seed: int, deep: bo
     }
     return max(d["error_at_largest_width"] for d in out.values()), panels, checks, out, theories, sims
 
-
 @_rule_claim("gd")
 def rules_gd(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     """Under gradient descent the predictions follow the (symmetric) NTK, whose rich-regime
@@ -293,7 +280,6 @@ def rules_gd(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     asym = max(rel(np.swapaxes(r.effective_ntk, -1, -2), r.effective_ntk) for r in sims.values())
     checks["simulated eNTK is symmetric under GD"] = asym < 1e-10
     return ClaimOutcome(value, panels, checks, out)
-
 
 @_rule_claim("fa")
 def rules_fa(s: Rules, seeds: SeedStream) -> ClaimOutcome:
@@ -321,7 +307,6 @@ def rules_fa(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     cmp.add(f"movement N={s.widths[-1]}", rhos, move_th, move_sim)
     return ClaimOutcome(value, [*panels, cmp.panel], checks, out)
 
-
 @_rule_claim("dfa")
 def rules_dfa(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     """Direct feedback alignment: in the lazy limit only the readout learns (K_eff = Phi^L); in
@@ -331,7 +316,6 @@ def rules_dfa(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     checks["hidden layers contribute to K_eff after training (>5%)"] = all(v > 0.05 for v in grow.values())
     out["hidden_contribution_final"] = grow
     return ClaimOutcome(value, panels, checks, out)
-
 
 @_rule_claim("hebb", tolerance=Tolerance(quick=0.08, full=0.05), quick=Rules(deep_seed_factor=3))
 def rules_hebb(s: Rules, seeds: SeedStream) -> ClaimOutcome:
@@ -362,7 +346,6 @@ def rules_hebb(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     checks["K_eff is not symmetric (theory, >1%)"] = out["two-layer tanh"]["keff_asymmetry_final"] > 0.01
     out["alignment_gain"] = {"hebb_theory": gain_h, "gd_theory": gain_g, "hebb_sim": gain_sim}
     return ClaimOutcome(value, panels, checks, out)
-
 
 @_rule_claim("gln", metric=("relative L2 error (to theory) of the seed-mean train-loss curve and eNTK trajectory "
                             "at the largest width (max)"))

@@ -28,7 +28,6 @@ WIDTH = "Feature-Learning Networks Are Consistent Across Widths At Realistic Sca
 STEP = "GD step"
 LOSS_CURVE = "relative L2 error (to theory) of the seed-averaged training-loss curve at the largest width"
 
-
 def _nets_vs_dmft(th, task, s, seeds: SeedStream, **kw):
     """A seed ensemble of tanh networks per width in ``s.widths`` and its errors against the DMFT."""
     X, y, Xt, yt = task
@@ -45,7 +44,6 @@ def _nets_vs_dmft(th, task, s, seeds: SeedStream, **kw):
             errs[N]["ntk_error"] = rel(th.ntk, r.ntk.mean(0))
     return runs, errs
 
-
 def _width_panel(errs):
     widths = list(errs)
     single = np.array([errs[N]["single_net_error"] for N in widths])
@@ -55,10 +53,8 @@ def _width_panel(errs):
     cmp.reference("N^-1/2", widths, single[0] * (np.asarray(widths, float) / widths[0]) ** -0.5)
     return cmp.panel
 
-
 def _dmft_details(th) -> dict:
     return {"sweeps": th.iterations, "residual": th.residual, "mc_error": th.mc_error, "message": th.message}
-
 
 # =========================================================================== two-layer and deep
 @dataclass(frozen=True)
@@ -76,13 +72,11 @@ class Rich(Setting):
     widths: tuple[int, ...] = (256, 1024)
     n_seeds: int = 8
 
-
 _SLOPE_NOISE = fragile("quick: the single-network error slope from 2 widths x 6-8 seeds has a standard error of "
                        "~0.15 (per-width standard errors 10-20 %); measured slopes -0.82 .. -0.34 at seeds 0-2 (two-layer) "
                        "and 0-3 (three-layer), 2 of the 7 outside the [-0.8, -0.25] check (loss-curve errors "
                        "0.003-0.008 pass at every seed)", n_seeds=3, min_passing=1, modes=("quick",))
 _DEEP = Rich(P=4, P_test=4, D=8, depth=2, lr=0.2, steps=20, samples=4000, response_samples=1000, n_seeds=6)
-
 
 def _rich(s: Rich, seeds: SeedStream, tol: float) -> ClaimOutcome:
     task = X, y, Xt, yt = sphere_regression_task(s.P, s.P_test, s.D)
@@ -111,7 +105,6 @@ def _rich(s: Rich, seeds: SeedStream, tol: float) -> ClaimOutcome:
         "loss_curve_error_slope": width_slope(widths, [errs[n]["loss_curve_error"] for n in widths]),
         "dmft": _dmft_details(th)})
 
-
 @claim("dmft.two_layer.tanh", paper=DMFT, tolerance=0.03, metric=LOSS_CURVE,
        quick=Rich(), full=Rich(samples=100000, widths=(128, 256, 512, 1024, 2048, 4096)), expect=_SLOPE_NOISE)
 def two_layer_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
@@ -119,7 +112,6 @@ def two_layer_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
     predicts the train/test loss curves and the NTK evolution of two-layer tanh networks in the
     mean-field parameterization trained by full-batch GD; single-network deviations shrink as N^-1/2."""
     return _rich(s, seeds, 0.03)
-
 
 @claim("dmft.deep.tanh_L2", paper=DMFT, tolerance=0.05, metric=LOSS_CURVE,
        quick=_DEEP, full=replace(_DEEP, lr=0.1, steps=40, samples=8000, response_samples=2000, widths=(256, 1024, 4096)),
@@ -131,7 +123,6 @@ def deep_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
 
     Quick: the full run's total time in 20 steps of lr 0.2 (the solver's cost grows as steps^3)."""
     return _rich(s, seeds, 0.05)
-
 
 # =========================================================================== lazy limit
 @dataclass(frozen=True)
@@ -194,7 +185,6 @@ def lazy_limit(s: Lazy, seeds: SeedStream) -> ClaimOutcome:
     }, {"two_layer_error": err1, "deep_error": err2, "rich_vs_ntk_gap": rich_gap, "lazy_ntk_movement": movement,
         "lazy_networks_vs_ntk": nets_lazy_err, "rich_networks_vs_rich_dmft": nets_rich_err,
         "dmft_messages": [lazy1.message, rich1.message, lazy2.message]})
-
 
 # =========================================================================== width consistency
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from lmech.theory import icl as th
 
 PAPER = "Theory of Scaling Laws for In-Context Regression: Depth, Width, Context and Time"
 
-
 @dataclass(frozen=True)
 class Reduction(Setting):
     dim: int = 64
@@ -50,7 +49,6 @@ def iso_reduction(s: Reduction, seeds: SeedStream):
     # depth helps less at long context: the gain R_1/R_Lmax shrinks as alpha grows beyond 1
     gain = th.icl_risk(s.alphas, (1, max(s.depths)), noise=s.noise).risk
     return cmp.outcome("max", details={"depth_gain_theory": gain[0] / gain[1]})
-
 
 @dataclass(frozen=True)
 class Trained(Setting):
@@ -93,7 +91,6 @@ def iso_trained(s: Trained, seeds: SeedStream):
                                       "deepest model beats depth 1 (as predicted)": depth_helps},
                        details={"step_size_rel_error": step_err, "max_rel_error_vs_MP_theory": float(np.max(mp_err))})
 
-
 @dataclass(frozen=True)
 class RRS(Setting):
     dim: int = 32
@@ -103,7 +100,6 @@ class RRS(Setting):
     batch_size: int = 128
     lr: float = 0.05
     n_test: int = 8000
-
 
 # Full: Adam moves every entry of the D x D matrix Gamma by ~lr per step, so an update's spectral
 # size grows ~ lr * D; lr 0.05 (fine at D = 32) diverged at D = 64 for depths >= 8 (the recurrence

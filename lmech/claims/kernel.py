@@ -26,7 +26,6 @@ OOD = "Out-of-Distribution Generalization in Kernel Regression"
 P_AXIS = "P (training samples)"
 REAL_METRIC = "mean relative error (to theory) of E_g over P (P <= N/4, >= 20 training sets per P)"
 
-
 @functools.lru_cache(maxsize=4)
 def _population(name: str, n: int):
     """(dataset, NTK Gram, spectrum, targets, target power) of a whole data set, cached."""
@@ -37,7 +36,6 @@ def _population(name: str, n: int):
     spec = empirical_spectrum(K)
     Y = ds.one_hot()
     return ds, K, spec, Y, spec.target_power(Y)
-
 
 @dataclass(frozen=True)
 class Synthetic(Setting):
@@ -70,7 +68,6 @@ def synthetic_learning_curve(s: Synthetic, seeds: SeedStream):
     return cmp.outcome(checks={"training error within 10 %": train_err <= 0.10},
                        details={"train_relative_error": train_err})
 
-
 @dataclass(frozen=True)
 class RealData(Setting):
     dataset: str = "digits"
@@ -78,7 +75,6 @@ class RealData(Setting):
     sizes: tuple[int, ...] = (10, 30, 100, 300)
     ridge: float = 0.0
     n_trials: int = 20
-
 
 def _real_data_curve(s: RealData, seeds: SeedStream):
     ds, K, spec, Y, power = _population(s.dataset, s.n_points)
@@ -91,14 +87,12 @@ def _real_data_curve(s: RealData, seeds: SeedStream):
     return cmp.outcome(checks={"P <= N/4": bool(P.max() <= len(Y) / 4)},
                        details={"sem_over_mean": (sim.sem / sim.mean).tolist(), "N": len(Y)})
 
-
 @claim("kernel.learning_curve.digits", paper=CURVES, tolerance=0.10, metric=REAL_METRIC, quick=RealData(),
        full=RealData(sizes=(10, 20, 40, 80, 160, 300, 440), n_trials=100))
 def digits_learning_curve(s: RealData, seeds: SeedStream):
     """The learning curve of kernel regression with a two-layer ReLU NTK on scikit-learn digits is
     predicted from the kernel's spectrum on the data set and the target's power per mode."""
     return _real_data_curve(s, seeds)
-
 
 @claim("kernel.learning_curve.mnist1d", paper=CURVES, tolerance=0.10, metric=REAL_METRIC,
        quick=RealData("mnist1d", 1200),
@@ -107,7 +101,6 @@ def mnist1d_learning_curve(s: RealData, seeds: SeedStream):
     """The learning curve of kernel regression with a two-layer ReLU NTK on MNIST-1D is predicted
     from the kernel's spectrum on the data set and the target's power per mode."""
     return _real_data_curve(s, seeds)
-
 
 @dataclass(frozen=True)
 class DoubleDescent(Setting):
@@ -146,7 +139,6 @@ def double_descent(s: DoubleDescent, seeds: SeedStream):
         "simulation peaks at the grid point nearest the predicted peak": bool(P[np.argmax(sims[0])] == nearest),
         "simulation at the large ridge never rises by more than 3 %": bool(np.all(np.diff(sims[1]) / sims[1][:-1] < 0.03)),
     }, details={"predicted_peak_P": float(p_star)})
-
 
 @dataclass(frozen=True)
 class ModeErrors(Setting):
@@ -190,7 +182,6 @@ def mode_errors(s: ModeErrors, seeds: SeedStream):
         "better-aligned target has lower error at every P (simulation)": bool(np.all(e["C(k) faster"] < e["C(k) slower"])),
     }, details={"learnability_sim": learn_sim.tolist(), "learnability_theory": th.learnability[:, idx].tolist()})
 
-
 @dataclass(frozen=True)
 class Shift(Setting):
     """lam_k ∝ k^-1.5, v_k = 1/k; the test distribution rotates the top block with a k^-1 spectrum."""
@@ -224,7 +215,6 @@ def ood_shift(s: Shift, seeds: SeedStream):
     ratio = np.concatenate(ratio)
     return cmp.outcome(checks={"OOD error differs from in-distribution error by > 50 %": bool(np.all(np.abs(ratio - 1) > 0.5))},
                        details={"ood_over_in_distribution": ratio.tolist()})
-
 
 @dataclass(frozen=True)
 class WideNet(Setting):

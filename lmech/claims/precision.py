@@ -20,7 +20,6 @@ from lmech.theory import precision as th
 PAPER = "Scaling Laws for Precision"
 TASK = dict(in_dim=16, teacher_width=256, noise=0.01, seed=0)  # one fixed teacher for every run
 
-
 @dataclass(frozen=True)
 class Law(Setting):
     widths: tuple[int, ...] = (16, 32, 64)
@@ -34,11 +33,9 @@ class Law(Setting):
     batch_size: int = 32
     lr: float = 0.01
 
-
 def _each(bits: int, n_data: int, role: str) -> list[tuple]:
     """Runs (D, weight bits, activation bits, role) quantising the weights, then the activations."""
     return [(n_data, bits, None, role), (n_data, None, bits, role)]
-
 
 @claim("precision.law.heldout", paper=PAPER, tolerance=0.10, quick=Law(),
        full=Law(widths=(16, 32, 64, 128), data=(4096, 16384, 65536), quant_data=16384,
@@ -84,7 +81,6 @@ def law_heldout(s: Law, seeds: SeedStream):
                 "heldout_mean_rel": float(err[held].mean()), "baseline_heldout_mean_rel": float(err_base[held].mean()),
                 "baseline_constants": base.law.__dict__, "max_rel_fit_residual_full_precision": float(err[fp].max()),
                 "runs": {"role": roles, **runs.__dict__, "predicted": pred, "rel_error": err}})
-
 
 @dataclass(frozen=True)
 class PTQ(Setting):

@@ -24,11 +24,9 @@ FL_PAPER = "How Feature Learning Can Improve Neural Scaling Laws"
 T_AXIS = "t (lr x steps)"
 MAX_SIM = "max relative error (to simulation) |theory/sim - 1|"
 
-
 def _problem(s, normalize_lam: bool = False):
     lam, p = power_law_problem(s.n_modes, s.b, s.a)
     return (lam / lam.sum() if normalize_lam else lam), p
-
 
 # =========================================================================== RF dynamics
 @dataclass(frozen=True)
@@ -41,7 +39,6 @@ class RFOnline(Setting):
     ensembles: tuple[int, ...] = (1,)
     times: tuple[float, ...] = (0.5, 5.0, 50.0, 500.0, 5e3, 5e4)
     draws: int = 24
-
 
 def _online(s: RFOnline, seeds: SeedStream, title: str):
     """Theory and simulation for every (N, E); returns the comparison and, per (N, E), the
@@ -57,7 +54,6 @@ def _online(s: RFOnline, seeds: SeedStream, title: str):
             late[N, E] = (th.floor, sim.loss[-1], width_bottleneck(lam, p, E * N) if E > 1 else th.floor)
     return cmp, late
 
-
 @claim("scaling.rf_dynamics.width", paper=RF_PAPER, tolerance=0.05, metric=f"{MAX_SIM} over t and N",
        quick=RFOnline(), full=RFOnline(n_modes=4000, widths=(100, 200, 400, 800),
                                        times=tuple(np.geomspace(0.5, 1e5, 12)), draws=40))
@@ -69,7 +65,6 @@ def rf_width(s: RFOnline, seeds: SeedStream):
     for (N, _), (floor, _, _) in late.items():
         cmp.reference(f"N={N} bottleneck", [s.times[0], s.times[-1]], [floor, floor])
     return cmp.outcome("max", details={"bottleneck": {f"N={N}": v[0] for (N, _), v in late.items()}})
-
 
 @claim("scaling.rf_dynamics.ensemble", paper=RF_PAPER, tolerance=0.05, metric=f"{MAX_SIM} over t and E",
        quick=RFOnline(widths=(100,), ensembles=(1, 4), times=(1.0, 10.0, 100.0, 1e3, 1e4), draws=20),
@@ -83,7 +78,6 @@ def rf_ensemble(s: RFOnline, seeds: SeedStream):
     wide = {f"E={E}": v[2] for (_, E), v in late.items() if E > 1}
     return cmp.outcome("max", checks={"ensemble worse than one model of width E*N at late time": all(
         v[1] > v[2] for (_, E), v in late.items() if E > 1)}, details={"single_wide_bottleneck": wide})
-
 
 @dataclass(frozen=True)
 class RFData(Setting):
@@ -121,7 +115,6 @@ def rf_data(s: RFData, seeds: SeedStream):
         grows &= bool(gap[-1] > gap[0])
     return cmp.outcome("max", checks={"train-test gap grows with training time": grows})
 
-
 @dataclass(frozen=True)
 class RFJoint(Setting):
     n_modes: int = 1000
@@ -151,7 +144,6 @@ def rf_joint(s: RFJoint, seeds: SeedStream):
     rise = bool(sim.loss[-1] > sim.loss.min() * 1.05 and th.loss[-1] > th.loss.min() * 1.05)
     return cmp.outcome("max", checks={"late-time overfitting rise": rise}, details={
         "sim_se_rel": sim.loss_se / sim.loss, "theory_se_rel": sem(th.extras["per_draw_loss"]) / th.loss})
-
 
 @dataclass(frozen=True)
 class RFExponents(Setting):
@@ -197,7 +189,6 @@ def rf_exponents_claim(s: RFExponents, seeds: SeedStream):
         "fit_stderr": {k: f.stderr for k, f in fits.items()},
         "theory_fitted": {k: fit_power_law(x, th).exponent for k, (x, th, _, _) in curves.items()}})
 
-
 @dataclass(frozen=True)
 class RFCompute(Setting):
     a: float = 2.0
@@ -238,7 +229,6 @@ def rf_compute_optimal(s: RFCompute, seeds: SeedStream):
                         {"fitted": fits, "predicted": pred, "frontier_point": {"N": s.check_width, "t": float(t_chk[0]),
                                                                                "theory": th_chk, "sim": sim_chk}})
 
-
 @dataclass(frozen=True)
 class RFFiniteWidth(Setting):
     """a = 3, b = 1.5: the late rate c = min(a - 1, b) = 1.5 differs from the early 1/N, and the
@@ -271,7 +261,6 @@ def rf_finite_width_rate(s: RFFiniteWidth, seeds: SeedStream):
     cmp.reference(f"slope -{c:g}", Ns, late_gap[0] * (Ns / Ns[0]) ** -c)
     return ClaimOutcome(max(float(np.max(np.abs(early - 1.0))), abs(late - c)), [cmp.panel],
                         details={"early_exponents": early, "late_exponent": late, "c": c})
-
 
 # =========================================================================== feature learning
 @dataclass(frozen=True)
@@ -306,7 +295,6 @@ def fl_dynamics(s: FLFinite, seeds: SeedStream):
         extra[f"gamma={g:g}"] = {"bottleneck": sim.bottleneck, "kernel_scale_end": float(th.kernel_scale[-1])}
     return cmp.outcome("max", details=extra)
 
-
 @claim("scaling.feature_learning.hard_exponent", paper=FL_PAPER, tolerance=0.05,
        metric="max over {lazy, rich} of |fitted exponent (simulation) - predicted exponent|",
        quick=FLFinite(times=tuple(np.geomspace(3, 100, 8))),
@@ -331,7 +319,6 @@ def fl_hard_exponent(s: FLFinite, seeds: SeedStream):
                         {"rich exponent / lazy exponent > 1.3": bool(ratio > 1.3)},
                         {"fitted": {k: f.exponent for k, f in fits.items()}, "predicted": pred, "ratio": ratio,
                          "fit_stderr": {k: f.stderr for k, f in fits.items()}, "theory_slope_t_1e6_1e8": far})
-
 
 @dataclass(frozen=True)
 class FLExponentFunction(Setting):
@@ -363,7 +350,6 @@ def fl_exponent_function(s: FLExponentFunction, seeds: SeedStream):
     return ClaimOutcome(float(dev), [cmp.panel], details={
         f"beta={b:g}": {"rich": r, "chi": float(chi(b)), "lazy": z} for b, r, z in zip(betas, rich, lazy)})
 
-
 @dataclass(frozen=True)
 class CircleMLP(Setting):
     """Two-layer ReLU MLP (mean-field, richness gamma) on a beta = 1/2 hard task on the circle:
@@ -378,12 +364,10 @@ class CircleMLP(Setting):
     times: tuple[float, ...] = tuple(np.geomspace(10, 1000, 8))
     seeds: int = 1
 
-
 CIRCLE_REASON = ("measured at quick (width 256, t = 10..1000, seeds 0-2): fitted exponents 0.36-0.40 lazy (predicted "
                  "0.5; the infinite-width lazy curve itself gives 0.44 in this window) and 0.28-0.32 rich at gamma = 1 "
                  "(predicted chi = 0.67), so the rich MLP trains slower than the lazy one and the deviation is "
                  "0.34-0.39 > 0.1; the full setting did not finish in 26 CPU-minutes")
-
 
 @claim("scaling.feature_learning.circle_mlp", paper=FL_PAPER, tolerance=0.1,
        metric="max over {lazy, most rich} of |fitted loss-vs-time exponent - predicted (beta lazy, chi(beta) rich)|",

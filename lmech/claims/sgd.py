@@ -24,17 +24,14 @@ TWO_POINT_PAPER = "Two-Point Deterministic Equivalence for Stochastic Gradient D
 WINDOWED = "max relative error (to theory) of seed-mean losses averaged over log-spaced step windows"
 TEST_TRAIN = "max relative error (to theory) of window-averaged test and train loss over time windows and configs"
 
-
 def _label(lr, B, noise=0.0):
     return f"lr={lr:g} B={B}" + (f" noise={noise:g}" if noise else "")
-
 
 def _windowed(cmp: Comparison, label, wins, theory, sim_losses, *, x_scale=1.0, recorded=False):
     """Add the window-averaged theory and seed-mean simulation; return the simulation's means."""
     per_seed = wins.mean(sim_losses, recorded=recorded)
     cmp.add(label, wins.centres * x_scale, wins.mean(theory, recorded=recorded), per_seed.mean(0), sem(per_seed))
     return per_seed.mean(0)
-
 
 # =========================================================================== learning curves
 @dataclass(frozen=True)
@@ -61,7 +58,6 @@ def gaussian_curve(s: Online, seeds: SeedStream):
         sim = lsgd.sgd_gaussian(lam, v2, lr, B, s.steps, noise, n_seeds=n, seed=seeds.next())
         _windowed(cmp, _label(lr, B, noise), wins, learning_curve(lam, v2, lr, B, s.steps, noise).loss, sim.losses)
     return cmp.outcome("max")
-
 
 @dataclass(frozen=True)
 class Budget(Setting):
@@ -102,7 +98,6 @@ def batch_size(s: Budget, seeds: SeedStream):
             bool(m[j] <= m[k] + 2 * np.hypot(se[j], se[k]))},
         details={"tuned_lr": opt.lr, "theory_best_batch": int(bs[j]), "sim_best_batch": int(bs[k])})
 
-
 @dataclass(frozen=True)
 class Divergence(Setting):
     """Mean-loss growth rate around eta_c, on a flat-ish spectrum (fluctuations self-average)."""
@@ -114,12 +109,10 @@ class Divergence(Setting):
     steps: int = 300
     seeds: int = 40
 
-
 def _zero_crossing(f, r):
     """Linear interpolation of the first sign change of r(f) from - to +; nan if none."""
     i = next((i for i in range(len(f) - 1) if r[i] < 0 <= r[i + 1]), None)
     return float("nan") if i is None else f[i] + (f[i + 1] - f[i]) * -r[i] / (r[i + 1] - r[i])
-
 
 @claim("sgd.learning_curve.divergence", paper=SGD_PAPER, tolerance=0.05,
        metric="max over batch sizes of |eta_sim/eta_c - 1|, eta_sim = zero crossing of the simulated growth rate",
@@ -154,7 +147,6 @@ def divergence(s: Divergence, seeds: SeedStream):
     return ClaimOutcome(float(max(errs)), [cmp.panel], details=details, checks={
         "mean loss decays below and grows above the window (sim), theory flags agree": ok})
 
-
 @dataclass(frozen=True)
 class PowerLaw(Setting):
     """lam_k ∝ k^-b, lam_k w*_k^2 ∝ k^-a: L_t ∝ (eta t)^{-(a-1)/b} while SGD noise is subleading."""
@@ -188,7 +180,6 @@ def power_law(s: PowerLaw, seeds: SeedStream):
         details[lab] = {"predicted": pred, "fitted_sim": fit_sim, "fitted_theory": fit_th}
     return ClaimOutcome(float(max(errs)), [cmp.panel], details=details,
                         checks={"exponent fitted to the theory curve within 0.05 of (a-1)/b": th_ok})
-
 
 @dataclass(frozen=True)
 class Digits(Setting):
@@ -229,7 +220,6 @@ def digits(s: Digits, seeds: SeedStream):
         details[lab] = {"lr": lr, "gaussian_model_signed_err": m / gauss - 1.0}
     return cmp.outcome("max", details=details)
 
-
 # =========================================================================== two-point
 @dataclass(frozen=True)
 class Resolvent(Setting):
@@ -261,7 +251,6 @@ def resolvent(s: Resolvent, seeds: SeedStream):
     cmp.add("two-point", np.arange(len(cases)), np.ravel(th), forms.mean(0).ravel(), sem(forms).ravel())
     return cmp.outcome("max", details={"cases": cases})
 
-
 @dataclass(frozen=True)
 class Multipass(Setting):
     """Multi-pass SGD on P fixed Gaussian samples; configs = (lr, batch, noise, seeds)."""
@@ -272,7 +261,6 @@ class Multipass(Setting):
     max_time: float = 1000.0  # gradient-flow time lr * steps
     n_bins: int = 8
     configs: tuple[tuple[float, int, float, int], ...] = ((0.25, 1, 0.0, 200), (0.5, 2, 0.1, 200))
-
 
 def _multipass(s: Multipass, seeds: SeedStream, lam_th, v2_th, simulate, title, **details) -> ClaimOutcome:
     """Test and train loss of theory (spectrum lam_th, power v2_th) and simulation on log windows."""
@@ -292,7 +280,6 @@ def _multipass(s: Multipass, seeds: SeedStream, lam_th, v2_th, simulate, title, 
     return outcome(*cmps, reduce="max", details={"max_sgd_vs_gradient_flow": effects, **details}, checks={
         "SGD noise resolved: gradient-flow theory alone is off by > 5% somewhere": max(effects) > 0.05})
 
-
 @claim("sgd.two_point.linear", paper=TWO_POINT_PAPER, tolerance=0.05, metric=TEST_TRAIN,
        quick=Multipass(), full=Multipass(dim=800, n_samples=400, max_time=5000.0, n_bins=12, configs=(
            (0.25, 1, 0.0, 300), (0.5, 2, 0.0, 300), (1.0, 4, 0.1, 300), (0.25, 1, 0.2, 300))))
@@ -305,7 +292,6 @@ def multipass_linear(s: Multipass, seeds: SeedStream):
     lam, v2 = power_law_problem(s.dim, s.spectrum_exponent, s.target_exponent, normalize=True)
     return _multipass(s, seeds, lam, v2, lambda *a, **kw: lsgd.sgd_fixed_data(lam, v2, s.n_samples, *a, **kw),
                       f"Multi-pass SGD, P={s.n_samples}")
-
 
 @dataclass(frozen=True)
 class RFMultipass(Multipass):
@@ -329,7 +315,6 @@ def multipass_rf(s: RFMultipass, seeds: SeedStream):
     return _multipass(s, seeds, np.append(ev, 0.0), np.append(power, resid),
                       lambda *a, **kw: lsgd.sgd_random_features(lam, v2, F, *a, n_samples=s.n_samples, **kw),
                       f"RF model N={s.n_features}, P={s.n_samples}", width_residual=resid)
-
 
 @dataclass(frozen=True)
 class TwoTime(Setting):

@@ -20,7 +20,6 @@ from lmech.theory import td as th
 PAPER = "Loss Dynamics of Temporal Difference Reinforcement Learning"
 WINDOWED = "max relative error (to theory) of the window-averaged value error over log-spaced windows"
 
-
 def _curves(cmp: Comparison, label: str, s, K, seed: int, chain=(), **kw) -> None:
     """Theory and simulation (on the Gaussian process, or on ``chain`` = (P, Phi, r)), window-averaged."""
     wins = log_windows(1, s.n_steps, s.n_windows)
@@ -29,11 +28,9 @@ def _curves(cmp: Comparison, label: str, s, K, seed: int, chain=(), **kw) -> Non
         sim.simulate_td_gaussian(K, **kw, n_steps=s.n_steps, n_runs=s.n_runs, seed=seed)
     cmp.add(label, wins.centres, wins.mean(theory.value_error), wins.mean(run.value_error), wins.max(run.stderr))
 
-
 def _ar_moments(s, spectrum_exponent=1.0):
     return th.linear_reward_moments(*sim.ar_gaussian_process(s.n_features, s.rho, spectrum_exponent=spectrum_exponent,
                                                              seed=s.problem_seed))
-
 
 @dataclass(frozen=True)
 class Curves(Setting):
@@ -42,7 +39,6 @@ class Curves(Setting):
     n_steps: int = 400
     n_runs: int = 250
     n_windows: int = 8
-
 
 @dataclass(frozen=True)
 class Gaussian(Curves):
@@ -61,7 +57,6 @@ def gaussian(s: Gaussian, seeds: SeedStream):
     for lr, B in s.cases:
         _curves(cmp, f"lr={lr:g}, B={B}", s, K, seeds.next(), discount=s.discount, lr=lr, batch_size=B)
     return cmp.outcome("max")
-
 
 @dataclass(frozen=True)
 class Sweep(Curves):
@@ -95,7 +90,6 @@ def sweep(s: Sweep, seeds: SeedStream):
     checks = {"predicted lr_max decreases with the discount (every spectrum)": bool(np.all(np.diff(lr_max, axis=1) < 0))}
     return outcome(*cmps, reduce="max", checks=checks, details={"lr_max": lr_max.tolist()})
 
-
 @dataclass(frozen=True)
 class Ring(Curves):
     n_states: int = 60
@@ -121,7 +115,6 @@ def ring_mdp(s: Ring, seeds: SeedStream):
             _curves(cmp, f"T={T}, lr={lr_T / T:.3g}, B={B}", s, K, seeds.next(), chain, discount=s.discount,
                     lr=lr_T / T, batch_size=B, episode_length=T)
     return cmp.outcome("max")
-
 
 @dataclass(frozen=True)
 class Plateau(Setting):

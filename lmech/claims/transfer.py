@@ -28,10 +28,8 @@ CP = "Don't be lazy: CompleteP enables compute-efficient deep transformers"
 LABEL = {"sp": "SP", "mup": "muP", "depth_mup": "depth-muP", "completep": "CompleteP"}
 SHIFT = "max over sizes of |log2 lr*(size) - log2 lr*(base)| (parabola-interpolated optimum)"
 
-
 def grid(start: float, stop: float, step: float) -> tuple[float, ...]:
     return tuple(start + i * step for i in range(int(round((stop - start) / step)) + 1))
-
 
 @dataclass(frozen=True)
 class Transfer(Setting):
@@ -50,7 +48,6 @@ class Transfer(Setting):
     fixed: tuple[tuple[str, Any], ...] = (("depth", 3), ("base_width", 64))
     n_boot: int = 1000
 
-
 def _sweeps(s: Transfer, seeds: SeedStream):
     """Both sweeps on the same trial seeds, analysed: (scheme's analysis, control's analysis)."""
     trial_seeds, out = list(seeds.take(s.n_seeds)), []
@@ -66,7 +63,6 @@ def _sweeps(s: Transfer, seeds: SeedStream):
             out.append(analyze(run, size_key=s.axis, n_boot=s.n_boot, rng=seeds.next()))
     return out
 
-
 def _transfer(s: Transfer, seeds: SeedStream, tol: float = 0.5) -> ClaimOutcome:
     test, ctrl = _sweeps(s, seeds)
     name, cname = LABEL[s.scheme], LABEL[s.control]
@@ -78,10 +74,8 @@ def _transfer(s: Transfer, seeds: SeedStream, tol: float = 0.5) -> ClaimOutcome:
     }, details={"scheme": s.scheme, "control": s.control, s.scheme: test.to_dict(), s.control: ctrl.to_dict(),
                 "control_max_shift": ctrl.max_shift, "seeds": list(test.seeds)})
 
-
 MLP_FULL = Transfer(sizes=(128, 256, 512, 1024, 2048), log2_lrs=grid(-9, -5, 0.5), control_log2_lrs=grid(-11, -5, 1),
                     n_seeds=3, steps=200, fixed=(("depth", 3), ("base_width", 128)))
-
 
 @claim("transfer.width.mlp", paper=TP5, metric=SHIFT, tolerance=0.5, quick=Transfer(), full=MLP_FULL,
        expect=known_failure(
@@ -99,9 +93,7 @@ def mlp_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     SP -11..-5 (its optimum moves down with width)."""
     return _transfer(s, seeds)
 
-
 GPT = dict(model="gpt", batch_size=8, n_seeds=2)
-
 
 @claim("transfer.width.gpt", paper=TP5, metric=SHIFT, tolerance=0.5,
        quick=Transfer(**GPT, sizes=(32, 64, 128), log2_lrs=grid(-8, -4, 1), control_log2_lrs=grid(-8, -4, 1),
@@ -121,10 +113,8 @@ def gpt_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     on the lower edge of -12..-7 is a lower bound on its drift, which is all the control needs."""
     return _transfer(s, seeds)
 
-
 RESMLP = Transfer("resmlp", "depth_mup", "mup", "depth", (2, 4, 8), grid(-10, -7, 0.5), grid(-10, -7, 0.5), n_seeds=3,
                   steps=150, fixed=(("width", 64), ("base_depth", 2)))
-
 
 @claim("transfer.depth.resmlp", paper=DEPTH, metric=SHIFT, tolerance=0.5, quick=RESMLP,
        full=replace(RESMLP, sizes=(2, 4, 8, 16, 32), log2_lrs=grid(-11, -5, 0.5), control_log2_lrs=grid(-11, -5, 0.5),
@@ -136,10 +126,8 @@ def resmlp_depth(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     Pre-LN residual MLP on MNIST-1D, AdamW; depth-muP also scales the Adam LR of the blocks by L^-1/2."""
     return _transfer(s, seeds)
 
-
 GPT_DEPTH = Transfer("gpt", "completep", "mup", "depth", (2, 8), grid(-9, -4, 1), grid(-9, -4, 1), steps=80,
                      batch_size=8, fixed=(("width", 32), ("base_width", 32), ("base_depth", 2), ("seq_len", 32)))
-
 
 @claim("transfer.depth.gpt", paper=CP, metric=SHIFT, tolerance=0.5, quick=GPT_DEPTH,
        expect=fragile("quick (1 seed, 80 steps, LR step 1): 0.502, 0.15, 0.492 at seeds 0, 1, 2; the optimum of one "
@@ -152,15 +140,12 @@ def gpt_depth(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     across depth (log2 moves <= 0.5 over depths >= 4x apart); plain muP drifts."""
     return _transfer(s, seeds)
 
-
 def _violations(mean: np.ndarray) -> list[tuple[int, int]]:
     """(size index, LR index) pairs where the next wider model is not strictly better."""
     return [(i, h) for h in range(mean.shape[1]) for i in range(mean.shape[0] - 1)
             if not (np.isfinite(mean[i + 1, h]) and mean[i + 1, h] < mean[i, h])]
 
-
 MONO = Transfer(sizes=(64, 256, 1024), log2_lrs=(-7.0, -6.0, -5.0), control_log2_lrs=(-7.0, -6.0, -5.0), n_seeds=2)
-
 
 @claim("transfer.width.monotone", paper=TP5, tolerance=0, quick=MONO,
        expect=fragile("quick (2 seeds): 1, 0, 0 violations at seeds 0, 1, 2; the one at seed 0 (log2 lr -7, width "

@@ -18,14 +18,12 @@ from lmech.theory.variance_onset import (fit_onset_exponent, gram_learning_curve
 
 PAPER = "The Onset of Variance-Limited Behavior for Networks in the Lazy and Rich Regimes"
 
-
 def _onset_panel(widths, curves: dict, role: str) -> Panel:
     """P* against width N (log-log) with a slope-1/2 line through the last curve's first point."""
     Ns = np.asarray(widths, dtype=float)
     ref = list(curves.values())[-1]
     return Panel("onset sample size", "width N", "P*", (*(Series(k, Ns, v, role=role) for k, v in curves.items()),
                  Series("slope 1/2", Ns, ref[0] * (Ns / Ns[0]) ** 0.5, role="reference")), "log", "log")
-
 
 @dataclass(frozen=True)
 class ToyCurve(Setting):
@@ -53,7 +51,6 @@ def toy_curve(s: ToyCurve, seeds: SeedStream):
         cmp.add(f"eta={s2:g} lam", P, th.error, [r.error[0] for r in sims], [r.error_se[0] for r in sims])
         cmp.reference(f"eta={s2:g} lam plateau", [P[0], P[-1]], [th.plateau, th.plateau])
     return cmp.outcome("max")
-
 
 @dataclass(frozen=True)
 class ToyExponent(Setting):
@@ -88,7 +85,6 @@ def toy_exponent(s: ToyExponent, seeds: SeedStream):
         "feature learning (boosted signal) delays the onset at every width": bool(np.all(rich.P_star > lazy.P_star))},
         {"P_star": lazy.P_star, "exponent": lazy.fit.exponent, "b_E": b_E, "one_over_b_E": 1 / b_E,
          "P_star_boosted": rich.P_star, "exponent_boosted": rich.fit.exponent})
-
 
 @dataclass(frozen=True)
 class ReluOnset(Setting):
@@ -134,7 +130,6 @@ def relu_exponent(s: ReluOnset, seeds: SeedStream):
     return ClaimOutcome(abs(fit.exponent - 0.5), panels, {"ensembling delays the onset (E_N/E_inf > 1 + tol)": later}, {
         "P_half": half, "exponent_P_half": fit.exponent, "exponent_P_half_stderr": fit.stderr, "P_star_tol": onset,
         "P_star_tol_ensemble": onset_ens, "exponent_P_star_tol": fit_onset.exponent})
-
 
 @dataclass(frozen=True)
 class FinalNTK(Setting):
