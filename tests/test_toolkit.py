@@ -62,18 +62,36 @@ def test_comparison_scores_pairs_and_builds_the_panel():
     e1 = cmp.add("a", [1, 2], [1.0, 2.0], [1.1, 2.0], [0.1, 0.1])
     cmp.add("b", [1, 2], [1.0, 4.0], [1.0, 5.0])
     cmp.draw("context", [1, 2], [3.0, 3.0])
+    cmp.show("shown", [1, 2], [1.0, 1.0], [9.0, 9.0])  # drawn like a pair, not scored
     cmp.reference("slope -1", [1, 2], [1.0, 0.5])
     assert np.allclose(e1, [0.1, 0.0])
     out = cmp.outcome("max", checks={"ok": True})
     assert isinstance(out, ClaimOutcome) and out.value == pytest.approx(0.25)
     assert cmp.outcome().value == pytest.approx((0.1 + 0 + 0 + 0.25) / 4)
     roles = [s.role for s in out.panels[0].series]
-    assert roles == ["theory", "simulation", "theory", "simulation", "simulation", "reference"]
+    assert roles == ["theory", "simulation", "theory", "simulation", "simulation", "theory", "simulation", "reference"]
+    assert [s.label for s in out.panels[0].series][5:7] == ["shown theory", "shown sim"]
     assert set(out.details["errors"]) == {"a", "b"}
     with pytest.raises(ValueError, match="denominator"):
         tk.Comparison("t", "x", "y", denominator="median")
     assert np.isclose(tk.compare("", [1], [2.0], [3.0], title="t", xlabel="x", ylabel="y",
                                  denominator="sim").errors[0], 1 / 3)
+
+
+def test_outcome_over_several_comparisons():
+    a, b = tk.Comparison("A", "x", "y"), tk.Comparison("B", "x", "y", denominator="absolute")
+    a.add("a", [1, 2], [1.0, 2.0], [1.5, 2.0])  # errors 0.5, 0
+    b.add("b", [1], [1.0], [3.0])  # absolute error 2
+    extra = tk.Panel("C", "x", "y", ())
+    out = tk.outcome(a, b, reduce="max", checks={"ok": True}, details={"n": 3}, panels=[extra])
+    assert out.value == pytest.approx(2.0) and tk.outcome(a, b).value == pytest.approx(2.5 / 3)
+    assert [p.title for p in out.panels] == ["A", "B", "C"]
+    assert out.details == {"errors": {"a": [0.5, 0.0], "b": [2.0]}, "n": 3} and out.checks == {"ok": True}
+    assert a.outcome("max").value == tk.outcome(a, reduce="max").value == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="reduce"):
+        tk.outcome(a, reduce="median")
+    with pytest.raises(ValueError, match="comparisons"):
+        tk.outcome()
 
 
 def test_sem():

@@ -1,18 +1,12 @@
 """Claims: capacity of group-invariant linear readouts (Cover's count with N_0 = dim Fix(G)).
 
-Paper: Farrell, Bordelon, Trivedi & Pehlevan, "Capacity of Group-invariant Linear Readouts
-from Equivariant Representations: How Many Objects can be Linearly Classified Under All
-Possible Views?".
-
-Each claim draws random objects (Gaussian points, or their image under an equivariant layer),
-random labels, and solves the orbit LP "one w classifies every view of every object"
-(:mod:`lmech.sim.capacity`) for a range of object counts P. The theory
-(:mod:`lmech.theory.capacity`) predicts the separable fraction ``f(P) = C(P, N_0) / 2^P`` with
-N_0 computed from the group's characters. The metric is the relative error (to theory) of the
-capacity ``P_c = 2 N_0`` estimated from the LP outcomes (maximum-likelihood fit of the Cover
-curve with a free N_0) against the character-theory value. Checks: the naive count with the ambient
-dimension N is rejected, and (where enabled) the LP on group-averaged points agrees with the
-orbit LP trial by trial (the reduction behind the theorem).
+Each claim draws random objects (Gaussian points, or their image under an equivariant layer) and
+labels, and solves the orbit LP "one w classifies every view of every object" (:mod:`lmech.sim.capacity`)
+for a range of object counts P. The theory (:mod:`lmech.theory.capacity`) predicts the separable fraction
+``f(P) = C(P, N_0) / 2^P``, N_0 from the group's characters; the metric compares with it the capacity
+``P_c = 2 N_0`` of a maximum-likelihood Cover fit (free N_0) to the LP outcomes. Checks: the naive count
+with the ambient dimension N is rejected, and (where enabled) the LP on group-averaged points agrees
+with the orbit LP trial by trial (the reduction behind the theorem).
 """
 from __future__ import annotations
 
@@ -28,20 +22,16 @@ PAPER = ("Capacity of Group-invariant Linear Readouts from Equivariant Represent
          "How Many Objects can be Linearly Classified Under All Possible Views?")
 METRIC = "relative error (to theory) of the capacity 2 N_0 fitted to LP separability counts vs 2 dim Fix(G)"
 
-
 @dataclass(frozen=True)
 class Capacity(Setting):
     """Trials per P, the grid of P / N_0, trials of the group-averaged LP check, and whether to use
     the larger group instances (quick uses smaller groups so each LP is cheap; N_0 is 8 in both)."""
-
     trials: int = 70
     ratios: tuple[float, ...] = (1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0)
     check_projection_trials: int = 5
     large: bool = False
 
-
 FULL = Capacity(300, (1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.5), 40, True)
-
 
 def _capacity(rep: np.ndarray, s: Capacity, seeds: SeedStream, title: str, feature_map=None,
               input_dim=None) -> ClaimOutcome:
@@ -67,7 +57,6 @@ def _capacity(rep: np.ndarray, s: Capacity, seeds: SeedStream, title: str, featu
         "z_scores": (counts.fraction - f_th) / np.sqrt(f_th * (1 - f_th) / counts.n_trials + 1e-12),
         "projection_checked": proj.projected_checked, "projection_agrees": proj.projected_agrees})
 
-
 @claim("capacity.invariant.cyclic", paper=PAPER, metric=METRIC, tolerance=0.05, quick=Capacity(), full=FULL)
 def cyclic(s: Capacity, seeds: SeedStream):
     """The fraction of random dichotomies of P objects that one linear readout separates under every
@@ -75,7 +64,6 @@ def cyclic(s: Capacity, seeds: SeedStream):
     in place of the ambient dimension (capacity P_c = 2 N_0)."""
     n = 8 if s.large else 4
     return _capacity(sim.cyclic_shift_rep(n, 8), s, seeds, f"Z_{n} shifts, 8 channels (N = {8 * n})")
-
 
 @claim("capacity.invariant.permutation", paper=PAPER, metric=METRIC, tolerance=0.05, quick=Capacity(), full=FULL)
 def permutation(s: Capacity, seeds: SeedStream):
@@ -86,7 +74,6 @@ def permutation(s: Capacity, seeds: SeedStream):
     rep = sim.direct_sum(*[sim.symmetric_pairs_rep(k)] * 4)
     return _capacity(rep, s, seeds, f"S_{k} on 4 copies of {k}x{k} matrices (N = {4 * k * k})")
 
-
 @claim("capacity.invariant.rotation", paper=PAPER, metric=METRIC, tolerance=0.05, quick=Capacity(), full=FULL)
 def rotation(s: Capacity, seeds: SeedStream):
     """The fraction of random dichotomies of P objects that one linear readout separates under Z_6
@@ -95,7 +82,6 @@ def rotation(s: Capacity, seeds: SeedStream):
     # planes of frequency 0 (mod 6) are fixed; the others contribute nothing to Fix(G)
     rep = sim.rotation_rep(6, [1, 2, 3, 6, 12, 5, 4], n_trivial=4)
     return _capacity(rep, s, seeds, "Z_6 rotations of 7 planes + 4 invariant coords (N = 18)")
-
 
 @claim("capacity.invariant.conv_relu", paper=PAPER, metric=METRIC, tolerance=0.05, quick=Capacity(), full=FULL)
 def conv_relu(s: Capacity, seeds: SeedStream):

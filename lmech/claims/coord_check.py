@@ -1,11 +1,9 @@
 """Claims: the coordinate check of the muP family (width) and of depth-muP / CompleteP (depth).
 
-Each claim runs :func:`lmech.sim.coord_check.coord_check` for the scheme and its negative
-controls. The "theory" is that every activation size and change since initialisation is
-width-independent (muP) or depth-independent (1/sqrt(L) or 1/L residual branches); the metric
-is the largest ``|log-log slope|`` over all tracked quantities and steps, fitted on the
-largest 4 grid points. The check must also separate: SP and NTP (width) or muP without depth
-scaling (depth) reach ``|slope| >= 0.4``.
+Each claim runs :func:`lmech.sim.coord_check.coord_check` for the scheme and its negative controls.
+The "theory": every activation size and change since initialisation is width-independent (muP) or
+depth-independent (1/sqrt(L) or 1/L residual branches). The check must also separate: SP and NTP
+(width) or muP without depth scaling (depth) reach ``|slope| >= 0.4``.
 """
 from __future__ import annotations
 
@@ -22,11 +20,9 @@ GPT = "Infinite Limits of Multi-head Transformer Dynamics"
 LABEL = {"sp": "SP", "ntp": "NTP", "mup": "muP", "depth_mup": "depth-muP", "completep": "CompleteP"}
 METRIC = "max |log2-log2 slope| of activation size and change since init (largest 4 grid points)"
 
-
 @dataclass(frozen=True)
 class Coord(Setting):
     """A coordinate check: ``widths`` (width axis) or ``depths`` (depth axis), ``n_seeds`` inits."""
-
     model: str = "mlp"
     scheme: str = "mup"
     optimizer: str = "adam"
@@ -36,7 +32,6 @@ class Coord(Setting):
     steps: int = 4
     n_seeds: int = 3
     plot: str = "layers.1"  # the quantity drawn
-
 
 def _coord(s: Coord, seeds: SeedStream) -> ClaimOutcome:
     with one_thread():  # small matrices: intra-op threads cost up to 100x on a busy machine (measured)
@@ -61,9 +56,7 @@ def _coord(s: Coord, seeds: SeedStream) -> ClaimOutcome:
         "full_grid_slope_of_plotted": r.full_slopes[r.scheme][q]["delta"][t], "lr": r.lr,
         "zero_readout": r.zero_readout, "seconds": r.seconds})
 
-
 MLP_FULL: dict[str, Any] = dict(widths=(64, 128, 256, 512, 1024, 2048), steps=5, n_seeds=5)
-
 
 @claim("param.coord_check.width.mlp_adam", paper=TP5, metric=METRIC, tolerance=0.1,
        quick=Coord(n_seeds=5), full=Coord(**MLP_FULL))
@@ -72,14 +65,12 @@ def mlp_adam_width(s: Coord, seeds: SeedStream) -> ClaimOutcome:
     width-independent (3-layer ReLU MLP on MNIST-1D), while SP and NTP drift with width."""
     return _coord(s, seeds)
 
-
 @claim("param.coord_check.width.mlp_sgd", paper=TP5, metric=METRIC, tolerance=0.1,
        quick=Coord(optimizer="sgd", n_seeds=5), full=Coord(optimizer="sgd", **MLP_FULL))
 def mlp_sgd_width(s: Coord, seeds: SeedStream) -> ClaimOutcome:
     """Under muP with SGD (Table 8 form), every layer's activation size and change since
     initialisation are width-independent, while SP and NTP drift with width."""
     return _coord(s, seeds)
-
 
 @claim("param.coord_check.width.gpt_adam", paper=GPT, metric=METRIC, tolerance=Tolerance(quick=0.15, full=0.1),
        quick=Coord("gpt", plot="blocks.1 (resid)"),
@@ -93,9 +84,7 @@ def gpt_width(s: Coord, seeds: SeedStream) -> ClaimOutcome:
     128..1024), so the quick setting is held to 0.15 and the full grid to 0.1."""
     return _coord(s, seeds)
 
-
 DEPTH_FULL: dict[str, Any] = dict(depths=(2, 4, 8, 16, 32, 64, 128), width=256, steps=5, n_seeds=5, widths=None, plot="resid.last")
-
 
 @claim("param.coord_check.depth.depth_mup", paper=DEPTH, metric=METRIC, tolerance=0.1,
        quick=Coord("resmlp", "depth_mup", widths=None, depths=(2, 4, 8, 16, 32), width=64, plot="resid.last"),
@@ -105,7 +94,6 @@ def depth_mup_depth(s: Coord, seeds: SeedStream) -> ClaimOutcome:
     blocks), the residual stream, its change since initialisation and the output change are
     depth-independent; without depth scaling they grow with depth."""
     return _coord(s, seeds)
-
 
 @claim("param.coord_check.depth.completep", paper=CP, metric=METRIC, tolerance=0.1,
        quick=Coord("resmlp", "completep", widths=None, depths=(2, 4, 8, 16, 32, 64), width=64, plot="resid.last"),

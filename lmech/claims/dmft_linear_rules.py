@@ -1,18 +1,11 @@
 """Claims: deep-linear DMFT, finite-width fluctuations and learning-rule DMFT vs networks.
 
-Papers (Bordelon & Pehlevan): "Self-Consistent Dynamical Field Theory of Kernel Evolution in
-Wide Neural Networks" (``dmft.deep_linear.*``, theory :func:`lmech.theory.dmft.deep_linear`);
-"Dynamics of Finite Width Kernel and Prediction Fluctuations in Mean Field Neural Networks"
-(``dmft.finite_width.*``, :func:`lmech.theory.dmft.two_layer_fluctuations`); "The Influence of
-Learning Rule on Representation Dynamics in Wide Neural Networks" (``dmft.learning_rules.*``,
-:mod:`lmech.theory.dmft.learning_rules`). Simulation: :func:`lmech.sim.mean_field.train_mean_field`
-and :func:`lmech.sim.learning_rules.train_learning_rule`, seed ensembles per width.
-
-Every comparison uses :func:`lmech.sim.mean_field.sphere_regression_task` (fixed by ``data_seed``),
-the same ``lr``, ``gamma0`` and number of GD steps in theory and simulation, and losses
-``(1/2P) sum (y - f)^2``. Errors are relative L2 errors over the trajectory,
-``||sim - theory|| / ||theory||``. Learning-rule tolerances: 6 % quick (8 seeds at N = 1024,
-measured 1-4 %, noise dominated), 3 % full (N = 4096 two-layer, 2048 deep linear).
+Papers by Bordelon & Pehlevan (the constants below); simulation: seed ensembles per width of
+:func:`lmech.sim.mean_field.train_mean_field` and :func:`lmech.sim.learning_rules.train_learning_rule`
+on :func:`lmech.sim.mean_field.sphere_regression_task` (``data_seed``), with the theory's ``lr``,
+``gamma0`` and steps and losses ``(1/2P) sum (y - f)^2``. Errors are relative L2 errors over the
+trajectory, ``||sim - theory|| / ||theory||``. Learning-rule tolerances: 6 % quick (8 seeds at
+N = 1024, measured 1-4 %, noise dominated), 3 % full (N = 4096 two-layer, 2048 deep linear).
 """
 from __future__ import annotations
 
@@ -35,21 +28,17 @@ FLUCT = "Dynamics of Finite Width Kernel and Prediction Fluctuations in Mean Fie
 RULES = "The Influence of Learning Rule on Representation Dynamics in Wide Neural Networks"
 STEP = "GD step"
 
-
 def _task(s):
     return sphere_regression_task(s.P, s.P_test, s.D, s.data_seed)
-
 
 def _single_net_err(y, theory_f, f_train) -> float:
     """Mean over networks of the relative error of each one's residual trajectory y - f(t)."""
     return float(np.mean([rel(y - theory_f, y - f) for f in f_train]))
 
-
 # =========================================================================== deep linear
 @dataclass(frozen=True)
 class DeepLinear(Setting):
     """Deep linear network with ``depth`` hidden layers; the DMFT is exact in discrete time."""
-
     P: int = 6
     P_test: int = 4
     D: int = 10
@@ -61,7 +50,6 @@ class DeepLinear(Setting):
     n_seeds: int = 8
     data_seed: int = 1
 
-
 @claim("dmft.deep_linear.loss_curves", paper=SCFT, tolerance=Tolerance(quick=0.06, full=0.03),
        metric=("at the largest width, max of the relative L2 errors (to theory) of the seed-mean train and test loss "
                "curves and of the seed-mean kernel trajectories (NTK K(t), every layer's Phi^l(t,t) and G^l(t,t))"),
@@ -71,8 +59,7 @@ def deep_linear_loss_curves(s: DeepLinear, seeds: SeedStream) -> ClaimOutcome:
     discrete time) predicts the train and test loss curves and the NTK trajectory of wide networks;
     the deviation shrinks as width^-1/2.
 
-    Quick tolerance 6 %: 8 seeds at N = 1024 (measured 1-4 %, sampling-noise dominated); full: 3 %
-    at N = 4096."""
+    Tolerance 6 % quick (8 seeds at N = 1024, measured 1-4 %, noise dominated), 3 % full (N = 4096)."""
     X, y, Xt, yt = _task(s)
     th = deep_linear(X, y, depth=s.depth, gamma0=s.gamma0, lr=s.lr, steps=s.steps, X_test=Xt, y_test=yt)
     per_width: dict[int, dict[str, Any]]
@@ -105,12 +92,10 @@ def deep_linear_loss_curves(s: DeepLinear, seeds: SeedStream) -> ClaimOutcome:
         {"single-network error shrinks with width (slope < -0.25)": slope < -0.25},
         {"per_width": per_width, "fitted_slope_single_net_error_vs_N": slope, "theory_residual": th.residual})
 
-
 # =========================================================================== finite width
 @dataclass(frozen=True)
 class Fluctuations(Setting):
     """Two-layer tanh networks: O(1/N) moments of predictions over initialisations."""
-
     P: int = 6
     P_test: int = 3
     D: int = 10
@@ -124,7 +109,6 @@ class Fluctuations(Setting):
     jacobian_samples: int = 2000
     data_seed: int = 1
 
-
 def _fluctuations(s: Fluctuations, seeds: SeedStream, *, kernels: bool):
     """The theory and, per width, the seed ensemble of networks of the finite-width claims."""
     X, y, Xt, yt = task = _task(s)
@@ -133,7 +117,6 @@ def _fluctuations(s: Fluctuations, seeds: SeedStream, *, kernels: bool):
     runs = {N: train_mean_field(X, y, width=N, gamma0=s.gamma0, lr=s.lr, steps=s.steps, activation="tanh", X_test=Xt,
                                 y_test=yt, seeds=seeds.take(s.n_seeds), track_kernels=kernels) for N in s.widths}
     return task, th, runs
-
 
 @claim("dmft.finite_width.variance", paper=FLUCT, tolerance=Tolerance(quick=0.15, full=0.08),
        metric=("max over widths of the relative L2 error (to theory) of N Var[f(t)] (all points and steps) and of "
@@ -145,13 +128,11 @@ def finite_width_variance(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
     fluctuate with variance c/N, where c follows from linearizing the DMFT around the
     infinite-width solution (non-perturbative in feature strength).
 
-    Tolerances from measurement: the sampling error of a variance over E seeds (3-5 % at E = 4000
-    for the heavier-tailed NTK entries, twice that at E = 1000), the theory's Monte-Carlo error
-    (2-5 %) and the O(1/N) correction (< 2 % at N = 64), with margin; the quick setting has 3x
-    fewer seeds and Monte-Carlo samples. The O(1/N) mean shift is tested by
-    ``dmft.finite_width.ensemble_tradeoff``; here it is only reported: N (E f - f*) also carries N
-    times the Monte-Carlo error of the particle f* (bounded in ``bias_f_error_bound_theory_mc``),
-    which dominates at N ~ 1e3."""
+    Tolerances: sampling error of a variance over E seeds (3-5 % at E = 4000 for the heavier-tailed
+    NTK entries, twice that at E = 1000), theory Monte-Carlo error (2-5 %), O(1/N) correction (< 2 %
+    at N = 64), with margin; quick has 3x fewer seeds and samples. The O(1/N) mean shift is only
+    reported (tested by ``ensemble_tradeoff``): N (E f - f*) carries N times the Monte-Carlo error of
+    f* (``bias_f_error_bound_theory_mc``), which dominates at N ~ 1e3."""
     _, th, runs = _fluctuations(s, seeds, kernels=True)
     var_th, bias_th, f_th = (np.concatenate([getattr(th, f"{k}_train"), getattr(th, f"{k}_test")], 1)
                              for k in ("var_f", "bias_f", "f"))
@@ -175,10 +156,8 @@ def finite_width_variance(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
                         {"variance scales as 1/N (fitted slope in [-1.2, -0.8])": -1.2 <= slope <= -0.8},
                         {"per_width": per_width, "fitted_slope_variance_vs_N": slope, "theory_mc_stderr": th.residual})
 
-
 _ENSEMBLE = Fluctuations(P_test=8, gamma0=1.0, widths=(32, 128), ensembles=(1, 4), n_seeds=4000, samples=10_000,
                          jacobian_samples=1000)
-
 
 @claim("dmft.finite_width.ensemble_tradeoff", paper=FLUCT, tolerance=Tolerance(quick=0.25, full=0.15),
        metric=("max over train/test and (N, E) of |measured - predicted| loss difference to the reference "
@@ -190,13 +169,13 @@ def finite_width_ensemble(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
     variance term v but not the O(1/N) bias term b, both predicted by the finite-width DMFT; at a
     fixed budget N E one wide network beats an ensemble of narrow ones when b > 0.
 
-    Losses are compared as differences to the reference configuration so that the infinite-width
-    loss L* (whose Monte-Carlo error would dominate at this precision) cancels. Tolerances: the
-    standard error of the measured differences is ~8 % (quick) / ~4 % (full) of the largest
+    Losses are differences to the reference configuration, so that L* (whose Monte-Carlo error would
+    dominate) cancels. Tolerances: their standard error is ~8 % (quick) / ~4 % (full) of the largest
     difference, plus ~5 % Monte-Carlo error of the theory coefficients."""
     Emax = max(s.ensembles)
     (_, y, _, yt), th, runs = _fluctuations(replace(s, n_seeds=s.n_seeds - s.n_seeds % Emax), seeds, kernels=False)
     ref, value, order_ok, details, panels = (max(s.widths), Emax), 0.0, True, {"theory_mc_stderr": th.residual}, []
+    by_config = lambda d: {f"N={k[0]},E={k[1]}": v for k, v in d.items()}  # noqa: E731
     for split, target in (("train", y), ("test", yt)):
         m, se, p = {}, {}, {}
         for (N, r), E in ((kv, E) for kv in runs.items() for E in s.ensembles):
@@ -208,9 +187,7 @@ def finite_width_ensemble(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
             if abs(dm[a] - dm[b]) > 2 * np.hypot(se[a], se[b]):  # equal budget N E, resolved: ordering must match
                 order_ok &= bool(np.sign(dp[a] - dp[b]) == np.sign(dm[a] - dm[b]))
         f, bias, var = (getattr(th, f"{k}_{split}")[-1] for k in ("f", "bias_f", "var_f"))
-        details[split] = {"measured_loss": {f"N={k[0]},E={k[1]}": v for k, v in m.items()},
-                          "stderr": {f"N={k[0]},E={k[1]}": v for k, v in se.items()},
-                          "predicted_loss": {f"N={k[0]},E={k[1]}": v for k, v in p.items()},
+        details[split] = {"measured_loss": by_config(m), "stderr": by_config(se), "predicted_loss": by_config(p),
                           "bias_coefficient_b": float(-np.sum((target - f) * bias) / target.size),
                           "variance_coefficient_v": float(0.5 * np.sum(var) / target.size)}
         cmp = Comparison(f"{split} loss of E-ensembles minus (N={ref[0]}, E={ref[1]})", "width N", "loss difference",
@@ -222,12 +199,10 @@ def finite_width_ensemble(s: Fluctuations, seeds: SeedStream) -> ClaimOutcome:
     return ClaimOutcome(value, panels, {"equal-budget ordering (N E fixed) matches the prediction where resolved":
                                         bool(order_ok)}, details)
 
-
 # =========================================================================== learning rules
 @dataclass(frozen=True)
 class Rules(Setting):
     """Two-layer tanh networks (particle DMFT) and deep linear networks (closed forms)."""
-
     P: int = 8
     P_test: int = 4
     D: int = 10
@@ -244,16 +219,13 @@ class Rules(Setting):
     samples: int = 100_000
     data_seed: int = 1
 
-
 _RULES_FULL = dict(steps=50, widths=(256, 1024, 4096), deep_widths=(256, 1024, 2048), samples=400_000)
 _RULE_METRIC = ("max over architectures (two-layer tanh; deep linear) of the relative L2 error (to theory) of the "
                 "seed-mean train-loss curve and of the seed-mean effective-NTK trajectory, at the largest width")
 
-
 def _rule_claim(name: str, tolerance=Tolerance(quick=0.06, full=0.03), quick=Rules(), metric=_RULE_METRIC):
     return claim(f"dmft.learning_rules.{name}", paper=RULES, metric=metric, tolerance=tolerance, quick=quick,
                  full=replace(quick, **_RULES_FULL))
-
 
 def _compare_rule(s: Rules, rule: str, seeds: SeedStream, th_seed: int, deep: bool = True, gln: bool = False):
     """Theory against networks for each architecture; one Monte-Carlo seed for every theory
@@ -302,7 +274,6 @@ def _compare_rule(s: Rules, rule: str, seeds: SeedStream, th_seed: int, deep: bo
     }
     return max(d["error_at_largest_width"] for d in out.values()), panels, checks, out, theories, sims
 
-
 @_rule_claim("gd")
 def rules_gd(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     """Under gradient descent the predictions follow the (symmetric) NTK, whose rich-regime
@@ -311,7 +282,6 @@ def rules_gd(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     asym = max(rel(np.swapaxes(r.effective_ntk, -1, -2), r.effective_ntk) for r in sims.values())
     checks["simulated eNTK is symmetric under GD"] = asym < 1e-10
     return ClaimOutcome(value, panels, checks, out)
-
 
 @_rule_claim("fa")
 def rules_fa(s: Rules, seeds: SeedStream) -> ClaimOutcome:
@@ -339,7 +309,6 @@ def rules_fa(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     cmp.add(f"movement N={s.widths[-1]}", rhos, move_th, move_sim)
     return ClaimOutcome(value, [*panels, cmp.panel], checks, out)
 
-
 @_rule_claim("dfa")
 def rules_dfa(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     """Direct feedback alignment: in the lazy limit only the readout learns (K_eff = Phi^L); in
@@ -350,20 +319,17 @@ def rules_dfa(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     out["hidden_contribution_final"] = grow
     return ClaimOutcome(value, panels, checks, out)
 
-
 @_rule_claim("hebb", tolerance=Tolerance(quick=0.08, full=0.05), quick=Rules(deep_seed_factor=3))
 def rules_hebb(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     """Error-modulated Hebbian learning: predictions follow a non-symmetric effective NTK
     predicted by the DMFT, and the last-layer kernel gains little (here: loses) task alignment,
     unlike GD.
 
-    Tolerance 8 % quick / 5 % full, wider than the other rules' because Hebbian dynamics run
-    away: the deep linear nets' eNTK is heavy-tailed across seeds (single-network error 4-73 %,
-    median ~20 %, at N = 1024, t = 30: K_eff contains gamma0 f_nu(t), and f(0) = O(1/sqrt N)), so
-    the mean of 24 nets (3x the seeds of the other architecture; means of 8 were off by 4-12 %)
-    is off by 1-3 % at N = 1024 and 3.3 % at N = 2048 (measured); the two-layer tanh comparison
-    reaches 1.2 % at N = 4096. Compared over at most 30 GD steps (deep linear L = 2, gamma0 = 1,
-    lr = 0.2 diverges after ~43 steps, in theory and in the simulated networks)."""
+    Tolerance 8 % quick / 5 % full: Hebbian dynamics run away, so the deep linear nets' eNTK is
+    heavy-tailed across seeds (single-network error 4-73 %, median ~20 %, at N = 1024, t = 30, as
+    K_eff contains gamma0 f_nu(t) and f(0) = O(1/sqrt N)); the mean of 24 nets (means of 8 were off
+    by 4-12 %) is off by 1-3 % at N = 1024 and 3.3 % at N = 2048 (two-layer tanh: 1.2 % at N = 4096).
+    At most 30 GD steps: deep linear L = 2, gamma0 = 1, lr = 0.2 diverges after ~43 (theory and nets)."""
     s = replace(s, steps=min(s.steps, 30))
     th_seed = seeds.next()
     value, panels, checks, out, th, sims = _compare_rule(s, "hebb", seeds, th_seed)
@@ -383,11 +349,9 @@ def rules_hebb(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     out["alignment_gain"] = {"hebb_theory": gain_h, "gd_theory": gain_g, "hebb_sim": gain_sim}
     return ClaimOutcome(value, panels, checks, out)
 
-
 @_rule_claim("gln", metric=("relative L2 error (to theory) of the seed-mean train-loss curve and eNTK trajectory "
                             "at the largest width (max)"))
 def rules_gln(s: Rules, seeds: SeedStream) -> ClaimOutcome:
     """Gated linear networks stay conditionally Gaussian given their gates: the lazy NTK is
     (L+1) q^L x.x'/D and the rich dynamics are solved exactly per gate pattern."""
-    value, panels, checks, out, _, _ = _compare_rule(s, "gln", seeds, seeds.next(), deep=False, gln=True)
-    return ClaimOutcome(value, panels, checks, out)
+    return ClaimOutcome(*_compare_rule(s, "gln", seeds, seeds.next(), deep=False, gln=True)[:4])

@@ -1,14 +1,9 @@
 """Claims for the nonlinear DMFT of feature learning: two-layer and deep networks, the lazy
 limit, and consistency across widths.
 
-Papers: Bordelon & Pehlevan, "Self-Consistent Dynamical Field Theory of Kernel Evolution in
-Wide Neural Networks"; Vyas, Atanasov, Bordelon, Morwani, Sainathan & Pehlevan,
-"Feature-Learning Networks Are Consistent Across Widths At Realistic Scales".
-Theory: :mod:`lmech.theory.dmft.sampling` (Monte Carlo DMFT), :mod:`lmech.theory.dmft.lazy`.
-Simulation: :func:`lmech.sim.mean_field.train_mean_field` (same data, lr and steps, a seed
-ensemble per width); data :func:`~lmech.sim.mean_field.sphere_regression_task` (data seed 1).
-
-Errors are relative L2 errors over the trajectory, ``||sim(t) - theory(t)|| / ||theory(t)||``:
+Theory :mod:`lmech.theory.dmft.sampling` (Monte Carlo DMFT), :mod:`lmech.theory.dmft.lazy`;
+simulation :func:`lmech.sim.mean_field.train_mean_field` (same data, lr and steps, a seed ensemble
+per width). Errors are relative L2 errors over the trajectory, ``||sim - theory|| / ||theory||``:
 the *loss-curve error* of the seed-averaged training loss; the *single-network error*, the mean
 over seeds of the error of each network's residual ``y - f(t)`` (initialisation fluctuations,
 O(N^-1/2): its fitted slope against N is checked); the *ensemble error*, that of the mean residual.
@@ -31,7 +26,7 @@ from lmech.theory.dmft.sampling import deep, two_layer
 DMFT = "Self-Consistent Dynamical Field Theory of Kernel Evolution in Wide Neural Networks"
 WIDTH = "Feature-Learning Networks Are Consistent Across Widths At Realistic Scales"
 STEP = "GD step"
-
+LOSS_CURVE = "relative L2 error (to theory) of the seed-averaged training-loss curve at the largest width"
 
 def _nets_vs_dmft(th, task, s, seeds: SeedStream, **kw):
     """A seed ensemble of tanh networks per width in ``s.widths`` and its errors against the DMFT."""
@@ -49,7 +44,6 @@ def _nets_vs_dmft(th, task, s, seeds: SeedStream, **kw):
             errs[N]["ntk_error"] = rel(th.ntk, r.ntk.mean(0))
     return runs, errs
 
-
 def _width_panel(errs):
     widths = list(errs)
     single = np.array([errs[N]["single_net_error"] for N in widths])
@@ -59,16 +53,13 @@ def _width_panel(errs):
     cmp.reference("N^-1/2", widths, single[0] * (np.asarray(widths, float) / widths[0]) ** -0.5)
     return cmp.panel
 
-
 def _dmft_details(th) -> dict:
     return {"sweeps": th.iterations, "residual": th.residual, "mc_error": th.mc_error, "message": th.message}
-
 
 # =========================================================================== two-layer and deep
 @dataclass(frozen=True)
 class Rich(Setting):
     """Tanh networks with ``depth`` hidden layers on the sphere task, gamma0 = 1.5."""
-
     P: int = 8
     P_test: int = 8
     D: int = 10
@@ -81,13 +72,11 @@ class Rich(Setting):
     widths: tuple[int, ...] = (256, 1024)
     n_seeds: int = 8
 
-
 _SLOPE_NOISE = fragile("quick: the single-network error slope from 2 widths x 6-8 seeds has a standard error of "
                        "~0.15 (per-width standard errors 10-20 %); measured slopes -0.82 .. -0.34 at seeds 0-2 (two-layer) "
                        "and 0-3 (three-layer), 2 of the 7 outside the [-0.8, -0.25] check (loss-curve errors "
                        "0.003-0.008 pass at every seed)", n_seeds=3, min_passing=1, modes=("quick",))
 _DEEP = Rich(P=4, P_test=4, D=8, depth=2, lr=0.2, steps=20, samples=4000, response_samples=1000, n_seeds=6)
-
 
 def _rich(s: Rich, seeds: SeedStream, tol: float) -> ClaimOutcome:
     task = X, y, Xt, yt = sphere_regression_task(s.P, s.P_test, s.D)
@@ -116,21 +105,15 @@ def _rich(s: Rich, seeds: SeedStream, tol: float) -> ClaimOutcome:
         "loss_curve_error_slope": width_slope(widths, [errs[n]["loss_curve_error"] for n in widths]),
         "dmft": _dmft_details(th)})
 
-
-@claim("dmft.two_layer.tanh", paper=DMFT, tolerance=0.03,
-       metric="relative L2 error (to theory) of the seed-averaged training-loss curve at the largest width",
+@claim("dmft.two_layer.tanh", paper=DMFT, tolerance=0.03, metric=LOSS_CURVE,
        quick=Rich(), full=Rich(samples=100000, widths=(128, 256, 512, 1024, 2048, 4096)), expect=_SLOPE_NOISE)
 def two_layer_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
     """The infinite-width DMFT (per-neuron field dynamics closed by the residual, gamma0 = 1.5)
     predicts the train/test loss curves and the NTK evolution of two-layer tanh networks in the
-    mean-field parameterization trained by full-batch GD; single-network deviations shrink as N^-1/2.
-
-    P = 8 training and 8 held-out points on the sphere in D = 10, 100 GD steps of lr 0.1."""
+    mean-field parameterization trained by full-batch GD; single-network deviations shrink as N^-1/2."""
     return _rich(s, seeds, 0.03)
 
-
-@claim("dmft.deep.tanh_L2", paper=DMFT, tolerance=0.05,
-       metric="relative L2 error (to theory) of the seed-averaged training-loss curve at the largest width",
+@claim("dmft.deep.tanh_L2", paper=DMFT, tolerance=0.05, metric=LOSS_CURVE,
        quick=_DEEP, full=replace(_DEEP, lr=0.1, steps=40, samples=8000, response_samples=2000, widths=(256, 1024, 4096)),
        expect=_SLOPE_NOISE)
 def deep_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
@@ -138,16 +121,13 @@ def deep_tanh(s: Rich, seeds: SeedStream) -> ClaimOutcome:
     kernels and pathwise response functions predicts the loss curves and NTK evolution of
     mean-field networks trained by GD; deviations shrink with width.
 
-    P = 4 (+4 held-out) points in D = 8. Full: 40 steps of lr 0.1; quick: the same total time in
-    20 steps of lr 0.2 (the solver's cost grows as steps^3), fewer samples, widths up to 1024."""
+    Quick: the full run's total time in 20 steps of lr 0.2 (the solver's cost grows as steps^3)."""
     return _rich(s, seeds, 0.05)
-
 
 # =========================================================================== lazy limit
 @dataclass(frozen=True)
 class Lazy(Setting):
     """erf networks (whose NTK :func:`lmech.kernels.ntk_mlp` gives analytically) on the sphere task."""
-
     P: int = 6
     P_test: int = 4
     D: int = 8
@@ -161,7 +141,6 @@ class Lazy(Setting):
     width: int = 1024
     n_seeds: int = 4
 
-
 @claim("dmft.lazy_limit", paper=DMFT, tolerance=0.02,
        metric="max over depth in {1, 2} of the relative L2 error (to static-NTK GD) of the DMFT loss curve at gamma0 = 1e-3",
        quick=Lazy(), full=Lazy(samples=100000, deep_samples=40000, width=4096, n_seeds=8))
@@ -171,9 +150,8 @@ def lazy_limit(s: Lazy, seeds: SeedStream) -> ClaimOutcome:
     two-layer and three-layer networks; at gamma0 = O(1) the dynamics depart from the NTK (and
     networks follow).
 
-    Lazy gamma0 = 1e-3 against rich gamma0 = 3, 20 GD steps of lr 0.3; the three-layer case uses
-    the kernel closure (``dynamics="flow"``, exact for a static kernel) over 10 steps. The lazy and
-    rich networks share their initialisations."""
+    The three-layer case uses the kernel closure (``dynamics="flow"``, exact for a static kernel);
+    the lazy and rich networks share their initialisations."""
     X, y, Xt, yt = sphere_regression_task(s.P, s.P_test, s.D)
     kw = dict(activation="erf", X_test=Xt, y_test=yt, lr=s.lr)
     K1, K2 = (ntk_mlp(X, depth=d, activation="erf", weight_var=1.0, bias_var=0.0) for d in (1, 2))
@@ -208,12 +186,10 @@ def lazy_limit(s: Lazy, seeds: SeedStream) -> ClaimOutcome:
         "lazy_networks_vs_ntk": nets_lazy_err, "rich_networks_vs_rich_dmft": nets_rich_err,
         "dmft_messages": [lazy1.message, rich1.message, lazy2.message]})
 
-
 # =========================================================================== width consistency
 @dataclass(frozen=True)
 class Consistency(Setting):
     """Two-layer tanh networks at gamma0 = 1 on :func:`lmech.data.vision.digits_binary_task`."""
-
     n_train: int = 32
     n_test: int = 32
     gamma0: float = 1.0
@@ -222,7 +198,6 @@ class Consistency(Setting):
     samples: int = 10000
     widths: tuple[int, ...] = (512, 1024)
     n_seeds: int = 8
-
 
 @claim("dmft.width_consistency", paper=WIDTH, tolerance=0.03,
        metric="max over widths >= 512 of the relative L2 error (to theory) of the seed-averaged train and test loss curves",
@@ -234,8 +209,7 @@ def width_consistency(s: Consistency, seeds: SeedStream) -> ClaimOutcome:
     the infinite-width DMFT; the finite-width variance across seeds falls as 1/N.
 
     The width gap of the test predictions is split as in the consistency paper into the variance
-    across seeds and the squared bias of the seed average against the DMFT (both averaged over
-    points and time)."""
+    across seeds and the squared bias of the seed average against the DMFT."""
     task = X, y, Xt, yt = digits_binary_task(s.n_train, s.n_test)
     with one_thread():
         th = two_layer(X, y, gamma0=s.gamma0, lr=s.lr, steps=s.steps, activation="tanh", X_test=Xt, y_test=yt,

@@ -1,12 +1,10 @@
 """Claims: in-context regression with deep linear attention (depth, context length).
 
-Paper: Bordelon, Letey & Pehlevan, "Theory of Scaling Laws for In-Context Regression: Depth,
-Width, Context and Time". Theory :mod:`lmech.theory.icl`, simulation :mod:`lmech.sim.icl`.
-``icl.iso.reduction`` is exact in the proportional limit (finite-D bias O(1/D), ~2 % at D = 64,
-theory below simulation); ``icl.iso.trained`` rests on the heuristic "the trained network is the
-optimal in-context algorithm" and compares with that algorithm at the same D (the MP formula's
-own finite-D bias is in ``details``); ``icl.rrs.depth`` is exact at infinite context for a
-discrete spectrum.
+Theory :mod:`lmech.theory.icl`, simulation :mod:`lmech.sim.icl`. ``icl.iso.reduction`` is exact in
+the proportional limit (finite-D bias O(1/D), ~2 % at D = 64, theory below simulation);
+``icl.iso.trained`` rests on the heuristic "the trained network is the optimal in-context
+algorithm" and compares with that algorithm at the same D (the MP formula's own finite-D bias is
+in ``details``); ``icl.rrs.depth`` is exact at infinite context for a discrete spectrum.
 """
 from __future__ import annotations
 
@@ -20,7 +18,6 @@ from lmech.theory import icl as th
 
 PAPER = "Theory of Scaling Laws for In-Context Regression: Depth, Width, Context and Time"
 
-
 @dataclass(frozen=True)
 class Reduction(Setting):
     dim: int = 64
@@ -28,7 +25,6 @@ class Reduction(Setting):
     depths: tuple[int, ...] = (1, 2, 4)
     noise: float = 0.1
     n_contexts: int = 1500
-
 
 @claim("icl.iso.reduction", paper=PAPER, tolerance=0.05,
        metric="max relative error (to theory) of the directly evaluated finite-D risk over (alpha, L, model)",
@@ -54,7 +50,6 @@ def iso_reduction(s: Reduction, seeds: SeedStream):
     gain = th.icl_risk(s.alphas, (1, max(s.depths)), noise=s.noise).risk
     return cmp.outcome("max", details={"depth_gain_theory": gain[0] / gain[1]})
 
-
 @dataclass(frozen=True)
 class Trained(Setting):
     dim: int = 24
@@ -66,7 +61,6 @@ class Trained(Setting):
     lr: float = 0.02
     n_test: int = 20000
     n_reference: int = 6000
-
 
 @claim("icl.iso.trained", paper=PAPER, tolerance=0.05,
        metric="max relative error of the trained risk (to the theory's optimal L-step GD predictor at the same D)",
@@ -97,7 +91,6 @@ def iso_trained(s: Trained, seeds: SeedStream):
                                       "deepest model beats depth 1 (as predicted)": depth_helps},
                        details={"step_size_rel_error": step_err, "max_rel_error_vs_MP_theory": float(np.max(mp_err))})
 
-
 @dataclass(frozen=True)
 class RRS(Setting):
     dim: int = 32
@@ -107,7 +100,6 @@ class RRS(Setting):
     batch_size: int = 128
     lr: float = 0.05
     n_test: int = 8000
-
 
 # Full: Adam moves every entry of the D x D matrix Gamma by ~lr per step, so an update's spectral
 # size grows ~ lr * D; lr 0.05 (fine at D = 32) diverged at D = 64 for depths >= 8 (the recurrence

@@ -1,15 +1,10 @@
 """Claims for kernel learning curves, spectral bias, OOD error and wide networks.
 
-Papers: Bordelon, Canatar & Pehlevan, "Spectrum Dependent Learning Curves in Kernel
-Regression and Wide Neural Networks"; Canatar, Bordelon & Pehlevan, "Spectral Bias and
-Task-Model Alignment Explain Generalization in Kernel Regression and Infinitely Wide Neural
-Networks" and "Out-of-Distribution Generalization in Kernel Regression".
-
-Theory: :mod:`lmech.theory.kernel_curves`. Simulation: :mod:`lmech.sim.kernel_regression`.
-Ridges are in the kernel-sum convention. Synthetic claims use Gaussian features
-x_k = sqrt(lam_k) z_k whose linear kernel has exactly the stated spectrum. Real data: the
-population is the data set itself (inputs standardised), the kernel the NTK of a two-layer
-ReLU network, targets centred one-hot labels with errors summed over outputs, P <= N/4.
+Theory :mod:`lmech.theory.kernel_curves`, simulation :mod:`lmech.sim.kernel_regression`; ridges in
+the kernel-sum convention. Synthetic claims use Gaussian features x_k = sqrt(lam_k) z_k, whose
+linear kernel has exactly the stated spectrum. Real data: the population is the data set itself
+(inputs standardised), the kernel the NTK of a two-layer ReLU network, targets centred one-hot
+labels with errors summed over outputs, P <= N/4.
 """
 from __future__ import annotations
 
@@ -29,7 +24,7 @@ BIAS = ("Spectral Bias and Task-Model Alignment Explain Generalization in Kernel
         "Infinitely Wide Neural Networks")
 OOD = "Out-of-Distribution Generalization in Kernel Regression"
 P_AXIS = "P (training samples)"
-
+REAL_METRIC = "mean relative error (to theory) of E_g over P (P <= N/4, >= 20 training sets per P)"
 
 @functools.lru_cache(maxsize=4)
 def _population(name: str, n: int):
@@ -42,8 +37,6 @@ def _population(name: str, n: int):
     Y = ds.one_hot()
     return ds, K, spec, Y, spec.target_power(Y)
 
-
-# =========================================================================== synthetic curves
 @dataclass(frozen=True)
 class Synthetic(Setting):
     n_modes: int = 400
@@ -53,7 +46,6 @@ class Synthetic(Setting):
     ridges: tuple[float, ...] = (0.0, 1e-3, 1e-1)
     sizes: tuple[int, ...] = (25, 50, 100, 200)
     n_trials: int = 150
-
 
 @claim("kernel.learning_curve.synthetic", paper=CURVES, tolerance=0.05,
        metric="mean relative error (to theory) of E_g over (P, ridge); check: training error within 10 %",
@@ -76,8 +68,6 @@ def synthetic_learning_curve(s: Synthetic, seeds: SeedStream):
     return cmp.outcome(checks={"training error within 10 %": train_err <= 0.10},
                        details={"train_relative_error": train_err})
 
-
-# =========================================================================== real data
 @dataclass(frozen=True)
 class RealData(Setting):
     dataset: str = "digits"
@@ -85,7 +75,6 @@ class RealData(Setting):
     sizes: tuple[int, ...] = (10, 30, 100, 300)
     ridge: float = 0.0
     n_trials: int = 20
-
 
 def _real_data_curve(s: RealData, seeds: SeedStream):
     ds, K, spec, Y, power = _population(s.dataset, s.n_points)
@@ -98,18 +87,14 @@ def _real_data_curve(s: RealData, seeds: SeedStream):
     return cmp.outcome(checks={"P <= N/4": bool(P.max() <= len(Y) / 4)},
                        details={"sem_over_mean": (sim.sem / sim.mean).tolist(), "N": len(Y)})
 
-
-@claim("kernel.learning_curve.digits", paper=CURVES, tolerance=0.10,
-       metric="mean relative error (to theory) of E_g over P (P <= N/4, >= 20 training sets per P)",
-       quick=RealData(), full=RealData(sizes=(10, 20, 40, 80, 160, 300, 440), n_trials=100))
+@claim("kernel.learning_curve.digits", paper=CURVES, tolerance=0.10, metric=REAL_METRIC, quick=RealData(),
+       full=RealData(sizes=(10, 20, 40, 80, 160, 300, 440), n_trials=100))
 def digits_learning_curve(s: RealData, seeds: SeedStream):
     """The learning curve of kernel regression with a two-layer ReLU NTK on scikit-learn digits is
     predicted from the kernel's spectrum on the data set and the target's power per mode."""
     return _real_data_curve(s, seeds)
 
-
-@claim("kernel.learning_curve.mnist1d", paper=CURVES, tolerance=0.10,
-       metric="mean relative error (to theory) of E_g over P (P <= N/4, >= 20 training sets per P)",
+@claim("kernel.learning_curve.mnist1d", paper=CURVES, tolerance=0.10, metric=REAL_METRIC,
        quick=RealData("mnist1d", 1200),
        full=RealData("mnist1d", 4000, sizes=(10, 20, 50, 100, 200, 400, 1000), n_trials=50))
 def mnist1d_learning_curve(s: RealData, seeds: SeedStream):
@@ -117,12 +102,9 @@ def mnist1d_learning_curve(s: RealData, seeds: SeedStream):
     from the kernel's spectrum on the data set and the target's power per mode."""
     return _real_data_curve(s, seeds)
 
-
-# =========================================================================== double descent
 @dataclass(frozen=True)
 class DoubleDescent(Setting):
     """n1 modes of total eigenvalue 1 - eps carry the target; n2 modes of total eps act as a ridge."""
-
     n1: int = 100
     n2: int = 1000
     eps: float = 1e-3
@@ -130,7 +112,6 @@ class DoubleDescent(Setting):
     ridges: tuple[float, float] = (1e-4, 1e-1)
     sizes: tuple[int, ...] = (40, 70, 100, 130, 200)
     n_trials: int = 60
-
 
 @claim("kernel.double_descent.noise", paper=BIAS, tolerance=0.05,
        metric="mean relative error (to theory) of E_g over P for both ridges; checks: peak location and suppression",
@@ -159,8 +140,6 @@ def double_descent(s: DoubleDescent, seeds: SeedStream):
         "simulation at the large ridge never rises by more than 3 %": bool(np.all(np.diff(sims[1]) / sims[1][:-1] < 0.03)),
     }, details={"predicted_peak_P": float(p_star)})
 
-
-# =========================================================================== spectral bias
 @dataclass(frozen=True)
 class ModeErrors(Setting):
     n_modes: int = 200
@@ -170,7 +149,6 @@ class ModeErrors(Setting):
     sizes: tuple[int, ...] = (5, 10, 20, 40, 80)
     n_trials: int = 2000
 
-
 @claim("kernel.spectral_bias.mode_errors", paper=BIAS, tolerance=0.05,
        metric="mean relative error (to theory) of the per-mode errors over (mode, P)",
        quick=ModeErrors(), full=ModeErrors(sizes=(3, 5, 10, 20, 40, 60, 80), n_trials=10000))
@@ -179,11 +157,9 @@ def mode_errors(s: ModeErrors, seeds: SeedStream):
     on each eigenmode versus P, and of two targets on one kernel the better aligned one (higher
     cumulative power C(k)) generalises better at every P.
 
-    The per-mode error is E_D (c_k - v_k)^2 = delta_k^2 + gamma_k (E_g + noise), the squared
-    bias of the mean coefficient plus its variance (the papers' delta_k^2 / (1 - gamma)
-    attributes E_g to target modes instead and differs from it by -99 % .. +57 % here). A
-    squared coefficient error fluctuates by ~140 % between training sets, so 2000 sets per P
-    give ~3 % standard error per entry."""
+    The per-mode error is E_D (c_k - v_k)^2 = delta_k^2 + gamma_k (E_g + noise) (the papers'
+    delta_k^2 / (1 - gamma) attributes E_g to target modes and differs by -99 % .. +57 % here).
+    It fluctuates by ~140 % between training sets: 2000 sets per P give ~3 % s.e. per entry."""
     lam, power = power_law_problem(s.n_modes, s.spectrum_exponent, s.power_exponent, normalize=True)
     P, idx = np.array(s.sizes), np.array(s.modes) - 1
     th = learning_curve(lam, power, P, 0.0)
@@ -206,19 +182,15 @@ def mode_errors(s: ModeErrors, seeds: SeedStream):
         "better-aligned target has lower error at every P (simulation)": bool(np.all(e["C(k) faster"] < e["C(k) slower"])),
     }, details={"learnability_sim": learn_sim.tolist(), "learnability_theory": th.learnability[:, idx].tolist()})
 
-
-# =========================================================================== OOD
 @dataclass(frozen=True)
 class Shift(Setting):
     """lam_k ∝ k^-1.5, v_k = 1/k; the test distribution rotates the top block with a k^-1 spectrum."""
-
     n_modes: int = 400
     n_rotated: int = 50
     noise: float = 0.05
     ridges: tuple[float, ...] = (1e-3, 1e-1)
     sizes: tuple[int, ...] = (25, 100, 300)
     n_trials: int = 60
-
 
 @claim("kernel.ood.shift", paper=OOD, tolerance=0.05,
        metric="mean relative error (to theory) of the OOD error over (P, ridge); check: OOD and in-distribution differ",
@@ -238,15 +210,12 @@ def ood_shift(s: Shift, seeds: SeedStream):
                                               test_overlap=O)
         cmp.add(f"ridge {r:g} OOD", P, th.ood_error, sim.ood_error.mean(axis=1),
                 sim.ood_error.std(axis=1, ddof=1) / np.sqrt(s.n_trials))
-        cmp.draw(f"ridge {r:g} in-dist. theory", P, th.in_distribution_error, role="theory")
-        cmp.draw(f"ridge {r:g} in-dist. sim", P, sim.mean, sim.sem)
+        cmp.show(f"ridge {r:g} in-dist.", P, th.in_distribution_error, sim.mean, sim.sem)
         ratio.append(th.ood_error / th.in_distribution_error)
     ratio = np.concatenate(ratio)
     return cmp.outcome(checks={"OOD error differs from in-distribution error by > 50 %": bool(np.all(np.abs(ratio - 1) > 0.5))},
                        details={"ood_over_in_distribution": ratio.tolist()})
 
-
-# =========================================================================== wide network
 @dataclass(frozen=True)
 class WideNet(Setting):
     width: int = 2048
@@ -255,7 +224,6 @@ class WideNet(Setting):
     n_kernel_trials: int = 100
     tol: float = 1e-8
 
-
 @claim("kernel.wide_net", paper=CURVES, tolerance=0.10,
        metric="mean relative error (to theory) over P of the network's test error",
        quick=WideNet(), full=WideNet(width=8192, sizes=(20, 50, 100, 200, 400), n_networks=5, n_kernel_trials=200))
@@ -263,8 +231,7 @@ def wide_net(s: WideNet, seeds: SeedStream):
     """A wide two-layer ReLU network trained to zero training loss from zero initial output
     generalises as the NTK learning-curve theory predicts (digits, centred one-hot targets).
 
-    The network's mean test error uses kernel regression on the same training set as a control
-    variate (:func:`lmech.sim.kernel_regression.wide_network_curve`)."""
+    The network's mean test error uses kernel regression on its training set as a control variate."""
     ds, K, spec, Y, power = _population("digits", 1797)
     P = np.array(s.sizes)
     th = learning_curve(spec.eigenvalues, power, P, 0.0).generalization_error

@@ -21,7 +21,6 @@ from lmech.theory import precision as th
 PAPER = "Scaling Laws for Precision"
 TASK: dict[str, Any] = dict(in_dim=16, teacher_width=256, noise=0.01, seed=0)  # one fixed teacher for every run
 
-
 @dataclass(frozen=True)
 class Law(Setting):
     widths: tuple[int, ...] = (16, 32, 64)
@@ -35,11 +34,9 @@ class Law(Setting):
     batch_size: int = 32
     lr: float = 0.01
 
-
 def _each(bits: int, n_data: int, role: str) -> list[tuple]:
     """Runs (D, weight bits, activation bits, role) quantising the weights, then the activations."""
     return [(n_data, bits, None, role), (n_data, None, bits, role)]
-
 
 @claim("precision.law.heldout", paper=PAPER, tolerance=0.10, quick=Law(),
        full=Law(widths=(16, 32, 64, 128), data=(4096, 16384, 65536), quant_data=16384,
@@ -86,7 +83,6 @@ def law_heldout(s: Law, seeds: SeedStream):
                 "baseline_constants": base.law.__dict__, "max_rel_fit_residual_full_precision": float(err[fp].max()),
                 "runs": {"role": roles, **runs.__dict__, "predicted": pred, "rel_error": err}})
 
-
 @dataclass(frozen=True)
 class PTQ(Setting):
     widths: tuple[int, ...] = (32, 64)
@@ -95,7 +91,6 @@ class PTQ(Setting):
     n_seeds: int = 3
     batch_size: int = 32
     lr: float = 0.01
-
 
 @claim("precision.ptq.data", paper=PAPER, tolerance=0.5, quick=PTQ(),
        full=PTQ(widths=(16, 32, 64, 128), data=(2048, 8192, 32768, 131072), bits=(3, 4, 5), n_seeds=4),

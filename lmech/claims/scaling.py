@@ -1,10 +1,7 @@
 """Claims for neural scaling-law models: random-feature dynamics and feature learning.
 
-Papers: Bordelon, Atanasov & Pehlevan, "A Dynamical Model of Neural Scaling Laws"
-(``scaling.rf_dynamics.*``: :mod:`lmech.theory.scaling`, :mod:`lmech.sim.random_features`;
-lam_k ~ k^-b, target power p_k ~ k^-a, t = learning rate x steps) and "How Feature Learning
-Can Improve Neural Scaling Laws" (``scaling.feature_learning.*``: theory.feature_learning,
-theory.circle, sim.feature_learning, sim.circle). Curve errors divide by the simulation.
+``scaling.rf_dynamics.*``: lam_k ~ k^-b, target power p_k ~ k^-a, t = learning rate x steps
+(:mod:`lmech.theory.scaling`, :mod:`lmech.sim.random_features`). Curve errors divide by the simulation.
 """
 from __future__ import annotations
 
@@ -27,17 +24,14 @@ FL_PAPER = "How Feature Learning Can Improve Neural Scaling Laws"
 T_AXIS = "t (lr x steps)"
 MAX_SIM = "max relative error (to simulation) |theory/sim - 1|"
 
-
 def _problem(s, normalize_lam: bool = False):
     lam, p = power_law_problem(s.n_modes, s.b, s.a)
     return (lam / lam.sum() if normalize_lam else lam), p
-
 
 # =========================================================================== RF dynamics
 @dataclass(frozen=True)
 class RFOnline(Setting):
     """Online (P = inf) training of width-N random-feature models, or of ensembles of E of them."""
-
     n_modes: int = 1500
     a: float = 1.5
     b: float = 1.5
@@ -45,7 +39,6 @@ class RFOnline(Setting):
     ensembles: tuple[int, ...] = (1,)
     times: tuple[float, ...] = (0.5, 5.0, 50.0, 500.0, 5e3, 5e4)
     draws: int = 24
-
 
 def _online(s: RFOnline, seeds: SeedStream, title: str):
     """Theory and simulation for every (N, E); returns the comparison and, per (N, E), the
@@ -61,7 +54,6 @@ def _online(s: RFOnline, seeds: SeedStream, title: str):
             late[N, E] = (th.floor, sim.loss[-1], width_bottleneck(lam, p, E * N) if E > 1 else th.floor)
     return cmp, late
 
-
 @claim("scaling.rf_dynamics.width", paper=RF_PAPER, tolerance=0.05, metric=f"{MAX_SIM} over t and N",
        quick=RFOnline(), full=RFOnline(n_modes=4000, widths=(100, 200, 400, 800),
                                        times=tuple(np.geomspace(0.5, 1e5, 12)), draws=40))
@@ -73,7 +65,6 @@ def rf_width(s: RFOnline, seeds: SeedStream):
     for (N, _), (floor, _, _) in late.items():
         cmp.reference(f"N={N} bottleneck", [s.times[0], s.times[-1]], [floor, floor])
     return cmp.outcome("max", details={"bottleneck": {f"N={N}": v[0] for (N, _), v in late.items()}})
-
 
 @claim("scaling.rf_dynamics.ensemble", paper=RF_PAPER, tolerance=0.05, metric=f"{MAX_SIM} over t and E",
        quick=RFOnline(widths=(100,), ensembles=(1, 4), times=(1.0, 10.0, 100.0, 1e3, 1e4), draws=20),
@@ -88,7 +79,6 @@ def rf_ensemble(s: RFOnline, seeds: SeedStream):
     return cmp.outcome("max", checks={"ensemble worse than one model of width E*N at late time": all(
         v[1] > v[2] for (_, E), v in late.items() if E > 1)}, details={"single_wide_bottleneck": wide})
 
-
 @dataclass(frozen=True)
 class RFData(Setting):
     n_modes: int = 1000
@@ -99,7 +89,6 @@ class RFData(Setting):
     times: tuple[float, ...] = (1.0, 10.0, 100.0, 1e3, 1e4)
     train_tmax: float = 1e3
     draws: int = 20
-
 
 @claim("scaling.rf_dynamics.data", paper=RF_PAPER, tolerance=0.05,
        metric=f"{MAX_SIM} over t and P (test loss; train loss for t <= train_tmax)",
@@ -126,7 +115,6 @@ def rf_data(s: RFData, seeds: SeedStream):
         grows &= bool(gap[-1] > gap[0])
     return cmp.outcome("max", checks={"train-test gap grows with training time": grows})
 
-
 @dataclass(frozen=True)
 class RFJoint(Setting):
     n_modes: int = 1000
@@ -137,7 +125,6 @@ class RFJoint(Setting):
     times: tuple[float, ...] = (3.0, 30.0, 300.0, 3e3, 3e4)
     theory_draws: int = 12
     draws: int = 30
-
 
 @claim("scaling.rf_dynamics.joint", paper=RF_PAPER, tolerance=0.05, metric=f"{MAX_SIM} over t",
        quick=RFJoint(), full=RFJoint(n_modes=1500, times=tuple(np.geomspace(1, 1e5, 11)), theory_draws=32, draws=60))
@@ -153,12 +140,10 @@ def rf_joint(s: RFJoint, seeds: SeedStream):
     sim = simulate_rf(lam, p, t, N=s.width, P=s.samples, draws=s.draws, seed=seeds.next())
     cmp = Comparison(f"N={s.width}, P={s.samples}", T_AXIS, "loss", denominator="sim")
     cmp.add("test", t, th.loss, sim.loss, sim.loss_se)
-    cmp.draw("train theory", t, th.train_loss, role="theory")
-    cmp.draw("train sim", t, sim.train_loss, sim.train_se)
+    cmp.show("train", t, th.train_loss, sim.train_loss, sim.train_se)
     rise = bool(sim.loss[-1] > sim.loss.min() * 1.05 and th.loss[-1] > th.loss.min() * 1.05)
     return cmp.outcome("max", checks={"late-time overfitting rise": rise}, details={
         "sim_se_rel": sim.loss_se / sim.loss, "theory_se_rel": sem(th.extras["per_draw_loss"]) / th.loss})
-
 
 @dataclass(frozen=True)
 class RFExponents(Setting):
@@ -171,7 +156,6 @@ class RFExponents(Setting):
     samples: tuple[int, ...] = (24, 48, 96, 192)
     draws: int = 8
 
-
 @claim("scaling.rf_dynamics.exponents", paper=RF_PAPER, tolerance=0.05,
        metric="max |fitted exponent (simulation) - predicted exponent| over time, width and data",
        quick=RFExponents(), full=RFExponents(n_modes=8000, time_width=1000, time_window=(1.0, 100.0),
@@ -180,8 +164,8 @@ def rf_exponents_claim(s: RFExponents, seeds: SeedStream):
     """For lam_k ~ k^-b and target power ~ k^-a the loss scales as t^-(a-1)/b in time,
     N^-min(a-1,b) in width and P^-min(a-1,2b) in data: time and width exponents differ.
 
-    Bottlenecks (t -> inf) are measured on nested models; the draw-to-draw spread shrinks with
-    size, so smaller sizes get proportionally more draws (cost ~ draws * size^2 stays flat)."""
+    Bottlenecks (t -> inf) are measured on nested models; smaller sizes spread more between draws
+    and get proportionally more (cost ~ draws * size^2 stays flat)."""
     lam, p = _problem(s)
     pred = rf_exponents(s.a, s.b)
     t = np.geomspace(*s.time_window, 8)
@@ -205,7 +189,6 @@ def rf_exponents_claim(s: RFExponents, seeds: SeedStream):
         "fit_stderr": {k: f.stderr for k, f in fits.items()},
         "theory_fitted": {k: fit_power_law(x, th).exponent for k, (x, th, _, _) in curves.items()}})
 
-
 @dataclass(frozen=True)
 class RFCompute(Setting):
     a: float = 2.0
@@ -215,7 +198,6 @@ class RFCompute(Setting):
     compute: tuple[float, float] = (1e2, 1e5)
     check_width: int = 64
     draws: int = 10
-
 
 @claim("scaling.rf_dynamics.compute_optimal", paper=RF_PAPER, tolerance=0.05,
        metric="max of |fitted frontier exponent - closed form| over (N*, t*, L*) and the relative error (to "
@@ -247,18 +229,15 @@ def rf_compute_optimal(s: RFCompute, seeds: SeedStream):
                         {"fitted": fits, "predicted": pred, "frontier_point": {"N": s.check_width, "t": float(t_chk[0]),
                                                                                "theory": th_chk, "sim": sim_chk}})
 
-
 @dataclass(frozen=True)
 class RFFiniteWidth(Setting):
     """a = 3, b = 1.5: the late rate c = min(a - 1, b) = 1.5 differs from the early 1/N, and the
     light target tail (p_k ~ k^-3) makes truncation at n_modes harmless."""
-
     a: float = 3.0
     b: float = 1.5
     n_modes: int = 20000
     widths: tuple[int, ...] = (50, 100, 200, 400, 800)
     early_times: tuple[float, ...] = (0.3, 1.0, 3.0)
-
 
 @claim("scaling.rf_dynamics.finite_width_rate", paper=RF_PAPER, tolerance=0.05,
        metric="max |fitted exponent in N of L_N(t) - L_inf(t) (theory (6.1)) - {1 early, c late}|",
@@ -283,14 +262,12 @@ def rf_finite_width_rate(s: RFFiniteWidth, seeds: SeedStream):
     return ClaimOutcome(max(float(np.max(np.abs(early - 1.0))), abs(late - c)), [cmp.panel],
                         details={"early_exponents": early, "late_exponent": late, "c": c})
 
-
 # =========================================================================== feature learning
 @dataclass(frozen=True)
 class FLFinite(Setting):
     """Finite projected-GD models (M features, width N) on the hard task alpha = 3, beta = 0.3:
     alpha = 3 keeps the target's tail light (p_k ~ k^-1.9), so M = 2000 and N = 500 follow the
     untruncated N = inf theory over t <= 100 (alpha = 1.5, tail p_k ~ k^-1.45, needs M >> 10^5)."""
-
     alpha: float = 3.0
     beta: float = 0.3
     gammas: tuple[float, ...] = (0.0, 8.0)
@@ -298,7 +275,6 @@ class FLFinite(Setting):
     width: int = 500
     times: tuple[float, ...] = tuple(np.geomspace(1, 100, 7))
     draws: int = 4
-
 
 @claim("scaling.feature_learning.dynamics", paper=FL_PAPER, tolerance=0.05, metric=f"{MAX_SIM} over t and gamma",
        quick=FLFinite(), full=FLFinite(gammas=(0.0, 2.0, 8.0), n_features=4000, width=1000,
@@ -319,16 +295,13 @@ def fl_dynamics(s: FLFinite, seeds: SeedStream):
         extra[f"gamma={g:g}"] = {"bottleneck": sim.bottleneck, "kernel_scale_end": float(th.kernel_scale[-1])}
     return cmp.outcome("max", details=extra)
 
-
 @claim("scaling.feature_learning.hard_exponent", paper=FL_PAPER, tolerance=0.05,
        metric="max over {lazy, rich} of |fitted exponent (simulation) - predicted exponent|",
        quick=FLFinite(times=tuple(np.geomspace(3, 100, 8))),
        full=FLFinite(n_features=4000, width=1000, times=tuple(np.geomspace(10, 300, 8)), draws=6))
 def fl_hard_exponent(s: FLFinite, seeds: SeedStream):
     """For a hard task (beta < 1) feature learning improves the time exponent from beta (lazy) to
-    chi = 2 beta/(1 + beta) (rich), nearly doubling it for small beta.
-
-    Lazy is the first gamma of the setting, rich the last; exponents are fitted over ``times``."""
+    chi = 2 beta/(1 + beta) (rich), nearly doubling it for small beta."""
     t = np.array(s.times)
     lam, p = power_law_task(s.alpha, s.beta, exact_modes=s.n_features, k_max=None)
     pred = {"lazy": s.beta, "rich": float(chi(s.beta))}
@@ -347,14 +320,12 @@ def fl_hard_exponent(s: FLFinite, seeds: SeedStream):
                         {"fitted": {k: f.exponent for k, f in fits.items()}, "predicted": pred, "ratio": ratio,
                          "fit_stderr": {k: f.stderr for k, f in fits.items()}, "theory_slope_t_1e6_1e8": far})
 
-
 @dataclass(frozen=True)
 class FLExponentFunction(Setting):
     alpha: float = 1.5
     betas: tuple[float, ...] = (0.3, 0.6, 1.25, 1.5)
     gamma: float = 4.0
     window: tuple[float, float] = (1e5, 1e7)
-
 
 @claim("scaling.feature_learning.exponent_function", paper=FL_PAPER, tolerance=0.05,
        metric="max over beta and {lazy, rich} of |late-time slope of the N = inf dynamics - closed form|",
@@ -379,13 +350,11 @@ def fl_exponent_function(s: FLExponentFunction, seeds: SeedStream):
     return ClaimOutcome(float(dev), [cmp.panel], details={
         f"beta={b:g}": {"rich": r, "chi": float(chi(b)), "lazy": z} for b, r, z in zip(betas, rich, lazy)})
 
-
 @dataclass(frozen=True)
 class CircleMLP(Setting):
     """Two-layer ReLU MLP (mean-field, richness gamma) on a beta = 1/2 hard task on the circle:
     target amplitudes k^-1 (power k^-2 per frequency, random phases) for k <= n_freq on a grid
     of n_grid angles; the loss exponent is fitted over ``times`` (gradient-flow time)."""
-
     beta: float = 0.5
     n_freq: int = 64
     n_grid: int = 256
@@ -395,12 +364,10 @@ class CircleMLP(Setting):
     times: tuple[float, ...] = tuple(np.geomspace(10, 1000, 8))
     seeds: int = 1
 
-
 CIRCLE_REASON = ("measured at quick (width 256, t = 10..1000, seeds 0-2): fitted exponents 0.36-0.40 lazy (predicted "
                  "0.5; the infinite-width lazy curve itself gives 0.44 in this window) and 0.28-0.32 rich at gamma = 1 "
                  "(predicted chi = 0.67), so the rich MLP trains slower than the lazy one and the deviation is "
                  "0.34-0.39 > 0.1; the full setting did not finish in 26 CPU-minutes")
-
 
 @claim("scaling.feature_learning.circle_mlp", paper=FL_PAPER, tolerance=0.1,
        metric="max over {lazy, most rich} of |fitted loss-vs-time exponent - predicted (beta lazy, chi(beta) rich)|",

@@ -1,11 +1,9 @@
 """Claims for optimal learning-rate schedules (easy and hard phases).
 
-Paper: Bordelon & Mori, "Theory of Optimal Learning Rate Schedules and Scaling Laws for a
-Random Feature Model". Theory: :func:`lmech.theory.schedules.schedule_study` (optimal control of
-the exact online-SGD recursion (S1), tuned baselines, the (S2) optimum); simulation:
-:func:`lmech.sim.linear_sgd.sgd_gaussian`. The phase of (alpha, beta) is chosen with the
-heuristic boundary beta = 2 - 1/alpha (a scaling heuristic); the phase shapes the paper states
-are checked on the theory.
+Theory: :func:`lmech.theory.schedules.schedule_study` (optimal control of the exact online-SGD
+recursion (S1), tuned baselines, the (S2) optimum); simulation :func:`lmech.sim.linear_sgd.sgd_gaussian`.
+The phase of (alpha, beta) is chosen with the heuristic boundary beta = 2 - 1/alpha; the phase
+shapes the paper states are checked on the theory.
 """
 from __future__ import annotations
 
@@ -22,11 +20,9 @@ PAPER = "Theory of Optimal Learning Rate Schedules and Scaling Laws for a Random
 METRIC = ("max relative error (to theory) of the final loss (mean over the last 5% of steps) over "
           "{optimal, constant, cosine}")
 
-
 @dataclass(frozen=True)
 class Schedules(Setting):
     """lam_k ~ k^-alpha, power ~ k^-(alpha beta + 1); shapes compared at ``horizons``, SGD at ``sim_steps``."""
-
     n_modes: int = 500
     alpha: float = 1.5
     beta: float = 0.5
@@ -36,12 +32,10 @@ class Schedules(Setting):
     sim_steps: int = 300
     seeds: int = 300
 
-
 @functools.lru_cache(maxsize=8)
 def _study(s: Schedules):
     lam, v2 = power_law_problem(s.n_modes, s.alpha, s.alpha * s.beta + 1, normalize=True)
     return lam, v2, schedule_study(lam, v2, s.horizons, s.sim_steps, s.batch_size, s.noise)
-
 
 def _outcome(s: Schedules, seeds: SeedStream, shape_checks: dict, extra: dict):
     lam, v2, st = _study(s)
@@ -66,12 +60,10 @@ def _outcome(s: Schedules, seeds: SeedStream, shape_checks: dict, extra: dict):
         "theory_final_loss": st.window_loss, "sim_final_loss": dict(zip(names, sm)), "sim_se": dict(zip(names, se)),
         "heuristic_phase": phase_heuristic(s.alpha, s.beta, s.noise), **st.summary(), **extra})
 
-
 def _shapes(s: Schedules):
     by_T = _study(s)[2].by_horizon
     Ts = sorted(s.horizons)
     return by_T[Ts[0]], by_T[Ts[-1]], [schedule_shape(by_T[T].lr)["decay_fraction"] for T in Ts]
-
 
 @claim("schedules.optimal.hard_phase", paper=PAPER, tolerance=0.05, metric=METRIC, quick=Schedules(),
        full=Schedules(n_modes=2000, horizons=(100, 1000, 3000), sim_steps=1000, seeds=800))
@@ -90,7 +82,6 @@ def hard_phase(s: Schedules, seeds: SeedStream):
         "decay window shrinks with T": bool(np.all(np.diff(dec) < 0)),
         "rate stays above half its peak for >= 80% of steps at the largest T": dec[-1] <= 0.2,
     }, {"decay_fraction": dict(zip(sorted(s.horizons), dec))})
-
 
 @claim("schedules.optimal.easy_phase", paper=PAPER, tolerance=0.05, metric=METRIC,
        quick=Schedules(beta=2.0, noise=1e-3),

@@ -1,13 +1,8 @@
-"""Claims for SGD learning curves and the two-point deterministic equivalence.
-
-Papers: Bordelon & Pehlevan, "Learning Curves for SGD on Structured Features" (``sgd.learning_curve.*``,
-theory :mod:`lmech.theory.sgd`), and Atanasov, Bordelon, Zavatone-Veth, Paquette & Pehlevan,
-"Two-Point Deterministic Equivalence for Stochastic Gradient Dynamics in Linear Models"
-(``sgd.two_point.*``, theory :mod:`lmech.theory.two_point`). Simulation: :mod:`lmech.sim.linear_sgd`
-and exact linear algebra on sampled data, :mod:`lmech.sim.two_point`. Losses are the clean-target
-test MSE without the factor 1/2, time in SGD steps. Online SGD losses are heavy-tailed at batch
-size 1, so curves are compared as seed means averaged over log-spaced windows of steps
-(:func:`lmech.sim.windows.log_windows`), the theory averaged over the same windows.
+"""Claims for SGD learning curves (theory :mod:`lmech.theory.sgd`, by Bordelon & Pehlevan) and the
+two-point deterministic equivalence (:mod:`lmech.theory.two_point`, by Atanasov et al.); simulation
+:mod:`lmech.sim.linear_sgd` and :mod:`lmech.sim.two_point`. Losses: clean-target test MSE without
+the factor 1/2, time in SGD steps. Online SGD losses are heavy-tailed at batch size 1, so curves are
+seed means averaged over log-spaced windows of steps, the theory over the same windows.
 """
 from __future__ import annotations
 
@@ -16,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmech.claims.toolkit import (ClaimOutcome, Comparison, Panel, SeedStream, Series, Setting, claim,
-                                  fit_power_law, power_law_problem, sem)
+                                  fit_power_law, outcome, power_law_problem, sem)
 from lmech.sim import linear_sgd as lsgd
 from lmech.sim.two_point import gradient_flow_two_time, sampled_two_point_forms
 from lmech.sim.windows import log_windows
@@ -27,11 +22,10 @@ from lmech.theory.sgd import critical_lr, gaussian_equivalent, learning_curve, l
 SGD_PAPER = "Learning Curves for SGD on Structured Features"
 TWO_POINT_PAPER = "Two-Point Deterministic Equivalence for Stochastic Gradient Dynamics in Linear Models"
 WINDOWED = "max relative error (to theory) of seed-mean losses averaged over log-spaced step windows"
-
+TEST_TRAIN = "max relative error (to theory) of window-averaged test and train loss over time windows and configs"
 
 def _label(lr, B, noise=0.0):
     return f"lr={lr:g} B={B}" + (f" noise={noise:g}" if noise else "")
-
 
 def _windowed(cmp: Comparison, label, wins, theory, sim_losses, *, x_scale=1.0, recorded=False):
     """Add the window-averaged theory and seed-mean simulation; return the simulation's means."""
@@ -39,19 +33,10 @@ def _windowed(cmp: Comparison, label, wins, theory, sim_losses, *, x_scale=1.0, 
     cmp.add(label, wins.centres * x_scale, wins.mean(theory, recorded=recorded), per_seed.mean(0), sem(per_seed))
     return per_seed.mean(0)
 
-
-def _max_outcome(cmps, checks=None, details=None) -> ClaimOutcome:
-    """One outcome for several panels: the max error over all of them."""
-    errors = {k: v.tolist() for c in cmps for k, v in c.errors_by_label.items()}
-    return ClaimOutcome(max(float(c.errors.max()) for c in cmps), [c.panel for c in cmps], dict(checks or {}),
-                        {"errors": errors, **(details or {})})
-
-
 # =========================================================================== learning curves
 @dataclass(frozen=True)
 class Online(Setting):
     """Online SGD on Gaussian features with a power-law spectrum; configs = (lr, batch, noise, seeds)."""
-
     n_modes: int = 100
     spectrum_exponent: float = 1.3
     target_exponent: float = 1.6
@@ -59,7 +44,6 @@ class Online(Setting):
     n_bins: int = 10
     configs: tuple[tuple[float, int, float, int], ...] = (
         (0.5, 1, 0.0, 400), (1.0, 8, 0.0, 80), (2.0, 8, 0.0, 60), (0.5, 4, 0.1, 120))
-
 
 @claim("sgd.learning_curve.gaussian", paper=SGD_PAPER, tolerance=0.05, metric=WINDOWED, quick=Online(),
        full=Online(n_modes=200, steps=2000, n_bins=14, configs=(
@@ -75,11 +59,9 @@ def gaussian_curve(s: Online, seeds: SeedStream):
         _windowed(cmp, _label(lr, B, noise), wins, learning_curve(lam, v2, lr, B, s.steps, noise).loss, sim.losses)
     return cmp.outcome("max")
 
-
 @dataclass(frozen=True)
 class Budget(Setting):
     """Fixed sample budget C = B t; lr tuned per batch size by the theory."""
-
     n_modes: int = 100
     spectrum_exponent: float = 1.3
     target_exponent: float = 1.6
@@ -87,7 +69,6 @@ class Budget(Setting):
     budget: int = 512
     batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     sample_seeds: int = 600  # seeds per batch size = sample_seeds / sqrt(B) (at least 50)
-
 
 @claim("sgd.learning_curve.batch_size", paper=SGD_PAPER, tolerance=0.05,
        metric="max relative error (to theory) of the final loss (mean of the last 5% of steps) over batch sizes",
@@ -117,12 +98,9 @@ def batch_size(s: Budget, seeds: SeedStream):
             bool(m[j] <= m[k] + 2 * np.hypot(se[j], se[k]))},
         details={"tuned_lr": opt.lr, "theory_best_batch": int(bs[j]), "sim_best_batch": int(bs[k])})
 
-
 @dataclass(frozen=True)
 class Divergence(Setting):
-    """Growth rate of the mean loss around the predicted critical learning rate, on a flat-ish
-    spectrum (many effective dimensions, so the per-step fluctuations self-average)."""
-
+    """Mean-loss growth rate around eta_c, on a flat-ish spectrum (fluctuations self-average)."""
     n_modes: int = 300
     spectrum_exponent: float = 0.5
     target_exponent: float = 1.5
@@ -131,12 +109,10 @@ class Divergence(Setting):
     steps: int = 300
     seeds: int = 40
 
-
 def _zero_crossing(f, r):
     """Linear interpolation of the first sign change of r(f) from - to +; nan if none."""
     i = next((i for i in range(len(f) - 1) if r[i] < 0 <= r[i + 1]), None)
     return float("nan") if i is None else f[i] + (f[i + 1] - f[i]) * -r[i] / (r[i + 1] - r[i])
-
 
 @claim("sgd.learning_curve.divergence", paper=SGD_PAPER, tolerance=0.05,
        metric="max over batch sizes of |eta_sim/eta_c - 1|, eta_sim = zero crossing of the simulated growth rate",
@@ -165,25 +141,21 @@ def divergence(s: Divergence, seeds: SeedStream):
         f_sim = _zero_crossing(f, r_sim)
         errs.append(abs(f_sim - 1.0) if np.isfinite(f_sim) else np.inf)
         ok &= bool(r_sim[0] < 0 < r_sim[-1]) and bool(np.all(th.stable == (f < 1)))
-        cmp.draw(f"B={B} theory", f, r_th, role="theory")
-        cmp.draw(f"B={B} sim", f, r_sim)
+        cmp.show(f"B={B}", f, r_th, r_sim)
         details[f"B={B}"] = {"critical_lr": ec, "sim_threshold_factor": f_sim, "rate_sim": r_sim,
                              "theory_window_threshold_factor": _zero_crossing(f, r_th), "rate_theory": r_th}
     return ClaimOutcome(float(max(errs)), [cmp.panel], details=details, checks={
         "mean loss decays below and grows above the window (sim), theory flags agree": ok})
 
-
 @dataclass(frozen=True)
 class PowerLaw(Setting):
     """lam_k ∝ k^-b, lam_k w*_k^2 ∝ k^-a: L_t ∝ (eta t)^{-(a-1)/b} while SGD noise is subleading."""
-
     problems: tuple[tuple[float, float], ...] = ((1.5, 2.0),)  # (b, a)
     n_modes: int = 2000
     lr: float = 0.5
     batch_size: int = 1
     fit_window: tuple[int, int] = (10, 1000)
     seeds: int = 16
-
 
 @claim("sgd.learning_curve.power_law", paper=SGD_PAPER, tolerance=0.05,
        metric="max |fitted exponent (sim) - (a-1)/b| over problems", quick=PowerLaw(),
@@ -203,25 +175,20 @@ def power_law(s: PowerLaw, seeds: SeedStream):
         errs.append(abs(fit_sim - pred))
         th_ok &= abs(fit_th - pred) <= 0.05
         lab = f"b={b:g} a={a:g}"
-        cmp.draw(f"{lab} theory", tt, th, role="theory")
-        cmp.draw(f"{lab} sim", tt, sim.loss, sim.loss_sem)
+        cmp.show(lab, tt, th, sim.loss, sim.loss_sem)
         cmp.reference(f"{lab} slope -(a-1)/b", tt, th[0] * (tt / tt[0]) ** -pred)
         details[lab] = {"predicted": pred, "fitted_sim": fit_sim, "fitted_theory": fit_th}
     return ClaimOutcome(float(max(errs)), [cmp.panel], details=details,
                         checks={"exponent fitted to the theory curve within 0.05 of (a-1)/b": th_ok})
 
-
 @dataclass(frozen=True)
 class Digits(Setting):
-    """ReLU random features of a random pool of ``n_images`` scikit-learn digits, target = parity
-    (+-1); configs = (lr / eta_c, B, seeds)."""
-
+    """ReLU random features of a pool of ``n_images`` digits, target parity (+-1); configs = (lr / eta_c, B, seeds)."""
     n_images: int = 800
     n_features: int = 64
     steps: int = 600
     n_bins: int = 8
     configs: tuple[tuple[float, int, int], ...] = ((0.3, 1, 400), (0.3, 8, 150))
-
 
 @claim("sgd.learning_curve.digits", paper=SGD_PAPER, tolerance=0.05, metric=WINDOWED + " (exact arbitrary-feature "
        "theory)", quick=Digits(), full=Digits(n_images=1797, n_features=128, steps=2000, n_bins=12,
@@ -253,18 +220,15 @@ def digits(s: Digits, seeds: SeedStream):
         details[lab] = {"lr": lr, "gaussian_model_signed_err": m / gauss - 1.0}
     return cmp.outcome("max", details=details)
 
-
 # =========================================================================== two-point
 @dataclass(frozen=True)
 class Resolvent(Setting):
     """(D2) against sampled Sigma_hat: ridge pairs (l, l') and A in {Sigma, random PSD}."""
-
     dim: int = 300
     n_samples: int = 150
     spectrum_exponent: float = 1.4
     ridges: tuple[tuple[float, float], ...] = ((1e-2, 1e-2), (1e-3, 1e-1), (1e-4, 1e-2))
     draws: int = 60
-
 
 @claim("sgd.two_point.resolvent", paper=TWO_POINT_PAPER, tolerance=0.05,
        metric="max relative error (to theory) of the draw-mean quadratic form over ridge pairs and A",
@@ -287,11 +251,9 @@ def resolvent(s: Resolvent, seeds: SeedStream):
     cmp.add("two-point", np.arange(len(cases)), np.ravel(th), forms.mean(0).ravel(), sem(forms).ravel())
     return cmp.outcome("max", details={"cases": cases})
 
-
 @dataclass(frozen=True)
 class Multipass(Setting):
     """Multi-pass SGD on P fixed Gaussian samples; configs = (lr, batch, noise, seeds)."""
-
     dim: int = 400
     n_samples: int = 200
     spectrum_exponent: float = 1.4
@@ -299,7 +261,6 @@ class Multipass(Setting):
     max_time: float = 1000.0  # gradient-flow time lr * steps
     n_bins: int = 8
     configs: tuple[tuple[float, int, float, int], ...] = ((0.25, 1, 0.0, 200), (0.5, 2, 0.1, 200))
-
 
 def _multipass(s: Multipass, seeds: SeedStream, lam_th, v2_th, simulate, title, **details) -> ClaimOutcome:
     """Test and train loss of theory (spectrum lam_th, power v2_th) and simulation on log windows."""
@@ -316,12 +277,10 @@ def _multipass(s: Multipass, seeds: SeedStream, lam_th, v2_th, simulate, title, 
         gd = wins.mean(th.gd_test_loss, recorded=True)
         cmps[-1].reference("gradient flow (test)", wins.centres * lr, gd)
         effects.append(float(np.max(np.abs(test / gd - 1.0))))
-    return _max_outcome(cmps, details={"max_sgd_vs_gradient_flow": effects, **details}, checks={
+    return outcome(*cmps, reduce="max", details={"max_sgd_vs_gradient_flow": effects, **details}, checks={
         "SGD noise resolved: gradient-flow theory alone is off by > 5% somewhere": max(effects) > 0.05})
 
-
-@claim("sgd.two_point.linear", paper=TWO_POINT_PAPER, tolerance=0.05,
-       metric="max relative error (to theory) of window-averaged test and train loss over time windows and configs",
+@claim("sgd.two_point.linear", paper=TWO_POINT_PAPER, tolerance=0.05, metric=TEST_TRAIN,
        quick=Multipass(), full=Multipass(dim=800, n_samples=400, max_time=5000.0, n_bins=12, configs=(
            (0.25, 1, 0.0, 300), (0.5, 2, 0.0, 300), (1.0, 4, 0.1, 300), (0.25, 1, 0.2, 300))))
 def multipass_linear(s: Multipass, seeds: SeedStream):
@@ -334,19 +293,15 @@ def multipass_linear(s: Multipass, seeds: SeedStream):
     return _multipass(s, seeds, lam, v2, lambda *a, **kw: lsgd.sgd_fixed_data(lam, v2, s.n_samples, *a, **kw),
                       f"Multi-pass SGD, P={s.n_samples}")
 
-
 @dataclass(frozen=True)
 class RFMultipass(Multipass):
     """The same, for a linear random-feature model psi = F x / sqrt(N) with N = ``n_features``."""
-
     dim: int = 600
     n_features: int = 150
     n_samples: int = 300
     configs: tuple[tuple[float, int, float, int], ...] = ((0.25, 1, 0.0, 200), (0.5, 2, 0.05, 200))
 
-
-@claim("sgd.two_point.random_features", paper=TWO_POINT_PAPER, tolerance=0.05,
-       metric="max relative error (to theory) of window-averaged test and train loss over time windows and configs",
+@claim("sgd.two_point.random_features", paper=TWO_POINT_PAPER, tolerance=0.05, metric=TEST_TRAIN,
        quick=RFMultipass(), full=RFMultipass(dim=1500, n_features=300, n_samples=600, max_time=5000.0, n_bins=12, configs=(
            (0.25, 1, 0.0, 300), (1.0, 4, 0.05, 300), (0.25, 1, 0.1, 300))))
 def multipass_rf(s: RFMultipass, seeds: SeedStream):
@@ -361,11 +316,9 @@ def multipass_rf(s: RFMultipass, seeds: SeedStream):
                       lambda *a, **kw: lsgd.sgd_random_features(lam, v2, F, *a, n_samples=s.n_samples, **kw),
                       f"RF model N={s.n_features}, P={s.n_samples}", width_residual=resid)
 
-
 @dataclass(frozen=True)
 class TwoTime(Setting):
     """Gradient flow on P fixed samples: C(tau, tau') on a grid of times, with label noise."""
-
     dim: int = 600
     n_samples: int = 300
     spectrum_exponent: float = 1.5
@@ -373,7 +326,6 @@ class TwoTime(Setting):
     noise: float = 0.1
     times: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
     draws: int = 30
-
 
 @claim("sgd.two_point.two_time", paper=TWO_POINT_PAPER, tolerance=0.05,
        metric="max relative error (to theory) of the draw-mean C(tau, tau') over all pairs of times",

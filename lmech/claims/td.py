@@ -1,13 +1,10 @@
 """Claims: learning curves of TD(0) with linear function approximation.
 
-Paper: Bordelon, Masset, Kuo & Pehlevan, "Loss Dynamics of Temporal Difference Reinforcement
-Learning". Theory :mod:`lmech.theory.td` (the Gaussian-equivalent second-moment recursion);
-simulation :mod:`lmech.sim.td`: minibatch TD(0) on a Gaussian feature process with the same
-moments (:func:`~lmech.sim.td.ar_gaussian_process`) or on a real Markov chain
-(:func:`~lmech.sim.td.ring_mdp`). Curves are compared on log-spaced windows of steps, theory
-and simulation averaged over the same window (the simulation's s.e. is the largest in it).
-``problem_seed`` fixes the problem instance, part of the setting; drawing it from the seed
-stream instead, the plateau horizon proved too short for most instances (quick, seeds 0-5).
+Theory :mod:`lmech.theory.td` (the Gaussian-equivalent second-moment recursion); simulation
+:mod:`lmech.sim.td`: minibatch TD(0) on a Gaussian feature process with the same moments or on a
+real Markov chain, both averaged over log-spaced windows of steps (s.e.: the largest in the window).
+``problem_seed`` fixes the problem instance; drawn from the seed stream, the plateau horizon proved
+too short for most instances (quick, seeds 0-5).
 """
 from __future__ import annotations
 
@@ -16,14 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from lmech.claims.toolkit import ClaimOutcome, Comparison, Panel, SeedStream, Series, Setting, claim, rel_err_theory
+from lmech.claims.toolkit import Comparison, Panel, SeedStream, Series, Setting, claim, outcome, rel_err_theory
 from lmech.sim import td as sim
 from lmech.sim.windows import log_windows
 from lmech.theory import td as th
 
 PAPER = "Loss Dynamics of Temporal Difference Reinforcement Learning"
 WINDOWED = "max relative error (to theory) of the window-averaged value error over log-spaced windows"
-
 
 def _curves(cmp: Comparison, label: str, s, K, seed: int, chain=(), **kw) -> None:
     """Theory and simulation (on the Gaussian process, or on ``chain`` = (P, Phi, r)), window-averaged."""
@@ -33,11 +29,9 @@ def _curves(cmp: Comparison, label: str, s, K, seed: int, chain=(), **kw) -> Non
         sim.simulate_td_gaussian(K, **kw, n_steps=s.n_steps, n_runs=s.n_runs, seed=seed)
     cmp.add(label, wins.centres, wins.mean(theory.value_error), wins.mean(run.value_error), wins.max(run.stderr))
 
-
 def _ar_moments(s, spectrum_exponent=1.0):
     return th.linear_reward_moments(*sim.ar_gaussian_process(s.n_features, s.rho, spectrum_exponent=spectrum_exponent,
                                                              seed=s.problem_seed))
-
 
 @dataclass(frozen=True)
 class Curves(Setting):
@@ -47,13 +41,11 @@ class Curves(Setting):
     n_runs: int = 250
     n_windows: int = 8
 
-
 @dataclass(frozen=True)
 class Gaussian(Curves):
     rho: float = 0.8  # AR(1) correlation of the features between steps
     discount: float = 0.9
     cases: tuple[tuple[float, int], ...] = ((0.5, 1), (1.0, 4), (2.0, 4))  # (lr, B)
-
 
 @claim("td.learning_curve.gaussian", paper=PAPER, tolerance=0.05, metric=WINDOWED + " and (lr, B) cases",
        quick=Gaussian(), full=Gaussian(n_steps=1500, n_runs=2000, n_windows=10))
@@ -67,7 +59,6 @@ def gaussian(s: Gaussian, seeds: SeedStream):
         _curves(cmp, f"lr={lr:g}, B={B}", s, K, seeds.next(), discount=s.discount, lr=lr, batch_size=B)
     return cmp.outcome("max")
 
-
 @dataclass(frozen=True)
 class Sweep(Curves):
     n_features: int = 20
@@ -79,7 +70,6 @@ class Sweep(Curves):
     batch_size: int = 2
     reward_noise: float = 0.05
     n_runs: int = 300
-
 
 @claim("td.learning_curve.sweep", paper=PAPER, tolerance=0.05, metric=WINDOWED + ", discounts and spectra",
        quick=Sweep(), full=Sweep(spectrum_exponents=(0.5, 1.0, 1.5, 2.0), discounts=(0.0, 0.5, 0.9, 0.99),
@@ -99,9 +89,7 @@ def sweep(s: Sweep, seeds: SeedStream):
             _curves(cmps[-1], f"a={a:g}, gamma={g:g}", s, K, seeds.next(), discount=g, batch_size=B,
                     lr=s.lr_fraction * lr_max[i, j], reward_noise=s.reward_noise)
     checks = {"predicted lr_max decreases with the discount (every spectrum)": bool(np.all(np.diff(lr_max, axis=1) < 0))}
-    return ClaimOutcome(max(float(c.errors.max()) for c in cmps), [c.panel for c in cmps], checks,
-                        {"lr_max": lr_max.tolist(), "errors": {k: v.tolist() for c in cmps for k, v in c.errors_by_label.items()}})
-
+    return outcome(*cmps, reduce="max", checks=checks, details={"lr_max": lr_max.tolist()})
 
 @dataclass(frozen=True)
 class Ring(Curves):
@@ -113,7 +101,6 @@ class Ring(Curves):
     episode_lengths: tuple[int, ...] = (1, 10)
     cases: tuple[tuple[float, int], ...] = ((0.05, 1), (0.2, 4))  # (lr * episode_length, B)
     n_runs: int = 300
-
 
 @claim("td.learning_curve.ring_mdp", paper=PAPER, tolerance=0.05, metric=WINDOWED + ", episode lengths and (lr, B)",
        quick=Ring(), full=Ring(n_steps=1000, n_runs=1500, n_windows=10))
@@ -130,7 +117,6 @@ def ring_mdp(s: Ring, seeds: SeedStream):
                     lr=lr_T / T, batch_size=B, episode_length=T)
     return cmp.outcome("max")
 
-
 @dataclass(frozen=True)
 class Plateau(Setting):
     n_features: int = 10
@@ -142,7 +128,6 @@ class Plateau(Setting):
     n_steps: int = 1500
     n_runs: int = 200
     anneal_t0: float = 50.0
-
 
 @claim("td.learning_curve.plateau", paper=PAPER, tolerance=0.05,
        metric="max relative error (to theory) of the simulated second-half mean value error against the predicted plateau",

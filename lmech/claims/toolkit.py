@@ -4,7 +4,8 @@
   :meth:`Comparison.add` draws the theory as a line and the simulation as markers with
   error bars, and returns the per-point relative error (the denominator is named:
   ``denominator="theory"`` divides by the theory, ``"sim"`` by the simulation);
-  :meth:`Comparison.outcome` turns the collected errors into a :class:`ClaimOutcome`.
+  :meth:`Comparison.show` draws such a pair unscored; :meth:`Comparison.outcome` turns the
+  collected errors into a :class:`ClaimOutcome`, :func:`outcome` those of several comparisons.
 * :func:`width_slope` - the fitted log-log slope of an error against width (or any size),
   with a reference ``size^slope`` series for the panel (:func:`slope_panel`).
 * :func:`one_thread` - run a block with one torch intra-op thread (many small batched ops).
@@ -29,7 +30,7 @@ from lmech.seeds import SeedStream
 from lmech.spectra import power_law_problem
 
 __all__ = [
-    "Comparison", "compare", "width_slope", "slope_panel", "one_thread", "sem",
+    "Comparison", "compare", "outcome", "width_slope", "slope_panel", "one_thread", "sem",
     "ClaimOutcome", "Setting", "Tolerance", "claim", "fragile", "known_failure",
     "SeedStream", "Panel", "Series", "PowerLawFit", "fit_power_law", "power_law_problem",
     "rel_err_theory", "rel_err_sim", "norm_rel_err_theory", "abs_err", "log_ratio",
@@ -80,12 +81,16 @@ class Comparison:
         ``x_sim`` gives the simulation its own x (then ``sim`` must already be at the
         theory's points for the error; use it only to draw, e.g. window centres).
         """
-        prefix = f"{label} " if label else ""
-        self.series.append(Series(f"{prefix}theory", x, theory, role="theory"))
-        self.series.append(Series(f"{prefix}sim", x if x_sim is None else x_sim, sim, yerr=sim_err, role="simulation"))
+        self.show(label, x, theory, sim, sim_err, x_sim=x_sim)
         err = np.atleast_1d(_ERRORS[self.denominator](theory, sim))
         self.errors_by_label[label or f"curve {len(self.errors_by_label)}"] = err
         return err
+
+    def show(self, label: str, x, theory, sim, sim_err=None, *, x_sim=None) -> None:
+        """Draw a theory line and its simulation points as :meth:`add` does, without scoring them."""
+        prefix = f"{label} " if label else ""
+        self.series.append(Series(f"{prefix}theory", x, theory, role="theory"))
+        self.series.append(Series(f"{prefix}sim", x if x_sim is None else x_sim, sim, yerr=sim_err, role="simulation"))
 
     def reference(self, label: str, x, y) -> None:
         """A dashed reference line (a predicted slope, a bound)."""
@@ -112,12 +117,25 @@ class Comparison:
 
         The per-curve errors go into ``details["errors"]``; extra ``panels`` follow this one.
         """
-        if reduce not in ("mean", "max"):
-            raise ValueError(f"`reduce` must be 'mean' or 'max'; got {reduce!r}")
-        err = self.errors
-        value = float(err.mean() if reduce == "mean" else err.max()) if err.size else float("nan")
-        info = {"errors": {k: v.tolist() for k, v in self.errors_by_label.items()}, **(details or {})}
-        return ClaimOutcome(value, [self.panel, *panels], dict(checks or {}), info)
+        return outcome(self, reduce=reduce, checks=checks, details=details, panels=panels)
+
+
+def outcome(*comparisons: Comparison, reduce: str = "mean", checks: dict[str, bool] | None = None,
+            details: dict[str, Any] | None = None, panels: Sequence[Panel] = ()) -> ClaimOutcome:
+    """One :class:`ClaimOutcome` over several comparisons: the mean (or max) of all their errors.
+
+    The panels are the comparisons' in order, then ``panels``; ``details["errors"]`` holds every
+    comparison's per-curve errors (a label repeated in a later comparison replaces the earlier one's).
+    """
+    if reduce not in ("mean", "max"):
+        raise ValueError(f"`reduce` must be 'mean' or 'max'; got {reduce!r}")
+    if not comparisons:
+        raise ValueError("`comparisons`: give at least one Comparison")
+    err = np.concatenate([c.errors for c in comparisons])
+    value = float(err.mean() if reduce == "mean" else err.max()) if err.size else float("nan")
+    errors = {k: v.tolist() for c in comparisons for k, v in c.errors_by_label.items()}
+    return ClaimOutcome(value, [*(c.panel for c in comparisons), *panels], dict(checks or {}),
+                        {"errors": errors, **(details or {})})
 
 
 def compare(label: str, x, theory, sim, sim_err=None, *, title: str, xlabel: str, ylabel: str,

@@ -1,17 +1,14 @@
 """Claims: hyperparameter transfer across width and depth.
 
-Each claim runs a size x learning-rate x seed sweep of :func:`lmech.sim.hp_trial.run_trial`
-for the parameterization under test and for its negative control (the same trial seeds), in
-this process and a temporary store (:func:`lmech.sweep.run_sweep`), and analyses it with
-:func:`lmech.sweep.analyze`: seed-mean final training loss (diverged runs = +inf) over the
-``log2 lr`` grid, optimum by a parabola through the argmin and its neighbours, bootstrap
-interval over seeds. The metric of the four transfer claims is ``max_size |log2 lr*(size) -
+Each claim runs a size x learning-rate x seed sweep of :func:`lmech.sim.hp_trial.run_trial` for
+the parameterization under test and its negative control (same trial seeds) and analyses it with
+:func:`lmech.sweep.analyze`: seed-mean final training loss (diverged runs = +inf) over the ``log2 lr``
+grid, optimum by a parabola through the argmin and its neighbours, bootstrap interval over seeds. The metric of the four transfer claims is ``max_size |log2 lr*(size) -
 log2 lr*(base)|`` of the scheme under test (tolerance 0.5 = half an octave); the checks require
 the optimum inside the grid at every size and the control to fail the same test, without which
-a pass would only show that the experiment cannot resolve a drift.
-
-Quick settings take 10-35 s of one core (1-3 seeds, 80-150 steps, LR step 0.5-1); full ones
-follow the protocol (LR step 0.5, 3 seeds, base width >= 128) where one core allows it.
+a pass would only show that the experiment cannot resolve a drift. Quick settings take 10-35 s
+of one core; full ones follow the protocol (LR step 0.5, 3 seeds, base width >= 128) where one
+core allows it.
 """
 from __future__ import annotations
 
@@ -31,16 +28,13 @@ CP = "Don't be lazy: CompleteP enables compute-efficient deep transformers"
 LABEL = {"sp": "SP", "mup": "muP", "depth_mup": "depth-muP", "completep": "CompleteP"}
 SHIFT = "max over sizes of |log2 lr*(size) - log2 lr*(base)| (parabola-interpolated optimum)"
 
-
 def grid(start: float, stop: float, step: float) -> tuple[float, ...]:
     return tuple(start + i * step for i in range(int(round((stop - start) / step)) + 1))
-
 
 @dataclass(frozen=True)
 class Transfer(Setting):
     """A size x LR x seed sweep of ``scheme`` and ``control`` along ``axis`` (smallest size = base);
     ``fixed`` holds the other trial config entries (fixed width/depth, base shape, context)."""
-
     model: str = "mlp"
     scheme: str = "mup"
     control: str = "sp"
@@ -53,7 +47,6 @@ class Transfer(Setting):
     batch_size: int = 64
     fixed: tuple[tuple[str, Any], ...] = (("depth", 3), ("base_width", 64))
     n_boot: int = 1000
-
 
 def _sweeps(s: Transfer, seeds: SeedStream):
     """Both sweeps on the same trial seeds, analysed: (scheme's analysis, control's analysis)."""
@@ -70,7 +63,6 @@ def _sweeps(s: Transfer, seeds: SeedStream):
             out.append(analyze(run, size_key=s.axis, n_boot=s.n_boot, rng=seeds.next()))
     return out
 
-
 def _transfer(s: Transfer, seeds: SeedStream, tol: float = 0.5) -> ClaimOutcome:
     test, ctrl = _sweeps(s, seeds)
     name, cname = LABEL[s.scheme], LABEL[s.control]
@@ -82,10 +74,8 @@ def _transfer(s: Transfer, seeds: SeedStream, tol: float = 0.5) -> ClaimOutcome:
     }, details={"scheme": s.scheme, "control": s.control, s.scheme: test.to_dict(), s.control: ctrl.to_dict(),
                 "control_max_shift": ctrl.max_shift, "seeds": list(test.seeds)})
 
-
 MLP_FULL = Transfer(sizes=(128, 256, 512, 1024, 2048), log2_lrs=grid(-9, -5, 0.5), control_log2_lrs=grid(-11, -5, 1),
                     n_seeds=3, steps=200, fixed=(("depth", 3), ("base_width", 128)))
-
 
 @claim("transfer.width.mlp", paper=TP5, metric=SHIFT, tolerance=0.5, quick=Transfer(), full=MLP_FULL,
        expect=known_failure(
@@ -98,15 +88,12 @@ def mlp_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """Under muP the optimal Adam learning rate of an MLP is width-independent: its log2 moves by
     <= 0.5 across a 16x width range, while under SP it drifts (or the loss at the base optimum worsens).
 
-    MLP of 3 linear layers on MNIST-1D, AdamW, constant LR. Quick: base width 64, widths 64-1024,
-    1 seed, 100 steps. Full: base width 128 (from base 64 the full optimum crept up by +0.24 per
-    doubling), muP log2 lr -9..-5 around the base optimum (~ -7.0), SP -11..-5 (its optimum moves
-    down with width), 3 seeds, 200 steps."""
+    MLP of 3 linear layers on MNIST-1D, AdamW, constant LR. Full: base width 128 (from base 64 the
+    optimum crept up by +0.24 per doubling), muP log2 lr -9..-5 around the base optimum (~ -7.0),
+    SP -11..-5 (its optimum moves down with width)."""
     return _transfer(s, seeds)
 
-
 GPT: dict[str, Any] = dict(model="gpt", batch_size=8, n_seeds=2)
-
 
 @claim("transfer.width.gpt", paper=TP5, metric=SHIFT, tolerance=0.5,
        quick=Transfer(**GPT, sizes=(32, 64, 128), log2_lrs=grid(-8, -4, 1), control_log2_lrs=grid(-8, -4, 1),
@@ -121,16 +108,13 @@ def gpt_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """Under muP the optimal Adam learning rate of a pre-LN GPT is width-independent (log2 moves
     <= 0.5 across 4x from base width 32 (quick) or 128 (full; 16x is a GPU job)), while under SP it drifts.
 
-    Character-level pre-LN GPT, 2 blocks, head_dim 16, context 32, batch 8, AdamW, 100 steps,
-    2 seeds (one width-512 trial costs ~12 s of an idle core, so 16x from base 128 needs
-    width-2048 trials). Full: muP log2 lr -11..-7 around the base optimum (~ -8.8); an SP optimum
+    Character-level pre-LN GPT, 2 blocks, head_dim 16, AdamW, 100 steps (a width-512 trial costs
+    ~12 s of an idle core). Full: muP log2 lr -11..-7 around the base optimum (~ -8.8); an SP optimum
     on the lower edge of -12..-7 is a lower bound on its drift, which is all the control needs."""
     return _transfer(s, seeds)
 
-
 RESMLP = Transfer("resmlp", "depth_mup", "mup", "depth", (2, 4, 8), grid(-10, -7, 0.5), grid(-10, -7, 0.5), n_seeds=3,
                   steps=150, fixed=(("width", 64), ("base_depth", 2)))
-
 
 @claim("transfer.depth.resmlp", paper=DEPTH, metric=SHIFT, tolerance=0.5, quick=RESMLP,
        full=replace(RESMLP, sizes=(2, 4, 8, 16, 32), log2_lrs=grid(-11, -5, 0.5), control_log2_lrs=grid(-11, -5, 0.5),
@@ -139,14 +123,11 @@ def resmlp_depth(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """With 1/sqrt(L)-scaled residual branches (depth-muP) the optimal learning rate of a residual
     MLP transfers across depth (log2 moves <= 0.5 over depths >= 4x apart); without branch scaling it drifts.
 
-    Pre-LN residual MLP, width 64, MNIST-1D, AdamW; depth-muP also scales the Adam LR of the blocks
-    by L^-1/2. Base depth 2; quick depths 2-8, full 2-32."""
+    Pre-LN residual MLP on MNIST-1D, AdamW; depth-muP also scales the Adam LR of the blocks by L^-1/2."""
     return _transfer(s, seeds)
-
 
 GPT_DEPTH = Transfer("gpt", "completep", "mup", "depth", (2, 8), grid(-9, -4, 1), grid(-9, -4, 1), steps=80,
                      batch_size=8, fixed=(("width", 32), ("base_width", 32), ("base_depth", 2), ("seq_len", 32)))
-
 
 @claim("transfer.depth.gpt", paper=CP, metric=SHIFT, tolerance=0.5, quick=GPT_DEPTH,
        expect=fragile("quick (1 seed, 80 steps, LR step 1): 0.502, 0.15, 0.492 at seeds 0, 1, 2; the optimum of one "
@@ -156,20 +137,15 @@ GPT_DEPTH = Transfer("gpt", "completep", "mup", "depth", (2, 8), grid(-9, -4, 1)
                     n_seeds=3, steps=100))
 def gpt_depth(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """With CompleteP (1/L residual branches) the optimal learning rate of a pre-LN GPT transfers
-    across depth (log2 moves <= 0.5 over depths >= 4x apart); plain muP drifts.
-
-    Character-level pre-LN GPT, width 32, context 32, batch 8, AdamW, base depth 2."""
+    across depth (log2 moves <= 0.5 over depths >= 4x apart); plain muP drifts."""
     return _transfer(s, seeds)
-
 
 def _violations(mean: np.ndarray) -> list[tuple[int, int]]:
     """(size index, LR index) pairs where the next wider model is not strictly better."""
     return [(i, h) for h in range(mean.shape[1]) for i in range(mean.shape[0] - 1)
             if not (np.isfinite(mean[i + 1, h]) and mean[i + 1, h] < mean[i, h])]
 
-
 MONO = Transfer(sizes=(64, 256, 1024), log2_lrs=(-7.0, -6.0, -5.0), control_log2_lrs=(-7.0, -6.0, -5.0), n_seeds=2)
-
 
 @claim("transfer.width.monotone", paper=TP5, tolerance=0, quick=MONO,
        expect=fragile("quick (2 seeds): 1, 0, 0 violations at seeds 0, 1, 2; the one at seed 0 (log2 lr -7, width "
@@ -182,9 +158,9 @@ def width_monotone(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """Under muP, at fixed hyperparameters (learning rates around the base optimum) wider is better:
     the final training loss decreases with width at every fixed LR; under SP it does not.
 
-    The LRs lie within one octave of the base optimum (log2 lr* ~ -6.2 at base 64 and 100 steps,
-    ~ -7.0 at base 128 and 200 steps): a fixed LR far from it is not a transferred HP (the full run
-    from base 64 over log2 lr -8..-4 failed only at the two ends)."""
+    The LRs lie within one octave of the base optimum (log2 lr* ~ -6.2 at base 64 / 100 steps, ~ -7.0
+    at base 128 / 200 steps): a fixed LR far from it is not a transferred HP (a full run from base 64
+    over log2 lr -8..-4 failed only at the two ends)."""
     mu, sp = _sweeps(s, seeds)
     panels, found = [], {}
     for name, a in (("muP", mu), ("SP", sp)):

@@ -1,8 +1,7 @@
 """Claims for "The Onset of Variance-Limited Behavior for Networks in the Lazy and Rich Regimes".
 
-Theory: :mod:`lmech.theory.variance_onset` (noisy-feature toy model, onset detectors, learning
-curve of a Gram matrix). Simulation: :mod:`lmech.sim.variance_onset` (the toy model as Gaussian
-regression; lazy and rich two-layer ReLU networks on a polynomial target on the sphere).
+Theory :mod:`lmech.theory.variance_onset`; simulation :mod:`lmech.sim.variance_onset` (the toy model as
+Gaussian regression; lazy and rich two-layer ReLU networks on a polynomial target on the sphere).
 """
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ from lmech.theory.variance_onset import (fit_onset_exponent, gram_learning_curve
 
 PAPER = "The Onset of Variance-Limited Behavior for Networks in the Lazy and Rich Regimes"
 
-
 def _onset_panel(widths, curves: dict, role: str) -> Panel:
     """P* against width N (log-log) with a slope-1/2 line through the last curve's first point."""
     Ns = np.asarray(widths, dtype=float)
@@ -27,16 +25,13 @@ def _onset_panel(widths, curves: dict, role: str) -> Panel:
     return Panel("onset sample size", "width N", "P*", (*(Series(k, Ns, v, role=role) for k, v in curves.items()),
                  Series("slope 1/2", Ns, ref[0] * (Ns / Ns[0]) ** 0.5, role="reference")), "log", "log")
 
-
 @dataclass(frozen=True)
 class ToyCurve(Setting):
     """Noisy-feature toy model: M Gaussian modes, lam_k ~ k^-1.5, w*_k^2 ~ k^-0.5, eta = s2 lam."""
-
     n_modes: int = 200
     noise_levels: tuple[float, ...] = (0.05, 0.3)
     samples: tuple[int, ...] = (10, 20, 40, 80, 150)
     draws: int = 120
-
 
 @claim("variance_onset.toy_model.curve", paper=PAPER, tolerance=0.05,
        metric="max relative error (to simulation) of the test error over P and noise level",
@@ -57,11 +52,9 @@ def toy_curve(s: ToyCurve, seeds: SeedStream):
         cmp.reference(f"eta={s2:g} lam plateau", [P[0], P[-1]], [th.plateau, th.plateau])
     return cmp.outcome("max")
 
-
 @dataclass(frozen=True)
 class ToyExponent(Setting):
     """Toy model on the two-layer ReLU NTK spectrum of S^{d-1}, degree-2 target, eta = lam/N."""
-
     d: int = 10
     degree: int = 2
     n_levels: int = 30
@@ -69,7 +62,6 @@ class ToyExponent(Setting):
     noise_scale: float = 1.0
     tol: float = 0.1
     boost: float = 3.0
-
 
 @claim("variance_onset.toy_model.exponent", paper=PAPER, tolerance=0.05,
        metric="absolute difference |fitted P* exponent - 1/b_E|, b_E the local decay exponent of E_inf at the onsets",
@@ -94,11 +86,9 @@ def toy_exponent(s: ToyExponent, seeds: SeedStream):
         {"P_star": lazy.P_star, "exponent": lazy.fit.exponent, "b_E": b_E, "one_over_b_E": 1 / b_E,
          "P_star_boosted": rich.P_star, "exponent_boosted": rich.fit.exponent})
 
-
 @dataclass(frozen=True)
 class ReluOnset(Setting):
     """Lazy two-layer ReLU networks (empirical-NTK regression) on a degree-2 target on S^9."""
-
     d: int = 10
     degree: int = 2
     widths: tuple[int, ...] = (64, 256, 1024)
@@ -107,7 +97,6 @@ class ReluOnset(Setting):
     ensemble: int = 4
     n_test: int = 1000
     tol: float = 0.1
-
 
 @claim("variance_onset.relu.exponent", paper=PAPER, tolerance=Tolerance(quick=0.15, full=0.1),
        metric="absolute difference |fitted exponent of P_1/2(N) - 1/2| (P_1/2: the paper's onset, where "
@@ -118,9 +107,8 @@ def relu_exponent(s: ReluOnset, seeds: SeedStream):
     """Finite-width lazy ReLU networks match the infinite-width NTK up to P* ~ sqrt(N), then become
     variance limited; ensembling over initialisations pushes the transition to larger P.
 
-    Quick fits three widths with few datasets: over seeds 0-2 its P_1/2 exponent was 0.40, 0.47,
-    0.43 (fit standard errors ~0.03), +-0.04 around a value ~0.06 below 1/2, hence the quick
-    tolerance 0.15 (the full setting, five widths, uses the paper-level 0.1)."""
+    Quick tolerance 0.15 (full, five widths: the paper-level 0.1): three widths, few datasets gave
+    P_1/2 exponents 0.40, 0.47, 0.43 at seeds 0-2 (fit standard errors ~0.03)."""
     task, P, big = sphere_task(s.d, s.degree, seed=seeds.next()), np.asarray(s.samples), max(s.widths)
     # one call per width (E_inf paired with E_N on the same datasets); narrow, noisy widths get more datasets
     curves = [ntk_learning_curves(task, [N], P, datasets=int(np.ceil(s.datasets * np.sqrt(big / N))),
@@ -143,11 +131,9 @@ def relu_exponent(s: ReluOnset, seeds: SeedStream):
         "P_half": half, "exponent_P_half": fit.exponent, "exponent_P_half_stderr": fit.stderr, "P_star_tol": onset,
         "P_star_tol_ensemble": onset_ens, "exponent_P_star_tol": fit_onset.exponent})
 
-
 @dataclass(frozen=True)
 class FinalNTK(Setting):
     """Rich (alpha = 0.2) two-layer ReLU nets on a degree-2 target on S^9, small ensembles."""
-
     d: int = 10
     degree: int = 2
     width: int = 256
@@ -157,7 +143,6 @@ class FinalNTK(Setting):
     datasets: int = 3
     n_spectral: int = 400
     n_test: int = 1000
-
 
 @claim("variance_onset.final_ntk", paper=PAPER, tolerance=Tolerance(quick=0.3, full=0.25),
        metric="mean over P of the relative error (to simulation) of the final-eNTK theory vs the ensemble error",
@@ -174,10 +159,9 @@ def final_ntk(s: FinalNTK, seeds: SeedStream):
     ReLU networks predicts the networks' ensemble-averaged learning curve, better than the same theory
     with the initial NTK (which misses the feature-learning gain).
 
-    Nets are trained by full-batch GD to train MSE < 1e-3 (relative); the mean initial and final eNTKs
-    on ``n_spectral`` points give the theory (:func:`gram_learning_curve`). P starts inside the degree-2
-    level (multiplicity 54): at P = 20 the final kernel, aligned on the samples it is then assumed
-    independent of, made the theory ~2x optimistic (0.32-0.36 vs network 0.66-0.70, initial NTK 0.58-0.63)."""
+    Nets train by full-batch GD to relative train MSE < 1e-3. P starts inside the degree-2 level
+    (multiplicity 54): at P = 20 the final kernel, aligned on the samples it is then assumed independent
+    of, made the theory ~2x optimistic (0.32-0.36 vs network 0.66-0.70, initial NTK 0.58-0.63)."""
     P = np.asarray(s.samples)
     res = final_ntk_curves(sphere_task(s.d, s.degree, seed=seeds.next()), P, width=s.width, alpha=s.alpha,
                            ensemble=s.ensemble, datasets=s.datasets, n_spectral=s.n_spectral, n_test=s.n_test,
