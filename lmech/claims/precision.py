@@ -92,7 +92,7 @@ class PTQ(Setting):
     batch_size: int = 32
     lr: float = 0.01
 
-@claim("precision.ptq.data", paper=PAPER, tolerance=0.5, quick=PTQ(),
+@claim("precision.ptq.data", paper=PAPER, tolerance=0.5, quick=PTQ(), slow=True,
        full=PTQ(widths=(16, 32, 64, 128), data=(2048, 8192, 32768, 131072), bits=(3, 4, 5), n_seeds=4),
        metric="max |log(predicted / measured PTQ degradation)| over held-out (largest-D) runs",
        expect=(fragile("quick passes at about half the seeds: 0.890, 0.523, 0.519, 0.421, 0.151, 0.299 at seeds 0-5 "

@@ -95,7 +95,7 @@ def mlp_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
 
 GPT: dict[str, Any] = dict(model="gpt", batch_size=8, n_seeds=2)
 
-@claim("transfer.width.gpt", paper=TP5, metric=SHIFT, tolerance=0.5,
+@claim("transfer.width.gpt", paper=TP5, metric=SHIFT, tolerance=0.5, slow=True,
        quick=Transfer(**GPT, sizes=(32, 64, 128), log2_lrs=grid(-8, -4, 1), control_log2_lrs=grid(-8, -4, 1),
                       fixed=(("depth", 2), ("base_width", 32), ("seq_len", 32))),
        full=Transfer(**GPT, sizes=(128, 256, 512), log2_lrs=grid(-11, -7, 0.5), control_log2_lrs=grid(-12, -7, 1),
