@@ -1,4 +1,4 @@
-"""HP-transfer analysis on synthetic curves with a known optimum (parameterizations spec 2.2)."""
+"""HP-transfer analysis on synthetic curves with a known optimum."""
 import json
 
 import numpy as np
