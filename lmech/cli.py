@@ -91,7 +91,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     claims = select_claims(args.only)
     if not claims:
         raise UsageError(f"--only {' '.join(args.only or [])} matches no claim; see `lmech claims list`")
-    out = Path(args.out or f"runs/{mode}")
+    out = argtypes.output_dir(args.out or f"runs/{mode}")
     with run_lock(out, command=getattr(args, "command_line", None)):
         print(f"lmech reproduce: {len(claims)} claims, {mode} settings, seed {args.seed}, {backend} backend, "
               f"out {out}", file=sys.stderr)
@@ -112,6 +112,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from lmech.report import write_report
     from lmech.store import ResultStore
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out}: must be a folder holding results.sqlite; it is a file")
     db = Path(args.out) / "results.sqlite"
     if not db.exists():
         raise UsageError(f"no results store at {db}; run `lmech reproduce --out {args.out}` first")
@@ -206,7 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
         except ImportError:
             continue  # command not available in this build
         mod.add_parser(sub)
+    _tag_leaf_parsers(parser)
     return parser
+
+
+def _tag_leaf_parsers(parser: argparse.ArgumentParser) -> None:
+    """Record in each sub-command parser's defaults a reference to itself (``_parser``), so that
+    an error found after parsing is reported with that sub-command's usage line."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                sub.set_defaults(_parser=sub)
+                _tag_leaf_parsers(sub)
 
 
 def _version() -> str:
@@ -241,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except UsageError as exc:
-        parser.error(str(exc))  # exits 2
+        getattr(args, "_parser", parser).error(str(exc))  # the sub-command's usage; exits 2
     except StoreError as exc:
         print(f"lmech {args.command}: error: {exc}", file=sys.stderr)
         return 2
