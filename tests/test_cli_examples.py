@@ -155,12 +155,12 @@ def test_examples_found():
         assert command in ALL
 
 
-@pytest.mark.parametrize("command", ALL)
+@pytest.mark.parametrize("command", ALL, ids=str)
 def test_example_parses(command):
     build_parser().parse_args(shlex.split(command)[1:])  # exits 2 on a bad flag
 
 
-@pytest.mark.parametrize("command", ALL)
+@pytest.mark.parametrize("command", ALL, ids=str)
 def test_example_cheap_flavour(command, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     _prepare(command, tmp_path)
@@ -168,7 +168,7 @@ def test_example_cheap_flavour(command, tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", [c for c in ALL if c not in NOT_RUN])
+@pytest.mark.parametrize("command", [c for c in ALL if c not in NOT_RUN], ids=str)
 def test_example_as_written(command, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     _prepare(command, tmp_path)
