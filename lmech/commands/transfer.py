@@ -262,8 +262,8 @@ def _run_and_analyse(args: argparse.Namespace, spec, schemes: list[str], out: Pa
 
     size_key = "width" if args.widths is not None else "depth"
     done = [t for t in run.trials if t.status == "done" and isinstance(t.result, dict)]
-    if done and not any(args.metric in t.result for t in done):
-        keys = sorted({k for t in done for k, v in t.result.items()
+    if done and not any(args.metric in (t.result or {}) for t in done):
+        keys = sorted({k for t in done for k, v in (t.result or {}).items()
                        if isinstance(v, (int, float)) and not isinstance(v, bool)})
         raise UsageError(f"--metric {args.metric}: not a key of the trial results; numeric keys present: "
                          f"{', '.join(keys) or 'none'} (the trials are stored: rerun with another --metric to "

@@ -336,7 +336,7 @@ def _run_sweep(spec: SweepSpec, out: str | os.PathLike[str], *, executor: Execut
 
     run_id = uuid.uuid4().hex
     owner = _owner(run_id)
-    hints = () if spec.local else path_hints(spec.trial)
+    hints = () if spec.local else path_hints(spec.trial_name)
     bar = _progress(len(todo), progress, spec.name or "sweep")
     tally: Counter[str] = Counter()
     tried: Counter[str] = Counter()
@@ -357,10 +357,10 @@ def _run_sweep(spec: SweepSpec, out: str | os.PathLike[str], *, executor: Execut
             outstanding.update(batch)
             executed += len(batch)
             failed: list[str] = []
-            stream = ex.map_unordered([Task(k, spec.trial, configs[k], hints, spec.function) for k in batch])
+            stream = ex.map_unordered([Task(k, spec.trial_name, configs[k], hints, spec.function) for k in batch])
             try:
                 for outcome in stream:
-                    record = _store_outcome(store, spec.trial, configs[outcome.key], outcome, owner,
+                    record = _store_outcome(store, spec.trial_name, configs[outcome.key], outcome, owner,
                                             attempts[outcome.key])
                     outstanding.discard(outcome.key)
                     if record.status == ERROR:

@@ -21,7 +21,7 @@ import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from lmech._json import jsonable
 from lmech._validation import check_int, check_real, fail
@@ -199,9 +199,15 @@ class SweepSpec:
         return getattr(self, "_function", None)
 
     @property
+    def trial_name(self) -> str:
+        """``trial`` as stored: an import path, or ``"<callable module.qualname>"`` (always a string
+        once the spec is built)."""
+        return cast(str, self.trial)
+
+    @property
     def local(self) -> bool:
         """The trial can run only in this process (``executor="inprocess"``)."""
-        return _is_local_name(self.trial)
+        return _is_local_name(self.trial_name)
 
     # ------------------------------------------------------------------ trials
     def __len__(self) -> int:
@@ -226,7 +232,7 @@ class SweepSpec:
 
     def trials(self) -> list[tuple[str, dict[str, Any]]]:
         """``[(trial_key, config), ...]`` in grid order."""
-        return [(trial_key(self.trial, c), c) for c in self.configs()]
+        return [(trial_key(self.trial_name, c), c) for c in self.configs()]
 
     @property
     def sweep_id(self) -> str:
