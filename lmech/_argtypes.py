@@ -57,3 +57,50 @@ def list_action(convert, *, min_len: int = 1) -> type[argparse.Action]:
             setattr(namespace, self.dest, items)
 
     return _ListAction
+
+
+# Optimizer names shared by every sub-command that trains (one vocabulary). ``adamw`` is
+# torch.optim.AdamW (decoupled weight decay; with a weight decay of 0 the same update as Adam).
+OPTIMIZERS = ("adamw", "sgd")
+_OPTIMIZER_ALIASES = {"adam": "adamw"}
+
+
+def optimizer(text: str) -> str:
+    """An optimizer name of :data:`OPTIMIZERS`; the old spelling ``adam`` is accepted with a
+    deprecation note on stderr and means ``adamw``."""
+    import sys
+
+    name = text.strip().lower()
+    if name in _OPTIMIZER_ALIASES:
+        new = _OPTIMIZER_ALIASES[name]
+        print(f"lmech: note: --optimizer {name} is deprecated; use --optimizer {new} (the same update)",
+              file=sys.stderr)
+        return new
+    if name not in OPTIMIZERS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(OPTIMIZERS)}; got {text!r}")
+    return name
+
+
+def output_dir(path: str, flag: str = "--out"):
+    """Create the output folder ``path`` (and parents) and check it can be written to.
+
+    Raises :class:`lmech._errors.UsageError` naming ``flag`` and the path when it is a file,
+    lies under a file, or cannot be created or written.
+    """
+    import os
+    from pathlib import Path
+
+    from lmech._errors import UsageError
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{flag} {path}: must be a folder; it is an existing file")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{flag} {path}: must be a folder; a part of the path is an existing file") from None
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: the folder is not writable")
+    return p

@@ -91,7 +91,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     claims = select_claims(args.only)
     if not claims:
         raise UsageError(f"--only {' '.join(args.only or [])} matches no claim; see `lmech claims list`")
-    out = Path(args.out or f"runs/{mode}")
+    out = argtypes.output_dir(args.out or f"runs/{mode}")
     with run_lock(out, command=getattr(args, "command_line", None)):
         print(f"lmech reproduce: {len(claims)} claims, {mode} settings, seed {args.seed}, {backend} backend, "
               f"out {out}", file=sys.stderr)
@@ -112,6 +112,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from lmech.report import write_report
     from lmech.store import ResultStore
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {args.out}: must be a folder holding results.sqlite; it is a file")
     db = Path(args.out) / "results.sqlite"
     if not db.exists():
         raise UsageError(f"no results store at {db}; run `lmech reproduce --out {args.out}` first")
@@ -132,6 +134,70 @@ def _cmd_report(args: argparse.Namespace) -> int:
                          f"report.html and results.json left as they are; try --mode {modes[0]}")
     print(f"report: {write_report(results, args.out)}")
     return 0 if all(r.passed for r in results) else 1
+
+
+_STORES = {"claims": ("results.sqlite", "claim", "lmech reproduce"), "sweep": ("sweep.sqlite", "trial", "lmech transfer")}
+_FORMATS = ("csv", "json", "parquet")
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    import csv
+
+    from lmech.store import ResultStore
+
+    folder = Path(args.out)
+    if not folder.is_dir():
+        raise UsageError(f"--out {args.out}: must be an existing folder holding results.sqlite or sweep.sqlite")
+    present = [k for k, (name, _, _) in _STORES.items() if (folder / name).is_file()]
+    kind = args.kind
+    if kind is None:
+        if not present:
+            raise UsageError(f"--out {args.out}: holds neither results.sqlite (lmech reproduce) nor sweep.sqlite "
+                             f"(lmech transfer)")
+        if len(present) > 1:
+            raise UsageError(f"--out {args.out}: holds both results.sqlite and sweep.sqlite; pick one with "
+                             f"--kind claims or --kind sweep")
+        kind = present[0]
+    name, record_kind, producer = _STORES[kind]
+    if kind not in present:
+        raise UsageError(f"--kind {kind}: no {name} in {args.out} (written by `{producer} --out {args.out}`)")
+    store = ResultStore(folder / name)
+    to = args.to if args.to is not None else str(folder / f"{kind}.{args.format}")
+    if to == "-" and args.format == "parquet":
+        raise UsageError("--to -: parquet cannot be written to stdout; give a file name")
+    if to != "-":
+        target = Path(to)
+        if target.is_dir():
+            raise UsageError(f"--to {to}: must be a file name; it is a folder")
+        argtypes.output_dir(str(target.parent), flag=f"--to {to}: the folder")
+    if args.format == "parquet":
+        try:
+            frame = store.to_dataframe(record_kind)
+            import pyarrow  # noqa: F401 - pandas writes parquet through it
+        except ImportError as exc:
+            raise UsageError(f"--format parquet needs pandas and pyarrow ({exc}); install them with "
+                             f"pip install 'lmech[pandas]', or use --format csv or json") from None
+        frame.to_parquet(to, index=False)
+        n = len(frame)
+    else:
+        rows = store.flat_rows(record_kind)
+        n = len(rows)
+        fh = sys.stdout if to == "-" else open(to, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        try:
+            if args.format == "json":
+                json.dump(rows, fh, indent=1)
+                fh.write("\n")
+            else:
+                columns = list(dict.fromkeys(k for row in rows for k in row)) or ["key", "status", "created", "updated"]
+                writer = csv.DictWriter(fh, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(rows)
+        finally:
+            if fh is not sys.stdout:
+                fh.close()
+    if to != "-":
+        print(f"{n} {'claim' if kind == 'claims' else 'trial'} rows from {folder / name} -> {to}")
+    return 0
 
 
 def _print_summary(results) -> None:
@@ -200,13 +266,42 @@ def build_parser() -> argparse.ArgumentParser:
     p_report.add_argument("--mode", choices=("quick", "full"), default=None)
     p_report.set_defaults(handler=_cmd_report)
 
+    p_res = sub.add_parser(
+        "results", help="export a results or sweep store as a flat table (csv, json, parquet)",
+        description="Export the claims store (<out>/results.sqlite, one row per claim result) or a sweep store "
+                    "(<out>/sweep.sqlite, one row per trial) as a flat table: columns key, status, created, "
+                    "updated, then the stored fields with nested ones flattened to dotted names (config.width, "
+                    "result.final_train_loss) and lists (curves, plot data) as JSON text. parquet needs pandas "
+                    "and pyarrow (pip install 'lmech[pandas]'); csv and json need nothing extra.",
+        epilog="examples:\n  lmech results --out runs/k --format csv\n"
+               "  lmech results --out runs/mlp_width --kind sweep --format json --to trials.json\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p_res.add_argument("--out", required=True, help="folder holding results.sqlite or sweep.sqlite")
+    p_res.add_argument("--format", choices=_FORMATS, default="csv", help="table format (default csv)")
+    p_res.add_argument("--kind", choices=tuple(_STORES), default=None,
+                       help="claims (results.sqlite) or sweep (sweep.sqlite); default: the one present in --out")
+    p_res.add_argument("--to", default=None, metavar="FILE",
+                       help="output file (default <out>/<kind>.<format>; - writes csv or json to stdout)")
+    p_res.set_defaults(handler=_cmd_results)
+
     for name, module in _EXTERNAL_COMMANDS:
         try:
             mod = importlib.import_module(module)
         except ImportError:
             continue  # command not available in this build
         mod.add_parser(sub)
+    _tag_leaf_parsers(parser)
     return parser
+
+
+def _tag_leaf_parsers(parser: argparse.ArgumentParser) -> None:
+    """Record in each sub-command parser's defaults a reference to itself (``_parser``), so that
+    an error found after parsing is reported with that sub-command's usage line."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                sub.set_defaults(_parser=sub)
+                _tag_leaf_parsers(sub)
 
 
 def _version() -> str:
@@ -241,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except UsageError as exc:
-        parser.error(str(exc))  # exits 2
+        getattr(args, "_parser", parser).error(str(exc))  # the sub-command's usage; exits 2
     except StoreError as exc:
         print(f"lmech {args.command}: error: {exc}", file=sys.stderr)
         return 2

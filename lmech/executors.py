@@ -103,13 +103,15 @@ class Task:
     The function is called as ``function(config)`` and returns a JSON-able dict (or an
     object with ``to_dict()``). ``path_hints`` are folders prepended to ``sys.path`` in the
     worker before the import (spawned and Ray workers do not inherit the driver's
-    ``sys.path``): see :func:`path_hints`.
+    ``sys.path``): see :func:`path_hints`. ``function``, when given, is called instead of
+    importing ``trial`` (in-process execution only: it is not sent to workers).
     """
 
     key: str
     trial: str
     config: Mapping[str, Any]
     path_hints: tuple[str, ...] = ()
+    function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def run_task(task: Task) -> TaskOutcome:
             sys.path.insert(0, hint)
     t0 = time.perf_counter()
     try:
-        fn = resolve_callable(task.trial)
+        fn = task.function if task.function is not None else resolve_callable(task.trial)
         result = _as_result(fn(dict(task.config)), task.trial)
     except Exception:
         return TaskOutcome(task.key, False, None, traceback.format_exc(), time.perf_counter() - t0, _worker_info())

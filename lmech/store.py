@@ -240,9 +240,60 @@ class ResultStore:
         with self._connect() as con:
             return int(con.execute("SELECT COUNT(*) FROM records WHERE kind=?", (kind,)).fetchone()[0])
 
+    def flat_rows(self, kind: str) -> list[dict[str, Any]]:
+        """One flat dict per record of ``kind`` (e.g. ``"claim"`` in ``results.sqlite``,
+        ``"trial"`` in ``sweep.sqlite``), ordered by key.
+
+        Columns: ``key``, ``status``, ``created``, ``updated`` (Unix seconds), then the payload
+        with nested dicts flattened to dotted names (``config.width``,
+        ``result.final_train_loss``) and lists or other nested values as JSON text. A payload
+        field named like one of the four record columns is prefixed ``payload.``.
+        """
+        if not isinstance(kind, str):
+            raise TypeError(f"`kind` must be a record kind string such as 'claim' or 'trial'; got {kind!r}")
+        rows = []
+        for rec in sorted(self.records(kind), key=lambda r: r.key):
+            flat: dict[str, Any] = {}
+            _flatten("", rec.payload, flat)
+            row = {"key": rec.key, "status": rec.status, "created": rec.created, "updated": rec.updated}
+            for k, v in flat.items():
+                row[f"payload.{k}" if k in row else k] = v
+            rows.append(row)
+        return rows
+
+    def to_dataframe(self, kind: str):
+        """The records of ``kind`` as a pandas DataFrame, one row per record (see :meth:`flat_rows`).
+
+        Needs pandas (the optional extra ``lmech[pandas]``); raises ImportError saying so when
+        it is missing.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("ResultStore.to_dataframe needs pandas, which is not installed: "
+                              "pip install 'lmech[pandas]' (or pip install pandas)") from None
+        rows = self.flat_rows(kind)
+        columns: dict[str, None] = {}
+        for row in rows:
+            columns.update(dict.fromkeys(row))
+        return pd.DataFrame(rows, columns=list(columns) or ["key", "status", "created", "updated"])
+
     def kinds(self) -> list[str]:
         with self._connect() as con:
             return [r[0] for r in con.execute("SELECT DISTINCT kind FROM records ORDER BY kind")]
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    """Nested dicts become dotted column names; lists and other non-scalars are JSON text."""
+    if isinstance(value, dict):
+        if not value and prefix:
+            out[prefix] = "{}"
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif value is None or isinstance(value, (str, bool, int, float)):
+        out[prefix] = value
+    else:
+        out[prefix] = json.dumps(value, sort_keys=True, default=str)
 
 
 def _record(row: tuple[Any, ...]) -> Record:

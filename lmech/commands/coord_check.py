@@ -43,7 +43,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed offset (default 0)")
     p.add_argument("--readout-init", choices=("zero", "normal"), default="zero",
                    help="readout initialisation (default zero, the muP recommendation; normal = same as SP)")
-    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    p.add_argument("--optimizer", type=argtypes.optimizer, default="adamw", metavar="{adamw,sgd}",
+                   help="adamw (default; no weight decay in the check, so the same update as Adam) or sgd; "
+                        "the old spelling adam is accepted with a deprecation note")
     p.add_argument("--lr", type=argtypes.positive_float, default=None, help="base learning rate (default: per model)")
     p.add_argument("--tolerance", type=argtypes.positive_float, default=0.1, help="max |slope| to pass (default 0.1)")
     p.add_argument("--separation", type=argtypes.positive_float, default=0.4,
@@ -68,19 +70,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.fit_points < 2:
-        raise UsageError("--fit-points must be at least 2")
+        raise UsageError(f"--fit-points {args.fit_points}: must be at least 2")
+    out = argtypes.output_dir(args.out)
     try:
         result = coord_check(
             args.model, args.scheme, widths=args.widths, depths=args.depths, width=args.width, depth=args.depth,
-            steps=args.steps, seeds=args.seeds, seed=args.seed, optimizer=args.optimizer,
+            steps=args.steps, seeds=args.seeds, seed=args.seed,
+            optimizer="adam" if args.optimizer == "adamw" else args.optimizer,  # the solver's name for it
             zero_readout=args.readout_init == "zero", lr=args.lr, tolerance=args.tolerance,
             separation=args.separation, fit_points=args.fit_points,
             controls=() if args.no_controls else None, progress=not args.no_progress,
         )
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "coord_check.json").write_text(json.dumps(result.to_dict(), indent=1))
     if not args.no_plot:
         for scheme in [result.scheme] + result.controls:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from lmech import _argtypes as argtypes
 
@@ -52,14 +51,13 @@ def _run_fit(args: argparse.Namespace) -> int:
     from lmech._errors import UsageError
     from lmech.scaling import fit, read_runs
 
+    out = argtypes.output_dir(args.out)  # before the work: a bad --out is a usage error
     try:
         runs = read_runs(args.runs, form=args.form)
         result = fit(runs["N"], runs["D"], runs["loss"], runs["bits"], form=args.form, bootstrap=args.bootstrap,
                      seed=args.seed, level=args.level, holdout=args.holdout)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "fit.json").write_text(json.dumps(result.to_dict(), indent=1))
     if not args.no_plot:
         result.plot(out / "scaling_fit.png")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from lmech import _argtypes as argtypes
 
@@ -57,6 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     from lmech._errors import UsageError
     from lmech.scaling import fit_loss_curve, optimal_lr_schedule, read_loss_curve
 
+    out = argtypes.output_dir(args.out)  # before the work: a bad --out is a usage error
     try:
         beta, steps, source = args.beta, args.steps, "given"
         if args.from_loss_curve is not None:
@@ -79,8 +79,6 @@ def _run(args: argparse.Namespace) -> int:
                                     source=source)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "schedule.json").write_text(json.dumps(sched.to_dict()))
     if not args.no_plot:
         sched.plot(out / "schedule.png")

@@ -24,6 +24,7 @@ This module is imported to build the ``lmech`` parser: it imports neither torch 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -35,10 +36,11 @@ from lmech import _argtypes as argtypes
 __all__ = ["add_parser", "parse_lr", "log2_range"]
 
 EXAMPLE = """examples:
-  lmech transfer --model mlp --scheme mup sp --widths 64 128 256 1024 \\
-      --log2-lrs -12 -5 0.5 --seeds 0 1 --steps 200 --out runs/mlp_width --jobs 2
-  lmech transfer --model resmlp --scheme completep --depths 2 4 8 --width 128 \\
-      --lrs 2^-10 2^-9 2^-8 2^-7 --out runs/resmlp_depth --backend ray
+  lmech transfer --model mlp --scheme mup sp --widths 64 128 256 --depth 3 \\
+      --log2-lrs -10 -4 1 --seeds 0 1 --steps 100 --out runs/mlp_width --jobs 2
+  lmech transfer --model resmlp --scheme completep --depths 2 4 8 --width 64 \\
+      --lrs 2^-9 2^-7 2^-5 --steps 50 --out runs/resmlp_depth
+add --backend ray [--address HOST:PORT] to run the trials on Ray.
 rerun the same command to resume; --force replaces a different sweep in --out.
 one run per --out folder at a time: a second one is refused (exit 2) naming the running one.
 """
@@ -108,7 +110,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     fixed.add_argument("--base-width", type=argtypes.positive_int, help="base (tuned) width of the parameterization")
     fixed.add_argument("--base-depth", type=argtypes.positive_int, help="base (tuned) depth of the parameterization")
     fixed.add_argument("--batch-size", type=argtypes.positive_int)
-    fixed.add_argument("--optimizer", help="e.g. adamw or sgd")
+    fixed.add_argument("--optimizer", type=argtypes.optimizer, metavar="{adamw,sgd}",
+                       help="adamw (torch.optim.AdamW, the trial's default) or sgd; the old spelling adam "
+                            "is accepted as adamw with a deprecation note")
     fixed.add_argument("--weight-decay", type=float)
     fixed.add_argument("--set", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
                        help="any other trial config entry (VALUE parsed as JSON), repeatable")
@@ -123,7 +127,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                      help="replace a different sweep stored in --out (trials with identical configs are reused)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--trial", default=None, metavar="MODULE:FUNCTION",
-                     help="trial function (default lmech.sim.hp_trial:run_trial)")
+                     help="trial function (default lmech.sim.hp_trial:run_trial); imported here before any "
+                          "worker starts, so a bad path is a usage error")
     ana = p.add_argument_group("analysis")
     ana.add_argument("--metric", default="final_train_loss", help="result key to minimise (default final_train_loss)")
     ana.add_argument("--shift-tol", type=float, default=0.5, help="allowed |log2 LR* shift| (default 0.5)")
@@ -162,7 +167,7 @@ def _build_spec(args: argparse.Namespace):
     return spec, schemes
 
 
-def _validate_configs(spec) -> None:
+def _validate_configs(spec, metric: str | None = None) -> None:
     """With the default trial function, build its TrialConfig for every grid point so bad
     names (model, scheme, optimizer, unknown keys) are usage errors before anything runs."""
     from lmech.sweep.spec import DEFAULT_TRIAL
@@ -173,8 +178,40 @@ def _validate_configs(spec) -> None:
         from lmech.sim.hp_trial import TrialConfig
     except ImportError as exc:
         raise RuntimeError(f"the default trial function is unavailable: {exc}") from exc
+    defaults = {f.name: f.default for f in dataclasses.fields(TrialConfig)}
+    for size, base in (("width", "base_width"), ("depth", "base_depth")):
+        if size not in spec.grid:
+            continue
+        smallest = min(spec.grid[size])
+        base_value = spec.base.get(base, defaults.get(base))
+        if isinstance(base_value, int) and smallest < base_value:
+            origin = "" if base in spec.base else " (the default)"
+            flag = "--" + base.replace("_", "-")
+            raise ValueError(f"--{size}s {smallest} is below the base {size} {base_value}{origin}; every swept "
+                             f"{size} must be >= {flag}: pass {flag} {smallest} (the base at which the learning "
+                             f"rate is tuned) or sweep {size}s >= {base_value}")
     for _, config in spec.trials():
         TrialConfig.from_dict(config)
+    if metric is not None:
+        from lmech.sim.hp_trial import TrialOutcome
+
+        scalars = [f.name for f in dataclasses.fields(TrialOutcome) if f.type in ("float", "int", float, int)]
+        if metric not in scalars:
+            raise ValueError(f"--metric {metric}: not a scalar result of the default trial function; choose "
+                             f"one of {', '.join(scalars)}")
+
+
+def _check_trial(path: str | None) -> None:
+    """Import a user trial function here, before any worker starts (a bad path is a usage error)."""
+    if path is None:
+        return
+    from lmech.executors import resolve_callable
+
+    try:
+        resolve_callable(path)
+    except (ImportError, ValueError, TypeError) as exc:
+        raise ValueError(f"--trial {path}: cannot use it as the trial function ({exc}); expected "
+                         f"MODULE:FUNCTION naming an importable function f(config: dict) -> dict") from None
 
 
 def _cmd_transfer(args: argparse.Namespace) -> int:
@@ -186,14 +223,15 @@ def _cmd_transfer(args: argparse.Namespace) -> int:
         raise UsageError("--address needs --backend ray")
     backend = args.backend or ("ray" if args.address else "local")
     try:
+        _check_trial(args.trial)
         spec, schemes = _build_spec(args)
-        _validate_configs(spec)
+        _validate_configs(spec, args.metric)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
     except RuntimeError as exc:
         print(f"lmech transfer: {exc}", file=sys.stderr)
         return 1
-    out = Path(args.out)
+    out = argtypes.output_dir(args.out)
     try:
         executor = make_executor(backend, jobs=args.jobs, address=args.address)
     except (ValueError, TypeError) as exc:
@@ -223,6 +261,13 @@ def _run_and_analyse(args: argparse.Namespace, spec, schemes: list[str], out: Pa
         print(f"  error in {json.dumps(t.config, sort_keys=True)}: {last[0]}")
 
     size_key = "width" if args.widths is not None else "depth"
+    done = [t for t in run.trials if t.status == "done" and isinstance(t.result, dict)]
+    if done and not any(args.metric in (t.result or {}) for t in done):
+        keys = sorted({k for t in done for k, v in (t.result or {}).items()
+                       if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        raise UsageError(f"--metric {args.metric}: not a key of the trial results; numeric keys present: "
+                         f"{', '.join(keys) or 'none'} (the trials are stored: rerun with another --metric to "
+                         f"analyse them without training again)")
     analyses = {}
     for scheme in schemes:
         trials = [t for t in run.trials if t.config.get("scheme") == scheme and t.finished]

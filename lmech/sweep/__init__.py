@@ -1,18 +1,27 @@
 """Hyperparameter sweeps: grids, executors (in-process, local processes, Ray), a resumable
 SQLite store, and the HP-transfer analysis of ``parameterizations.md`` section 2.2.
 
-Typical use::
+Typical use (a small width sweep of a 3-layer muP MLP; a few seconds)::
 
     from lmech.sweep import transfer_spec, run_sweep, analyze, plot_transfer
 
-    spec = transfer_spec(model="mlp", scheme="mup", widths=[64, 128, 256, 1024],
-                         lrs=[2.0**k for k in range(-12, -4)], seeds=[0, 1], steps=200)
+    spec = transfer_spec(model="mlp", scheme="mup", widths=[32, 64], depth=3, base_width=32,
+                         lrs=[2.0**k for k in range(-8, -1)], seeds=[0], steps=20)
     run = run_sweep(spec, "runs/mlp_mup", executor="local", jobs=2)   # rerun = resume
+    print(run.summary())               # trial counts: done, diverged, error
     result = analyze(run)              # log2 lr* per width, bootstrap interval, criteria
     print(result.table())
     plot_transfer(result, "runs/mlp_mup/transfer.png")
 
-Any importable function ``f(config: dict) -> dict`` can be swept with :class:`SweepSpec`.
+In a script, put the calls under ``if __name__ == "__main__":`` (the local pool starts its
+workers with ``spawn``, which imports the script again). Sizes at least the base size (``base_width``, default 64) and the fixed ``depth`` of a width
+sweep are required by the default trial function; :func:`analyze` refuses a sweep in which
+no trial finished (every error is stored with its traceback in ``run.errors``).
+
+Any function ``f(config: dict) -> dict`` can be swept with :class:`SweepSpec`: give its
+import path ``"package.module:function"`` or the function itself (a lambda or closure runs
+only with ``executor="inprocess"``).
+
 Neither torch nor ray is imported by this package; the trial function and the Ray
 executor import them when they run.
 """

@@ -614,6 +614,7 @@ def analyze(
         if size_key is None:
             size_key = "width" if records and "width" in records[0].config and not _constant(records, "width") \
                 else "depth"
+    _check_analysable(records, metric)
     sizes, grid, seeds, losses = loss_array(records, size_key=size_key, hp_key=hp_key, seed_key=seed_key,
                                             metric=metric, diverge_above_initial=diverge_above_initial)
     return analyze_losses(sizes, grid, losses, base_size=base_size, seeds=seeds, size_key=size_key,
@@ -622,3 +623,23 @@ def analyze(
 
 def _constant(records: Sequence[Any], key: str) -> bool:
     return len({r.config.get(key) for r in records}) <= 1
+
+
+def _check_analysable(records: Sequence[Any], metric: str) -> None:
+    """Refuse a sweep with nothing to analyse: no finished trial (e.g. every trial raised), or
+    no finished trial whose result holds ``metric``. Records without a ``status`` pass."""
+    statuses = [getattr(r, "status", None) for r in records]
+    if not records or None in statuses:
+        return
+    if not any(s in ("done", "diverged") for s in statuses):
+        errors = [r for r in records if r.status == "error"]
+        first = ""
+        if errors:
+            last = (errors[0].error or "").strip().splitlines()[-1:] or ["?"]
+            first = f"; first error: {last[0]}"
+        fail("trials", f"a sweep with finished trials to analyse ({len(errors)} of {len(records)} errored, "
+             f"the rest did not run{first})", f"{len(records)} trials")
+    done = [r for r in records if r.status == "done" and isinstance(r.result, dict)]
+    if done and not any(metric in r.result for r in done):
+        keys = sorted({k for r in done for k in r.result})
+        fail("metric", f"a key of the trial results ({', '.join(keys)})", metric)

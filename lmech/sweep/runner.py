@@ -38,7 +38,7 @@ from typing import Any
 from lmech._validation import check_int, fail
 from lmech.results import LmechWarning
 from lmech.store import ResultStore, run_lock
-from lmech.executors import Executor, Task, TaskOutcome, make_executor, path_hints
+from lmech.executors import Executor, InProcessExecutor, Task, TaskOutcome, make_executor, path_hints
 from lmech.sweep.spec import SweepSpec
 
 __all__ = [
@@ -250,7 +250,9 @@ def run_sweep(
     Parameters
     ----------
     spec : SweepSpec
-        The grid to run.
+        The grid to run. Its trial may be a lambda or closure (see :class:`SweepSpec`) only
+        with ``executor="inprocess"``; otherwise a TypeError naming ``trial`` is raised
+        before anything runs.
     out : path
         Output folder (created). Rerunning with the same spec resumes: finished trials are
         kept and not rerun.
@@ -290,6 +292,17 @@ def run_sweep(
     retries = check_int(retries, "retries", lo=0)
     if not isinstance(out, (str, os.PathLike)):
         fail("out", "a folder path", out, TypeError)
+    if spec.local:
+        in_process = executor == "inprocess" or isinstance(executor, InProcessExecutor)
+        if spec.function is None:
+            fail("trial", "a function to call (the spec names a local callable but does not hold it, e.g. it "
+                 "was loaded from a store); pass a SweepSpec built with the function itself", spec.trial, TypeError)
+        if not in_process:
+            name = executor if isinstance(executor, str) else type(executor).__name__
+            fail("trial", f"an importable module-level function to run on the {name!r} executor (its workers "
+                 "cannot receive a lambda, closure or __main__ function); define it at module level in an "
+                 "importable module, pass its 'package.module:function' path, or use executor='inprocess'",
+                 spec.trial, TypeError)
     with run_lock(out):
         return _run_sweep(spec, out, executor=executor, jobs=jobs, force=force, retries=retries,
                           fail_fast=fail_fast, progress=progress, on_trial=on_trial)
@@ -323,7 +336,7 @@ def _run_sweep(spec: SweepSpec, out: str | os.PathLike[str], *, executor: Execut
 
     run_id = uuid.uuid4().hex
     owner = _owner(run_id)
-    hints = path_hints(spec.trial)
+    hints = () if spec.local else path_hints(spec.trial_name)
     bar = _progress(len(todo), progress, spec.name or "sweep")
     tally: Counter[str] = Counter()
     tried: Counter[str] = Counter()
@@ -344,10 +357,10 @@ def _run_sweep(spec: SweepSpec, out: str | os.PathLike[str], *, executor: Execut
             outstanding.update(batch)
             executed += len(batch)
             failed: list[str] = []
-            stream = ex.map_unordered([Task(k, spec.trial, configs[k], hints) for k in batch])
+            stream = ex.map_unordered([Task(k, spec.trial_name, configs[k], hints, spec.function) for k in batch])
             try:
                 for outcome in stream:
-                    record = _store_outcome(store, spec.trial, configs[outcome.key], outcome, owner,
+                    record = _store_outcome(store, spec.trial_name, configs[outcome.key], outcome, owner,
                                             attempts[outcome.key])
                     outstanding.discard(outcome.key)
                     if record.status == ERROR:

@@ -21,7 +21,7 @@ import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from lmech._json import jsonable
 from lmech._validation import check_int, check_real, fail
@@ -32,6 +32,7 @@ __all__ = [
     "trial_key",
     "canonical_json",
     "resolve_trial",
+    "trial_from_callable",
     "DEFAULT_TRIAL",
 ]
 
@@ -65,7 +66,34 @@ def resolve_trial(path: str) -> Callable[[dict], Any]:
     return obj
 
 
+def _is_local_name(path: str) -> bool:
+    return path.startswith("<callable ") and path.endswith(">")
+
+
+def trial_from_callable(fn: Callable[..., Any]) -> tuple[str, Callable[..., Any] | None]:
+    """``(name, local)`` for a trial given as a function.
+
+    A module-level function of an importable module becomes its import path
+    ``"package.module:function"`` (``local`` is None: workers import it by name). Any other
+    callable (a lambda, a closure, a function of ``__main__``, a bound method) is *local*: its
+    name is ``"<callable module.qualname>"`` (the trial's identity in the store) and it can run
+    only in this process (``executor="inprocess"``).
+    """
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    if isinstance(module, str) and module != "__main__" and "<" not in qualname and "." not in qualname:
+        path = f"{module}:{qualname}"
+        try:
+            if resolve_trial(path) is fn:
+                return path, None
+        except (ImportError, ValueError, TypeError):
+            pass
+    return f"<callable {module or '?'}.{qualname}>", fn
+
+
 def _check_trial_path(path: Any) -> str:
+    if isinstance(path, str) and _is_local_name(path):
+        return path
     if not isinstance(path, str):
         fail("trial", "an import path string 'package.module:function'", path, TypeError)
     module_name, sep, attr = path.partition(":")
@@ -101,8 +129,13 @@ class SweepSpec:
 
     Parameters
     ----------
-    trial : str
-        Import path of the trial function, ``"package.module:function"``.
+    trial : str or callable
+        The trial function: its import path ``"package.module:function"``, or the function
+        itself. A module-level function of an importable module is stored as its import path
+        (it runs on any executor); a lambda, closure or ``__main__`` function is kept as is
+        (see :attr:`function`) and runs only with ``executor="inprocess"``: workers of the
+        local pool and Ray cannot receive it. Its identity in the store is its module and
+        qualified name.
     base : mapping
         Config entries shared by every trial.
     grid : mapping of str to sequence
@@ -119,12 +152,17 @@ class SweepSpec:
     4
     """
 
-    trial: str
+    trial: str | Callable[..., Any]
     base: Mapping[str, Any] = field(default_factory=dict)
     grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     name: str = ""
 
     def __post_init__(self) -> None:
+        local = None
+        if callable(self.trial) and not isinstance(self.trial, str):
+            path, local = trial_from_callable(self.trial)
+            object.__setattr__(self, "trial", path)
+        object.__setattr__(self, "_function", local)
         _check_trial_path(self.trial)
         if not isinstance(self.base, Mapping):
             fail("base", "a mapping of config keys to values", self.base, TypeError)
@@ -154,6 +192,23 @@ class SweepSpec:
         object.__setattr__(self, "base", base)
         object.__setattr__(self, "grid", grid)
 
+    @property
+    def function(self) -> Callable[..., Any] | None:
+        """The trial callable when it cannot be imported by name (lambda, closure, ``__main__``);
+        None for an import path."""
+        return getattr(self, "_function", None)
+
+    @property
+    def trial_name(self) -> str:
+        """``trial`` as stored: an import path, or ``"<callable module.qualname>"`` (always a string
+        once the spec is built)."""
+        return cast(str, self.trial)
+
+    @property
+    def local(self) -> bool:
+        """The trial can run only in this process (``executor="inprocess"``)."""
+        return _is_local_name(self.trial_name)
+
     # ------------------------------------------------------------------ trials
     def __len__(self) -> int:
         n = 1
@@ -177,7 +232,7 @@ class SweepSpec:
 
     def trials(self) -> list[tuple[str, dict[str, Any]]]:
         """``[(trial_key, config), ...]`` in grid order."""
-        return [(trial_key(self.trial, c), c) for c in self.configs()]
+        return [(trial_key(self.trial_name, c), c) for c in self.configs()]
 
     @property
     def sweep_id(self) -> str:
@@ -230,7 +285,7 @@ def transfer_spec(
     depths: Sequence[int] | None = None,
     seeds: Sequence[int] = (0,),
     steps: int = 200,
-    trial: str = DEFAULT_TRIAL,
+    trial: str | Callable[..., Any] = DEFAULT_TRIAL,
     name: str = "",
     **fixed: Any,
 ) -> SweepSpec:
@@ -253,8 +308,9 @@ def transfer_spec(
         Seeds per (size, LR) point.
     steps : int
         Training steps per trial (fixed token budget across sizes).
-    trial : str
-        Trial function import path (default ``lmech.sim.hp_trial:run_trial``).
+    trial : str or callable
+        Trial function: import path (default ``lmech.sim.hp_trial:run_trial``) or the
+        function itself (see :class:`SweepSpec`).
     """
     if (widths is None) == (depths is None):
         raise ValueError("exactly one of `widths` and `depths` must be given")
