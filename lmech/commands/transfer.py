@@ -88,7 +88,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "transfer", help="HP-transfer sweep: loss vs LR across widths or depths (resumable)",
         description="Run a size x learning-rate x seed sweep of one model under one or more parameterizations, "
                     "store every trial as it finishes, and report the optimal LR per size with its bootstrap "
-                    "interval (parameterizations spec section 2.2).",
+                    "interval across seeds.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", required=True, help="model of the trial function (e.g. mlp, resmlp, gpt)")

@@ -1,5 +1,5 @@
 """Hyperparameter sweeps: grids, executors (in-process, local processes, Ray), a resumable
-SQLite store, and the HP-transfer analysis of ``parameterizations.md`` section 2.2.
+SQLite store, and the HP-transfer analysis (optimal learning rate per size, its drift).
 
 Typical use (a small width sweep of a 3-layer muP MLP; a few seconds)::
 

@@ -1,4 +1,4 @@
-"""HP-transfer analysis of a sweep (``parameterizations.md`` section 2.2).
+"""HP-transfer analysis of a sweep: optimal learning rate per size and its drift.
 
 For every size (width, depth, ...) the seed-mean final loss is taken over the ``log2 lr``
 grid, a diverged trial counting as ``+inf`` (so one diverged seed makes that grid point

@@ -289,7 +289,7 @@ def transfer_spec(
     name: str = "",
     **fixed: Any,
 ) -> SweepSpec:
-    """The HP-transfer grid of ``parameterizations.md`` section 2.2: size x LR x seed.
+    """The HP-transfer grid: size x LR x seed.
 
     Exactly one of ``widths`` / ``depths`` is swept; everything else in ``fixed`` (e.g.
     ``depth=2`` for a width sweep, ``batch_size``, ``base_width``, ``optimizer``) is held
