@@ -15,7 +15,6 @@ whatever the order of axes or values.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import math
 import numbers
@@ -25,6 +24,7 @@ from typing import Any, cast
 
 from lmech._json import jsonable
 from lmech._validation import check_int, check_real, fail
+from lmech.executors import check_import_path, resolve_callable
 
 __all__ = [
     "SweepSpec",
@@ -52,18 +52,7 @@ def trial_key(trial: str, config: Mapping[str, Any]) -> str:
 
 def resolve_trial(path: str) -> Callable[[dict], Any]:
     """Import the trial function named ``"package.module:function"``."""
-    _check_trial_path(path)
-    module_name, _, attr = path.partition(":")
-    module = importlib.import_module(module_name)
-    obj: Any = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ImportError(f"trial function {path!r}: module {module_name!r} has no attribute {attr!r}") from None
-    if not callable(obj):
-        raise TypeError(f"trial function {path!r} is not callable")
-    return obj
+    return resolve_callable(_check_trial_path(path))
 
 
 def _is_local_name(path: str) -> bool:
@@ -94,13 +83,7 @@ def trial_from_callable(fn: Callable[..., Any]) -> tuple[str, Callable[..., Any]
 def _check_trial_path(path: Any) -> str:
     if isinstance(path, str) and _is_local_name(path):
         return path
-    if not isinstance(path, str):
-        fail("trial", "an import path string 'package.module:function'", path, TypeError)
-    module_name, sep, attr = path.partition(":")
-    ok_parts = all(p.isidentifier() for p in module_name.split(".")) and all(p.isidentifier() for p in attr.split("."))
-    if not sep or not module_name or not attr or not ok_parts:
-        fail("trial", "an import path of the form 'package.module:function'", path)
-    return path
+    return check_import_path(path, "trial")
 
 
 def _check_scalar(value: Any, where: str) -> Any:
