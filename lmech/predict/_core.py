@@ -246,13 +246,14 @@ def _spectrum(Xs, Y, kfn, max_exact, landmarks, rng, memory_gb):
         K = kfn(Xs)
         spec = empirical_spectrum(K)
         trace = float(np.trace(K) / n)
-        return dict(method="exact", K=K, lam=spec.eigenvalues, phi=spec.eigenfunctions, trace=trace, landmarks=n,
+        return dict(method="exact", K=K, K_index=np.arange(n), lam=spec.eigenvalues, phi=spec.eigenfunctions, trace=trace, landmarks=n,
                     diag=np.diag(K).copy())
     m = min(landmarks, n)
     idx = np.sort(rng.choice(n, size=m, replace=False))
     Kmm = kfn(Xs[idx])
     spec = empirical_spectrum(Kmm)
     keep = spec.eigenvalues > 1e-12 * spec.eigenvalues[0]
+    keep &= np.arange(keep.size) < m // 2  # only the top half of a sample's modes are reliable; the rest is tail
     spec = EmpiricalSpectrum(spec.eigenvalues[keep], spec.eigenfunctions[:, keep])
     M = spec.eigenvalues.size
     rows = max(1, int(memory_gb * 2**30 / (8 * 3 * max(m, M))))
@@ -260,8 +261,8 @@ def _spectrum(Xs, Y, kfn, max_exact, landmarks, rng, memory_gb):
     for s in range(0, n, rows):
         phi[s:s + rows] = nystrom_extension(spec, kfn(Xs[s:s + rows], Xs[idx]))
     trace = float(np.trace(Kmm) / m)
-    return dict(method="nystrom", K=None, lam=spec.eigenvalues, phi=phi, trace=max(trace, float(spec.eigenvalues.sum())),
-                landmarks=m, diag=None)
+    return dict(method="nystrom", K=Kmm, K_index=idx, lam=spec.eigenvalues, phi=phi,
+                trace=max(trace, float(spec.eigenvalues.sum())), landmarks=m, diag=None)
 
 
 def _curve(lam, power, P, ridge, noise_total, trace, total_power):
@@ -271,8 +272,9 @@ def _curve(lam, power, P, ridge, noise_total, trace, total_power):
                              total_power=max(total_power, float(power.sum())))
 
 
-def _krr_check(Xs, Y, kfn, K, P_val, ridge, n_splits, rng, max_test=2000):
-    n = Xs.shape[0]
+def _krr_check(Y, K, P_val, ridge, n_splits, rng, max_test=2000):
+    """Kernel ridge regression on random splits of the points whose Gram matrix ``K`` is."""
+    n = K.shape[0]
     actual, sem, n_test = [], [], 0
     for p in P_val:
         errs = []
@@ -280,8 +282,7 @@ def _krr_check(Xs, Y, kfn, K, P_val, ridge, n_splits, rng, max_test=2000):
             perm = rng.permutation(n)
             tr, te = perm[:p], perm[p:p + max_test]
             n_test = te.size
-            Ktr = K[np.ix_(tr, tr)] if K is not None else kfn(Xs[tr])
-            Kte = K[np.ix_(te, tr)] if K is not None else kfn(Xs[te], Xs[tr])
+            Ktr, Kte = K[np.ix_(tr, tr)], K[np.ix_(te, tr)]
             w, U = torch.linalg.eigh(torch.from_numpy(Ktr + ridge * np.eye(p)))
             w, U = w.numpy(), U.numpy()
             inv = np.where(w > 1e-10 * w.max(), 1.0 / np.where(w > 0, w, 1.0), 0.0)
@@ -474,14 +475,16 @@ def learning_curve(
 
     validation = None
     if validate is not False and validate is not None:
+        # the pool itself (exact) or the landmarks (Nystrom): a random subset of the pool whose Gram is at hand
+        nv = sp["K"].shape[0]
         if validate is True:
-            P_val = np.unique(np.clip(np.array([n // 40, n // 16, n // 8]), 2, None))
+            P_val = np.unique(np.clip(np.array([nv // 40, nv // 16, nv // 8]), 2, None))
         else:
-            P_val = np.unique(check_array(validate, "validate", ndim=1, positive=True, min_size=1)).astype(int)
-            if P_val.max() > n - 2:
-                fail("validate", f"sizes below {n - 1} (the pool has {n} points)", P_val)
+            P_val = np.unique(check_array(validate, "validate", ndim=1, positive=True, min_size=1))
+            if np.any(P_val != np.round(P_val)) or P_val.max() > nv - 2:
+                fail("validate", f"whole numbers below {nv - 1} (the points available for the check)", P_val)
         P_val = P_val.astype(int)
-        actual, sem, n_test = _krr_check(Xs, Y, kfn, sp["K"], P_val, ridge, n_splits, rng)
+        actual, sem, n_test = _krr_check(Y[sp["K_index"]], sp["K"], P_val, ridge, n_splits, rng)
         theory = _curve(lam, power, P_val.astype(float), ridge, noise_total, sp["trace"], total_power).test_error
         validation = Validation(P=P_val.astype(float), theory=theory, actual=actual, actual_sem=sem,
                                 rel_gap=theory / actual - 1.0, n_splits=n_splits, n_test=n_test, tolerance=tolerance)
