@@ -58,7 +58,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="ridge added to the P x P Gram matrix (default 0: interpolation, as training to convergence)")
     p.add_argument("--noise", type=_noise, default="auto",
                    help="label-noise variance per output in y, or 'auto' (estimated from the spectrum; default)")
-    p.add_argument("--P", action=argtypes.list_action(argtypes.positive_int), default=None,
+    p.add_argument("--P", nargs="+", action=argtypes.list_action(argtypes.positive_int), default=None,
                    help="training-set sizes, e.g. 10,20,50 (default: 25 log-spaced sizes up to what the pool supports)")
     p.add_argument("--bootstrap", type=argtypes.nonnegative_int, default=20,
                    help="resamples of the pool for the band (default 20; 0: no band)")

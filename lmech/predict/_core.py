@@ -121,8 +121,8 @@ class LearningCurvePrediction(SolverResult):
     P : ndarray (n,)
         Training-set sizes.
     generalization_error : ndarray (n,)
-        Predicted mean squared error on held-out points against their labels (summed over
-        outputs), averaged over training sets drawn from the pool.
+        Predicted mean squared error on held-out pool points against their labels (summed over
+        outputs), averaged over training sets of P points drawn from the pool.
     lower, upper : ndarray (n,)
         Band from resampling the pool (``band_level`` coverage of the bootstrap replicates).
     clean_error : ndarray (n,)
@@ -270,6 +270,18 @@ def _curve(lam, power, P, ridge, noise_total, trace, total_power):
         warnings.simplefilter("ignore")
         return _theory_curve(lam, power, P, ridge, noise_total, trace=max(trace, float(lam.sum())),
                              total_power=max(total_power, float(power.sum())))
+
+
+def _held_out(curve, n):
+    """Test error on the pool points outside the training set.
+
+    The theory's error is the mean over the whole pool, training points included; those carry
+    the training error, so the held-out mean is (n E - P E_train) / (n - P) (NaN for P >= n).
+    """
+    P = curve.P
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (n * curve.test_error - P * curve.training_error) / (n - P)
+    return np.where(P < n, out, np.nan)
 
 
 def _krr_check(Y, K, P_val, ridge, n_splits, rng, max_test=2000):
@@ -421,7 +433,7 @@ def learning_curve(
     power = np.clip(power_raw - noise_total / n, 0.0, None) if sp["method"] == "exact" else power_raw
     total_power = max(total_raw - noise_total, float(power.sum()))
     curve = _curve(lam, power, P_arr, ridge, noise_total, sp["trace"], total_power)
-    E = curve.test_error
+    E = _held_out(curve, n)
     messages = []
     if not curve.converged:
         messages.append(curve.message)
@@ -446,7 +458,7 @@ def learning_curve(
             if sp["method"] == "exact":
                 pw = np.clip(pw - noise_total / n, 0.0, None)
             tot = max(float(w @ np.sum(Yw**2, axis=1)) - noise_total, float(pw.sum()))
-            return _curve(mu, pw, P_arr, ridge, noise_total, float(mu.sum()) + tail_mass, tot).test_error
+            return _held_out(_curve(mu, pw, P_arr, ridge, noise_total, float(mu.sum()) + tail_mass, tot), n)
 
         ref = replicate(np.full(n, 1.0 / n))
         reps = np.array([replicate(rng.multinomial(n, np.full(n, 1.0 / n)) / n) for _ in range(n_bootstrap)])
@@ -470,7 +482,7 @@ def learning_curve(
 
     # sample sizes for target errors
     grid = np.geomspace(1, reach, 200)
-    Eg = _curve(lam, power, grid, ridge, noise_total, sp["trace"], total_power).test_error
+    Eg = _held_out(_curve(lam, power, grid, ridge, noise_total, sp["trace"], total_power), n)
     samples_for = {float(f): _first_crossing(grid, Eg, f * Eg[0]) for f in fr}
 
     validation = None
@@ -485,7 +497,7 @@ def learning_curve(
                 fail("validate", f"whole numbers below {nv - 1} (the points available for the check)", P_val)
         P_val = P_val.astype(int)
         actual, sem, n_test = _krr_check(Y[sp["K_index"]], sp["K"], P_val, ridge, n_splits, rng)
-        theory = _curve(lam, power, P_val.astype(float), ridge, noise_total, sp["trace"], total_power).test_error
+        theory = _held_out(_curve(lam, power, P_val.astype(float), ridge, noise_total, sp["trace"], total_power), n)
         validation = Validation(P=P_val.astype(float), theory=theory, actual=actual, actual_sem=sem,
                                 rel_gap=theory / actual - 1.0, n_splits=n_splits, n_test=n_test, tolerance=tolerance)
         if not validation.within:
@@ -501,7 +513,7 @@ def learning_curve(
     if not converged:
         warn_not_converged("lmech.predict.learning_curve", curve.message)
     return LearningCurvePrediction(
-        P=P_arr, generalization_error=E, lower=lower, upper=upper, clean_error=curve.generalization_error,
+        P=P_arr, generalization_error=E, lower=lower, upper=upper, clean_error=E - noise_total,
         baseline=total_raw, exponent=float(exponent), exponent_stderr=float(exponent_se), samples_for=samples_for,
         learnability=curve.learnability[:, :m], eigenvalues=lam[:m].copy(), target_power=power[:m].copy(),
         validation=validation, noise=float(noise), ridge=ridge, n_samples=n, n_features=d, n_outputs=C,
@@ -557,4 +569,4 @@ class LearningCurvePredictor:
         flat = np.atleast_1d(P_arr)
         curve = _curve(s["eigenvalues"], s["target_power"], flat, self.result_.ridge, s["noise_total"], s["trace"],
                        s["total_power"])
-        return curve.test_error.reshape(np.shape(P_arr))
+        return _held_out(curve, self.result_.n_samples).reshape(np.shape(P_arr))
