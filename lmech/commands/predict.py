@@ -57,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--ridge", type=float, default=0.0,
                    help="ridge added to the P x P Gram matrix (default 0: interpolation, as training to convergence)")
     p.add_argument("--noise", type=_noise, default="auto",
-                   help="label-noise variance per output in y, or 'auto' (estimated from the spectrum; default)")
+                   help="label-noise variance per output in y (treated as fresh noise by the theory), or auto (default: noise stays part of the target, its variance is estimated and reported)")
     p.add_argument("--P", nargs="+", action=argtypes.list_action(argtypes.positive_int), default=None,
                    help="training-set sizes, e.g. 10,20,50 (default: 25 log-spaced sizes up to what the pool supports)")
     p.add_argument("--bootstrap", type=argtypes.nonnegative_int, default=20,

@@ -126,7 +126,8 @@ class LearningCurvePrediction(SolverResult):
     lower, upper : ndarray (n,)
         Band from resampling the pool (``band_level`` coverage of the bootstrap replicates).
     clean_error : ndarray (n,)
-        ``generalization_error`` minus the label-noise variance ``noise * n_outputs``.
+        ``generalization_error`` minus the label-noise variance (given, or estimated) times
+        ``n_outputs``: the error against noise-free targets.
     baseline : float
         The error of predicting 0 (the centred targets' total variance).
     exponent, exponent_stderr : float
@@ -157,6 +158,7 @@ class LearningCurvePrediction(SolverResult):
     target_power: np.ndarray
     validation: Validation | None
     noise: float
+    noise_estimate: float
     ridge: float
     n_samples: int
     n_features: int
@@ -174,7 +176,8 @@ class LearningCurvePrediction(SolverResult):
             upper=self.upper.tolist(), clean_error=self.clean_error.tolist(), baseline=self.baseline,
             exponent=self.exponent, exponent_stderr=self.exponent_stderr,
             samples_for={f"{k:g}": (None if p is None else int(p)) for k, p in self.samples_for.items()},
-            band_level=self.band_level, noise=self.noise, ridge=self.ridge, n_samples=self.n_samples,
+            band_level=self.band_level, noise=self.noise,
+            noise_estimate=None if not np.isfinite(self.noise_estimate) else self.noise_estimate, ridge=self.ridge, n_samples=self.n_samples,
             n_features=self.n_features, n_outputs=self.n_outputs, method=self.method, landmarks=self.landmarks,
             reach=self.reach, eigenvalues=self.eigenvalues[:50].tolist(), target_power=self.target_power[:50].tolist(),
             settings=self.settings, status=self.status, converged=self.converged, message=self.message,
@@ -363,10 +366,12 @@ def learning_curve(
     ridge : float
         Ridge added to the unnormalised P x P Gram matrix (0: interpolation).
     noise : "auto" or float
-        Label-noise variance per output present in y. ``"auto"``: estimated from the target's
-        power on the bottom half of the pool's modes (white noise puts noise/n on each mode);
-        0 with a Nystrom spectrum, where unlisted power is kept as unlearnable target power
-        (which is equivalent for the test error at P well below the pool).
+        ``"auto"`` (default): any label noise stays part of the pool's target, as the labels of
+        held-out points carry it (this matched kernel regression best in the tests); its variance
+        is estimated from the target's power on the bottom half of the pool's modes (white noise
+        puts noise/n on each mode; exact spectra only) and reported as ``noise_estimate``, and
+        subtracted for ``clean_error``. A number: the label-noise variance per output, taken out
+        of the target's power on each mode and treated as fresh noise by the theory.
     n_bootstrap : int
         Resamples of the pool for the band (0: no band; lower = upper = the curve). Each resample
         recomputes the spectrum and the target power in the span of the top 200 modes.
@@ -375,8 +380,10 @@ def learning_curve(
         train / held-out splits of the pool and compare with the theory.
     max_exact, landmarks, memory_gb
         Pools of more than ``max_exact`` points (default 2000) use a Nystrom spectrum on
-        ``landmarks`` random points; cross-kernel rows are computed in chunks within
-        ``memory_gb``.
+        ``landmarks`` random points: the top landmarks/2 modes (and the target's power on them,
+        measured on the landmarks, where the modes are orthonormal) are listed, the remaining
+        kernel trace and target power of the whole pool enter as the theory's tail. Kernel rows
+        of the pool against the landmarks are computed in chunks within ``memory_gb``.
     tolerance : float
         Relative theory-vs-measurement gap beyond which the result warns (default 0.2).
     fractions : sequence of float
@@ -421,14 +428,22 @@ def learning_curve(
         P_arr = np.unique(check_array(P, "P", ndim=(0, 1), positive=True, min_size=1))
         if np.any(P_arr != np.round(P_arr)):
             fail("P", "whole numbers of samples", P_arr)
-    coef = phi.T @ Y / n  # (M, C)
+    if sp["method"] == "exact":
+        coef = phi.T @ Y / n  # (M, C)
+    else:  # Nystrom: the extended eigenfunctions are orthonormal on the landmarks only
+        coef = phi[sp["K_index"]].T @ Y[sp["K_index"]] / sp["landmarks"]
     power_raw = np.sum(coef**2, axis=1)
     total_raw = float(np.sum(Y**2) / n)
+    # white label noise of variance s2 puts s2/n of power on every mode of the pool
+    if sp["method"] == "exact" and lam.size >= 8:
+        noise_estimate = float(n * np.median(power_raw[lam.size // 2:]) / C)
+    else:
+        noise_estimate = float("nan")
     if isinstance(noise, str):
-        if sp["method"] == "exact" and lam.size >= 8:
-            noise = float(n * np.median(power_raw[lam.size // 2:]) / C)
-        else:
-            noise = 0.0
+        noise = 0.0  # the labels' noise stays part of the pool's target (what held-out points carry)
+        clean_shift = C * noise_estimate if np.isfinite(noise_estimate) else 0.0
+    else:
+        clean_shift = C * noise
     noise_total = noise * C
     power = np.clip(power_raw - noise_total / n, 0.0, None) if sp["method"] == "exact" else power_raw
     total_power = max(total_raw - noise_total, float(power.sum()))
@@ -444,14 +459,16 @@ def learning_curve(
     lower, upper = E.copy(), E.copy()
     if n_bootstrap:
         r = min(_BOOT_MODES, lam.size)
-        Pr, sr = phi[:, :r], np.sqrt(lam[:r])
+        rows = sp["K_index"]  # the points on which the eigenfunctions are orthonormal
+        nb = rows.size
+        Pr, sr, Yb = phi[rows, :r], np.sqrt(lam[:r]), Y[rows]
         tail_mass = max(sp["trace"] - float(lam[:r].sum()), 0.0)
 
         def replicate(w):
             G = Pr.T @ (w[:, None] * Pr)
             mu, V = np.linalg.eigh(sr[:, None] * G * sr[None, :])
             mu = np.clip(mu, 0.0, None)
-            Yw = Y - w @ Y
+            Yw = Yb - w @ Yb
             z = V.T @ (sr[:, None] * (Pr.T @ (w[:, None] * Yw)))
             c = np.where(mu[:, None] > 1e-14 * mu.max(), z / np.sqrt(np.where(mu > 0, mu, 1.0))[:, None], 0.0)
             pw = np.sum(c**2, axis=1)
@@ -460,8 +477,8 @@ def learning_curve(
             tot = max(float(w @ np.sum(Yw**2, axis=1)) - noise_total, float(pw.sum()))
             return _held_out(_curve(mu, pw, P_arr, ridge, noise_total, float(mu.sum()) + tail_mass, tot), n)
 
-        ref = replicate(np.full(n, 1.0 / n))
-        reps = np.array([replicate(rng.multinomial(n, np.full(n, 1.0 / n)) / n) for _ in range(n_bootstrap)])
+        ref = replicate(np.full(nb, 1.0 / nb))
+        reps = np.array([replicate(rng.multinomial(nb, np.full(nb, 1.0 / nb)) / nb) for _ in range(n_bootstrap)])
         # resampling with replacement repeats points, which shifts every replicate alike: centre
         # the band on the replicates' median (a median-unbiased percentile band)
         ratio = reps / ref
@@ -513,7 +530,8 @@ def learning_curve(
     if not converged:
         warn_not_converged("lmech.predict.learning_curve", curve.message)
     return LearningCurvePrediction(
-        P=P_arr, generalization_error=E, lower=lower, upper=upper, clean_error=E - noise_total,
+        P=P_arr, generalization_error=E, lower=lower, upper=upper, clean_error=np.clip(E - clean_shift, 0.0, None),
+        noise_estimate=noise_estimate,
         baseline=total_raw, exponent=float(exponent), exponent_stderr=float(exponent_se), samples_for=samples_for,
         learnability=curve.learnability[:, :m], eigenvalues=lam[:m].copy(), target_power=power[:m].copy(),
         validation=validation, noise=float(noise), ridge=ridge, n_samples=n, n_features=d, n_outputs=C,
