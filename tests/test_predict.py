@@ -171,3 +171,31 @@ def test_cli_usage_errors(tmp_path, capsys):
             main(["predict", *argv, "--out", str(tmp_path / "o")])
         assert exc.value.code == 2
         assert word in capsys.readouterr().err
+
+
+def _two_layer(d):
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(d, 64), torch.nn.Tanh(), torch.nn.Linear(64, 1)).double()
+
+
+def test_model_kernel_and_memory_blocks():
+    """The empirical-NTK path equals the analytic path fed the same Gram; blocks don't change it."""
+    import torch
+
+    from lmech.kernels import empirical_ntk
+    from lmech.predict._core import _model_kernel_fn
+
+    X, y = _task(n=120, d=5)
+    net = _two_layer(5)
+    n_params = sum(p.numel() for p in net.parameters())
+    k_small = _model_kernel_fn(net, 5, memory_gb=n_params * 8 * 3 * 10 / 2**30)  # room for 10 Jacobian rows
+    Xt = torch.as_tensor(X, dtype=torch.float64)
+    np.testing.assert_allclose(k_small(X[:50], X[:37]), empirical_ntk(net, Xt[:50], Xt[:37]), rtol=1e-12)
+    res = learning_curve(X, y, [5, 20], model=_two_layer, n_bootstrap=0, validate=[10], n_splits=3)
+    assert res.settings["kernel"] == "empirical-ntk" and res.validation.P.tolist() == [10.0]
+    with pytest.raises(ValueError, match="memory_gb"):
+        _model_kernel_fn(net, 5, memory_gb=1e-9)
+    with pytest.raises(TypeError, match="model"):
+        learning_curve(X, y, model=3)

@@ -50,6 +50,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--task", choices=("auto", "regression", "classification"), default="auto",
                    help="how to read 1-d y (default auto: integer values with 2..20 classes are class labels)")
     p.add_argument("--kernel", choices=("ntk", "nngp"), default="ntk")
+    p.add_argument("--model", default=None, metavar="MODULE:FACTORY",
+                   help="use the empirical NTK of a finite network instead: FACTORY(d) in the importable MODULE "
+                   "(the current folder is searched) returns a torch.nn.Module mapping (n, d) standardised inputs "
+                   "to one output per sample; --kernel/--depth/--activation are then ignored")
     p.add_argument("--depth", type=argtypes.nonnegative_int, default=1, help="hidden layers (default 1)")
     p.add_argument("--activation", choices=("relu", "erf", "linear"), default="relu")
     p.add_argument("--bias-var", type=float, default=0.0, help="bias variance of every layer (default 0)")
@@ -78,6 +82,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _load_factory(spec: str):
+    import importlib
+    import sys
+
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise ValueError(f"--model must be MODULE:FACTORY, got {spec!r}")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise ValueError(f"--model {spec!r}: cannot import module {module!r} ({exc})") from None
+    factory = getattr(mod, name, None)
+    if not callable(factory):
+        raise ValueError(f"--model {spec!r}: module {module!r} has no callable {name!r}")
+    return factory
+
+
 def _run(args: argparse.Namespace) -> int:
     import warnings
 
@@ -85,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     from lmech.predict import learning_curve, read_dataset
 
     try:
+        model = None if args.model is None else _load_factory(args.model)
         X, y = read_dataset(args.X_path, args.y_path, target_column=args.target_column)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # the summary says it
@@ -92,7 +116,8 @@ def _run(args: argparse.Namespace) -> int:
                 X, y, args.P, kernel=args.kernel, depth=args.depth, activation=args.activation,
                 bias_var=args.bias_var, weight_var=args.weight_var, ridge=args.ridge, noise=args.noise,
                 task=args.task, n_bootstrap=args.bootstrap, validate=not args.no_check, n_splits=args.splits,
-                landmarks=args.landmarks, memory_gb=args.memory_gb, tolerance=args.tolerance, seed=args.seed)
+                landmarks=args.landmarks, memory_gb=args.memory_gb, tolerance=args.tolerance, seed=args.seed,
+                model=model)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
     out = Path(args.out)

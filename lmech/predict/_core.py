@@ -18,7 +18,7 @@ import torch
 
 from lmech._validation import check_array, check_choice, check_int, check_real, fail
 from lmech.fits import fit_power_law
-from lmech.kernels import ACTIVATIONS, nngp_mlp, ntk_mlp
+from lmech.kernels import ACTIVATIONS, empirical_ntk, nngp_mlp, ntk_mlp
 from lmech.results import SolverResult, warn_not_converged
 from lmech.spectra import EmpiricalSpectrum, empirical_spectrum, nystrom_extension
 from lmech.theory.kernel_curves import learning_curve as _theory_curve
@@ -80,6 +80,38 @@ def _kernel_fn(kernel, depth, activation, bias_var, weight_var):
 
     def k(A, B=None):
         return fn(A, B, depth=depth, activation=activation, weight_var=weight_var, bias_var=bias_var)
+
+    return k
+
+
+def _model_kernel_fn(model, d, memory_gb):
+    """Empirical NTK of a torch module (or of ``factory(d)``), in blocks within ``memory_gb``."""
+    if not isinstance(model, torch.nn.Module):
+        if not callable(model):
+            fail("model", "a torch.nn.Module or a factory called with the input dimension", model, TypeError)
+        model = model(d)
+        if not isinstance(model, torch.nn.Module):
+            fail("model", "a factory returning a torch.nn.Module", model, TypeError)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        fail("model", "a module with trainable parameters", model)
+    n_params = sum(p.numel() for p in params)
+    itemsize = max(p.element_size() for p in params)
+    with torch.no_grad():
+        out = model(torch.zeros(2, d, dtype=params[0].dtype))
+    if out.reshape(2, -1).shape[1] != 1:
+        fail("model", f"a module with one output per sample (it gives {out.reshape(2, -1).shape[1]})", model)
+    # Jacobian rows held at once: a block of columns plus a chunk of rows, each n_params wide
+    budget = int(memory_gb * 2**30 / (itemsize * n_params * 3))
+    if budget < 2:
+        fail("memory_gb", f"enough for two Jacobian rows of {n_params} parameters", memory_gb)
+    block = max(1, budget // 2)
+    chunk = max(1, min(256, budget - block))
+
+    def k(A, B=None):
+        B = A if B is None else B
+        return np.hstack([empirical_ntk(model, A, B[j:j + block], chunk_size=chunk)
+                          for j in range(0, B.shape[0], block)])
 
     return k
 
@@ -345,6 +377,7 @@ def learning_curve(
     tolerance: float = VALIDATION_TOLERANCE,
     fractions=(0.5, 0.25, 0.1),
     seed: int = 0,
+    model=None,
 ) -> LearningCurvePrediction:
     """Predict the learning curve of kernel regression (an infinitely wide MLP) on data (X, y).
 
@@ -388,6 +421,11 @@ def learning_curve(
         Relative theory-vs-measurement gap beyond which the result warns (default 0.2).
     fractions : sequence of float
         Fractions of the P = 1 error for ``samples_for``.
+    model : torch.nn.Module or callable, optional
+        Use the empirical NTK of this finite network instead of an analytic kernel (``kernel``,
+        ``depth``, ``activation``, ``weight_var``, ``bias_var`` are then ignored); a callable is a
+        factory called with the input dimension d. It must map a batch (n, d) of standardised
+        inputs to one output per sample. Jacobians are computed in blocks within ``memory_gb``.
 
     Returns
     -------
@@ -418,7 +456,14 @@ def learning_curve(
     if n < 8:
         fail("X", "at least 8 samples", Xs)
     rng = np.random.default_rng(seed)
-    kfn = _kernel_fn(kernel, depth, activation, bias_var, weight_var)
+    if model is None:
+        kfn = _kernel_fn(kernel, depth, activation, bias_var, weight_var)
+    else:
+        kfn = _model_kernel_fn(model, d, memory_gb)
+        kernel = "empirical-ntk"
+        K_check = kfn(Xs[:2])
+        if not np.all(np.isfinite(K_check)):
+            fail("model", "a network whose tangent kernel is finite on the data", model)
     sp = _spectrum(Xs, Y, kfn, max_exact, landmarks, rng, memory_gb)
     lam, phi = sp["lam"], sp["phi"]
     reach = max(2, n // 4) if sp["method"] == "exact" else max(2, min(n // 4, sp["landmarks"] // 2))
@@ -555,14 +600,14 @@ class LearningCurvePredictor:
 
     def __init__(self, *, kernel="ntk", depth=1, activation="relu", bias_var=0.0, weight_var=2.0, ridge=0.0,
                  noise="auto", task="auto", n_bootstrap=20, validate=True, max_exact=MAX_EXACT, landmarks=2000,
-                 memory_gb=4.0, seed=0):
+                 memory_gb=4.0, seed=0, model=None):
         self.kernel, self.depth, self.activation = kernel, depth, activation
         self.bias_var, self.weight_var, self.ridge, self.noise, self.task = bias_var, weight_var, ridge, noise, task
         self.n_bootstrap, self.validate, self.max_exact = n_bootstrap, validate, max_exact
-        self.landmarks, self.memory_gb, self.seed = landmarks, memory_gb, seed
+        self.landmarks, self.memory_gb, self.seed, self.model = landmarks, memory_gb, seed, model
 
     _PARAMS = ("kernel", "depth", "activation", "bias_var", "weight_var", "ridge", "noise", "task", "n_bootstrap",
-               "validate", "max_exact", "landmarks", "memory_gb", "seed")
+               "validate", "max_exact", "landmarks", "memory_gb", "seed", "model")
 
     def get_params(self, deep=True) -> dict:
         return {k: getattr(self, k) for k in self._PARAMS}
