@@ -59,6 +59,9 @@ def test_result_fields(task_result):
     assert res.samples_for[0.5] is not None and res.samples_for[0.5] <= (res.samples_for[0.25] or np.inf)
     v = res.validation
     assert v.P.size == 3 and np.all(np.abs(v.rel_gap) < 0.2) and v.within
+    # white noise of variance 0.05 in the labels: estimated 0.041 (n = 800), 0.029-0.037 elsewhere
+    assert 0.02 < res.noise_estimate < 0.08 and res.noise == 0.0
+    np.testing.assert_allclose(res.clean_error, E - res.noise_estimate)
     d = res.to_dict()
     json.dumps(d)
     for key in ("P", "generalization_error", "lower", "upper", "exponent", "samples_for", "validation"):
@@ -199,3 +202,11 @@ def test_model_kernel_and_memory_blocks():
         _model_kernel_fn(net, 5, memory_gb=1e-9)
     with pytest.raises(TypeError, match="model"):
         learning_curve(X, y, model=3)
+
+
+def test_given_noise_is_taken_out_of_the_target():
+    X, y = _task(n=300)
+    res = learning_curve(X, y, [5, 20, 60], noise=0.05, n_bootstrap=0, validate=False)
+    assert res.noise == 0.05
+    np.testing.assert_allclose(res.clean_error, np.clip(res.generalization_error - 0.05, 0, None))
+    assert np.all(res.generalization_error > 0.05)

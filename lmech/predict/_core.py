@@ -19,7 +19,7 @@ import torch
 from lmech._validation import check_array, check_choice, check_int, check_real, fail
 from lmech.fits import fit_power_law
 from lmech.kernels import ACTIVATIONS, empirical_ntk, nngp_mlp, ntk_mlp
-from lmech.results import SolverResult, warn_not_converged
+from lmech.results import LmechWarning, SolverResult, warn_not_converged
 from lmech.spectra import EmpiricalSpectrum, empirical_spectrum, nystrom_extension
 from lmech.theory.kernel_curves import learning_curve as _theory_curve
 
@@ -565,7 +565,7 @@ def learning_curve(
         if not validation.within:
             messages.append(f"theory differs from kernel regression on this data by up to "
                             f"{validation.max_abs_gap:.1%} (tolerance {tolerance:.0%})")
-            warnings.warn(f"lmech.predict.learning_curve: {messages[-1]}", UserWarning, stacklevel=2)
+            warnings.warn(f"lmech.predict.learning_curve: {messages[-1]}", LmechWarning, stacklevel=2)
 
     m = min(200, lam.size)
     settings = dict(kernel=kernel, depth=depth, activation=activation, bias_var=bias_var, weight_var=weight_var,
