@@ -40,7 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "classes become centred one-hot vectors (errors summed over outputs). Pools of more than 2000 points use a "
         "Nystrom spectrum on --landmarks random points. The band comes from resampling the pool; the theory is "
         "checked against kernel ridge regression at three small P on random train/held-out splits, with a warning "
-        "when they differ by more than --tolerance (default 20%%).",
+        "when they differ by more than --tolerance (default 20%).",
     )
     p.add_argument("--X", required=True, dest="X_path",
                    help="inputs: a .npy file (n, ...), or a .npz file with arrays X and y, or a .csv file")
