@@ -29,6 +29,7 @@ _EXTERNAL_COMMANDS: tuple[tuple[str, str], ...] = (
     ("coord-check", "lmech.commands.coord_check"),
     ("scaling", "lmech.commands.scaling"),
     ("schedule", "lmech.commands.schedule"),
+    ("predict", "lmech.commands.predict"),
 )
 
 

@@ -30,6 +30,7 @@ FORBIDDEN = {
     "report": {"claims", "cli", "commands", "sweep", "theory", "sim"},
     "claims": {"cli", "commands", "report"},
     "scaling": {"sim", "claims", "sweep", "report", "cli", "commands", "executors", "store", "models", "param", "data"},
+    "predict": {"sim", "claims", "sweep", "report", "cli", "commands", "executors", "store", "models", "param", "data"},
     "executors": {"claims", "sweep", "cli", "commands", "report", "theory", "sim"},
     "store": {"claims", "sweep", "cli", "commands", "report", "theory", "sim"},
 }
