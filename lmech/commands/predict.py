@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from lmech import _argtypes as argtypes
@@ -122,10 +123,21 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "prediction.json").write_text(json.dumps(result.to_dict(), indent=1))
+    (out / "prediction.json").write_text(json.dumps(_strict(result.to_dict()), indent=1, allow_nan=False))
     if not args.no_plot:
         result.plot(out / "prediction.png")
     print(result.summary())
     print(f"results: {out / 'prediction.json'}")
     ok = result.converged and (result.validation is None or result.validation.within)
     return 0 if ok else 1
+
+
+def _strict(value):
+    """NaN and infinities become null, so the file is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
