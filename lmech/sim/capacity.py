@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from lmech._validation import check_array, check_int, fail
+from lmech._validation import MAX_SIZE, check_array, check_int, fail
 
 __all__ = [
     "cyclic_shift_rep",
@@ -136,7 +136,10 @@ def rotation_rep(order: int, frequencies, n_trivial: int = 0) -> np.ndarray:
     nothing to the fixed space, so dim Fix = n_trivial + 2 * #{m : m = 0 mod k}.
     """
     k = check_int(order, "order", lo=1)
-    freqs = np.atleast_1d(np.asarray(frequencies, dtype=int))
+    freqs = np.atleast_1d(check_array(frequencies, "frequencies", ndim=(0, 1)))
+    if np.any(freqs != np.round(freqs)) or np.any(np.abs(freqs) > 2**62):
+        fail("frequencies", "integers", frequencies)
+    freqs = freqs.astype(int)
     t = check_int(n_trivial, "n_trivial", lo=0)
     dim = 2 * len(freqs) + t
     if dim == 0:
@@ -155,6 +158,10 @@ def direct_sum(*reps: np.ndarray) -> np.ndarray:
     """Block-diagonal direct sum of representations of the same group (same element order)."""
     if not reps:
         fail("reps", "at least one representation", reps)
+    reps = tuple(check_array(r, "reps", ndim=3, min_size=1) for r in reps)
+    for r in reps:
+        if r.shape[1] != r.shape[2]:
+            fail("reps", "arrays of shape (|G|, N, N) with square matrices", r)
     k = reps[0].shape[0]
     if any(r.shape[0] != k for r in reps):
         fail("reps", "representations of one group (same number of elements)", [r.shape for r in reps])
@@ -274,8 +281,11 @@ def separability_experiment(
     """
     rep = check_array(representation, "representation", ndim=3)
     N = rep.shape[1]
-    Ps = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1).astype(int)
-    trials = check_int(n_trials, "n_trials", lo=1)
+    Ps = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1)
+    if np.any(Ps > MAX_SIZE):
+        fail("n_points", f"at most {MAX_SIZE:.0e} (a size cap far above real use)", n_points)
+    Ps = Ps.astype(int)
+    trials = check_int(n_trials, "n_trials", lo=1, hi=10**6)
     d_in = N if input_dim is None else check_int(input_dim, "input_dim", lo=1)
     rng = np.random.default_rng(check_int(seed, "seed", lo=0))
     proj = rep.mean(axis=0)

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.spectra import cumulative_power
 from lmech.theory.kappa import check_spectrum, solve_kappa
@@ -377,7 +377,7 @@ def ood_learning_curve(
     OODCurve
     """
     lam, mult, P_arr, r_arr, noise = _check_common(eigenvalues, None, P, ridge, noise)
-    v = check_array(target_coefficients, "target_coefficients", ndim=(1, 2))
+    v = check_array(target_coefficients, "target_coefficients", max_abs=MAX_MAGNITUDE, ndim=(1, 2))
     if v.shape[0] != lam.shape[0]:
         fail("target_coefficients", f"of first dimension {lam.shape[0]} like `eigenvalues`", v)
     V = v.reshape(lam.shape[0], -1)
@@ -457,12 +457,12 @@ def overfitting_peaks(
     """
     ridge = check_real(ridge, "ridge", lo=0)
     noise = check_real(noise, "noise", lo=0)
-    if len(P_range) != 2:
-        fail("P_range", "a pair (P_min, P_max)", P_range)
+    if not isinstance(P_range, (tuple, list, np.ndarray)) or len(P_range) != 2:
+        fail("P_range", "a pair (P_min, P_max)", P_range, TypeError)
     lo = check_real(P_range[0], "P_range[0]", lo=0, lo_closed=False)
     hi = check_real(P_range[1], "P_range[1]", lo=lo, lo_closed=False)
     kw = dict(multiplicities=multiplicities, trace=trace, total_power=total_power)
-    grid = np.geomspace(lo, hi, check_int(n_grid, "n_grid", lo=3))
+    grid = np.geomspace(lo, hi, check_int(n_grid, "n_grid", lo=3, hi=MAX_SIZE))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         curve = learning_curve(eigenvalues, target_power, grid, ridge, noise, **kw)

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, check_array, check_int, check_real, fail
 from lmech.fits import PowerLawFit, fit_power_law
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.kappa import solve_kappa
@@ -66,7 +66,7 @@ __all__ = [
 
 # --------------------------------------------------------------------------- validation
 def _spectrum(eigenvalues, target_power):
-    lam = check_array(eigenvalues, "eigenvalues", ndim=1, nonnegative=True, min_size=1)
+    lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, nonnegative=True, min_size=1)
     if not np.any(lam > 0):
         fail("eigenvalues", "not all zero", lam)
     p = check_array(target_power, "target_power", ndim=1, nonnegative=True)
@@ -78,8 +78,8 @@ def _spectrum(eigenvalues, target_power):
     return lam[keep], p[keep]
 
 
-def _times(t):
-    return np.atleast_1d(check_array(t, "t", ndim=(0, 1), positive=True, min_size=1))
+def _times(t, name="t"):
+    return np.atleast_1d(check_array(t, name, ndim=(0, 1), positive=True, min_size=1))
 
 
 def _size(x, name):
@@ -154,9 +154,9 @@ def rf_transfer(eigenvalues, N, tau, *, M: int = 32) -> np.ndarray:
     -------
     ndarray, shape (T, K)
     """
-    lam = check_array(eigenvalues, "eigenvalues", ndim=1, positive=True, min_size=1)
+    lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, positive=True, min_size=1)
     N = check_real(N, "N", lo=1)
-    tau = _times(tau)
+    tau = _times(tau, "tau")
     nodes = talbot_nodes(tau, M)
     kap, res = _kappa_at(lam, N, nodes.s)
     out = np.empty((len(tau), len(lam)))

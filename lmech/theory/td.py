@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
 
 from lmech.results import SolverResult, warn_not_converged
 
@@ -126,11 +126,11 @@ def markov_chain_moments(transition, features, rewards, n_lags: int, *, distribu
     """
     P = _check_transition(transition)
     n = P.shape[0]
-    Phi = check_array(features, "features", ndim=2)
+    Phi = check_array(features, "features", max_abs=MAX_MAGNITUDE, ndim=2)
     if Phi.shape[0] != n:
         fail("features", f"of shape ({n}, N) (one row per state)", Phi)
-    r = check_array(rewards, "rewards", shape=(n,))
-    lags = check_int(n_lags, "n_lags", lo=1)
+    r = check_array(rewards, "rewards", max_abs=MAX_MAGNITUDE, shape=(n,))
+    lags = check_int(n_lags, "n_lags", lo=1, hi=MAX_SIZE)
     pi = stationary_distribution(P) if distribution is None else check_array(
         distribution, "distribution", shape=(n,), nonnegative=True)
     Z = np.hstack([Phi, r[:, None]])
@@ -156,11 +156,11 @@ def linear_reward_moments(feature_lags, w_reward) -> np.ndarray:
     -------
     ndarray, shape (L, N + 1, N + 1)
     """
-    S = check_array(feature_lags, "feature_lags", ndim=3)
+    S = check_array(feature_lags, "feature_lags", max_abs=MAX_MAGNITUDE, ndim=3)
     N = S.shape[1]
     if S.shape[2] != N:
         fail("feature_lags", "of shape (L, N, N)", S)
-    w = check_array(w_reward, "w_reward", shape=(N,))
+    w = check_array(w_reward, "w_reward", max_abs=MAX_MAGNITUDE, shape=(N,))
     out = np.empty((S.shape[0], N + 1, N + 1))
     out[:, :N, :N] = S
     out[:, :N, N] = S @ w
@@ -193,7 +193,7 @@ class _Blocks:
 
 
 def _check_moments(lag_moments, episode_length: int) -> np.ndarray:
-    K = check_array(lag_moments, "lag_moments", ndim=3)
+    K = check_array(lag_moments, "lag_moments", max_abs=MAX_MAGNITUDE, ndim=3)
     if K.shape[1] != K.shape[2] or K.shape[1] < 2:
         fail("lag_moments", "of shape (L, N+1, N+1) with N >= 1", K)
     if K.shape[0] < episode_length + 1:
@@ -411,7 +411,7 @@ def td_learning_curve(
         ConvergenceWarning; an unconverged plateau solve (large N) gives ``"max_iter"``.
     """
     K, gamma, B, T, s2 = _check_common(lag_moments, discount, batch_size, episode_length, reward_noise)
-    n = check_int(n_steps, "n_steps", lo=0)
+    n = check_int(n_steps, "n_steps", lo=0, hi=MAX_SIZE)
     N = K.shape[1] - 1
     lr_arr = check_array(lr, "lr", ndim=(0, 1), positive=True)
     constant = lr_arr.ndim == 0

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_real, fail
+from lmech._validation import check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.kappa import solve_kappa
 
@@ -387,9 +387,10 @@ def relu_ntk_sphere_spectrum(d: int, n_levels: int = 40, *, n_quad: int = 800):
     d : int
         Ambient dimension (>= 3).
     n_levels : int
-        Levels l = 0..n_levels-1 to return.
+        Levels l = 0..n_levels-1 to return (at most 2000: one Gegenbauer evaluation per
+        level over all nodes).
     n_quad : int
-        Quadrature nodes.
+        Quadrature nodes (at most 10**5; d at most 10**6).
 
     Returns
     -------
@@ -402,10 +403,11 @@ def relu_ntk_sphere_spectrum(d: int, n_levels: int = 40, *, n_quad: int = 800):
     """
     from scipy.special import comb, eval_gegenbauer, gammaln, roots_jacobi
 
-    d = int(check_real(d, "d", lo=3))
-    n_levels = int(check_real(n_levels, "n_levels", lo=1))
+    d = check_int(d, "d", lo=3, hi=10**6)
+    n_levels = check_int(n_levels, "n_levels", lo=1, hi=2000)
+    n_quad = check_int(n_quad, "n_quad", lo=2, hi=10**5)
     a = (d - 3) / 2
-    t, w = roots_jacobi(int(n_quad), a, a)
+    t, w = roots_jacobi(n_quad, a, a)
     ac = np.arccos(np.clip(t, -1, 1))
     k0 = (np.pi - ac) / np.pi
     k1 = (t * (np.pi - ac) + np.sqrt(np.clip(1 - t * t, 0, None))) / np.pi

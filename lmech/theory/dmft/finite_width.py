@@ -404,7 +404,7 @@ def two_layer_fluctuations(
     Xa, ya, Xt, yt, Kx = _check_data(X, y, X_test, y_test)
     g0 = check_real(gamma0, "gamma0", lo=0.0, lo_closed=False)
     eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
-    T = check_int(steps, "steps", lo=1)
+    T = check_int(steps, "steps", lo=1, hi=10**5)
     check_choice(activation, "activation", ("linear", "tanh", "relu", "erf"))
     if method is None:
         method = "wishart" if activation == "linear" else "particles"

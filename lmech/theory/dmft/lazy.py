@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
 
 __all__ = ["static_kernel_gd"]
 
@@ -35,13 +35,13 @@ def static_kernel_gd(K, y, *, lr: float, steps: int) -> np.ndarray:
     ndarray, shape (steps + 1,)
         ``(1/2P) |Delta(t)|^2``.
     """
-    ya = check_array(y, "y", ndim=1, min_size=1)
-    Ka = check_array(K, "K", ndim=2)
+    ya = check_array(y, "y", max_abs=MAX_MAGNITUDE, ndim=1, min_size=1)
+    Ka = check_array(K, "K", max_abs=MAX_MAGNITUDE, ndim=2)
     P = ya.shape[0]
     if Ka.shape != (P, P):
         fail("K", f"of shape ({P}, {P}) to match y", Ka)
     eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
-    n = check_int(steps, "steps", lo=0)
+    n = check_int(steps, "steps", lo=0, hi=MAX_SIZE)
     delta = [ya]
     for _ in range(n):
         delta.append(delta[-1] - eta / P * Ka @ delta[-1])

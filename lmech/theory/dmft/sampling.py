@@ -259,10 +259,10 @@ def _validate(X, y, X_test, y_test, *, depth, gamma0, lr, steps, activation, dyn
     Xa, ya, Xt, yt = check_regression_data(X, y, X_test, y_test, test_labels_required=True)
     P, D = Xa.shape
     Xall = Xa if Xt is None else np.concatenate([Xa, Xt])
-    L = check_int(depth, "depth", lo=1)
+    L = check_int(depth, "depth", lo=1, hi=1000)
     g0 = check_real(gamma0, "gamma0", lo=0.0)
     eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
-    T = check_int(steps, "steps", lo=1)
+    T = check_int(steps, "steps", lo=1, hi=10**5)
     check_choice(activation, "activation", DMFT_ACTIVATIONS)
     check_choice(dynamics, "dynamics", ("gd", "flow"))
     check_int(samples, "samples", lo=16)
