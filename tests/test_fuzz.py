@@ -359,6 +359,8 @@ def _names_an_argument(message, fn):
 NONFINITE_OK = {
     "alpha",  # ICLRiskResult.alpha: inf means the infinite-context limit (rrs_risk)
     "P_star",  # OnsetResult.P_star: NaN exactly when found=False (checked in _flagged)
+    "critical_lr",  # inf: no instability at any lr (gradient flow, batch_size=None)
+    "heights",  # OverfittingPeaks.heights: inf at the ridgeless pole P = number of modes
 }
 
 
@@ -366,6 +368,7 @@ NONFINITE_OK = {
 NAN_PROPAGATING = {
     "lmech.metrics.rel_err_theory", "lmech.metrics.rel_err_sim", "lmech.metrics.abs_err",
     "lmech.metrics.log_ratio", "lmech.metrics.norm_rel_err_theory",  # see lmech.metrics docstring
+    "lmech.sim.coord_check.fit_slope",  # NaN slope when y has zeros/NaN (documented: "no fit")
 }
 
 

@@ -413,7 +413,8 @@ class OverfittingPeaks(SolverResult):
     P_peaks : ndarray, shape (m,)
         Sample sizes of the local maxima, refined to ``xtol`` in log P (empty: monotone curve).
     heights : ndarray, shape (m,)
-        E_g at the peaks.
+        E_g at the peaks; ``inf`` for the divergence of the ridgeless noisy curve at P equal
+        to the number of modes (ridge = 0, noise > 0), where E_g has a pole.
     P_grid, curve : ndarray
         The grid scanned and E_g on it.
     """
@@ -540,7 +541,7 @@ def asymptotic_level_curve(alpha, effective_ridge: float, level_power: float = 1
     ndarray, shape of ``alpha``
     """
     a = check_array(alpha, "alpha", ndim=(0, 1), positive=True)
-    lt = check_real(effective_ridge, "effective_ridge", lo=0)
+    lt = check_real(effective_ridge, "effective_ridge", lo=0, hi=MAX_MAGNITUDE)
     vL = check_real(level_power, "level_power", lo=0)
     s2 = check_real(noise, "noise", lo=0)
     vh = check_real(higher_power, "higher_power", lo=0)

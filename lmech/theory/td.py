@@ -413,7 +413,7 @@ def td_learning_curve(
     K, gamma, B, T, s2 = _check_common(lag_moments, discount, batch_size, episode_length, reward_noise)
     n = check_int(n_steps, "n_steps", lo=0, hi=MAX_SIZE)
     N = K.shape[1] - 1
-    lr_arr = check_array(lr, "lr", ndim=(0, 1), positive=True)
+    lr_arr = check_array(lr, "lr", ndim=(0, 1), positive=True, max_abs=MAX_MAGNITUDE)
     constant = lr_arr.ndim == 0
     if not constant and lr_arr.shape != (n,):
         fail("lr", f"a positive scalar or an array of shape (n_steps,) = ({n},)", lr_arr)
@@ -519,7 +519,7 @@ def td_stability(lag_moments, *, discount: float, lr: float, batch_size: int = 1
     spectral radius of ``I - lr Abar`` and of the homogeneous C-map are both below 1.
     """
     K, gamma, B, T, s2 = _check_common(lag_moments, discount, batch_size, episode_length, reward_noise)
-    eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
+    eta = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=MAX_MAGNITUDE)
     b = _blocks(K, gamma, T, s2)
     radius = _radius(b, eta, B)
     return radius < 1.0, radius

@@ -66,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import MAX_MAGNITUDE, as_complex_array, check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, as_complex_array, check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.kappa import solve_kappa
 from lmech.theory.laplace import solve_kappa_complex, talbot_nodes, talbot_sum
@@ -361,7 +361,7 @@ def sgd_fixed_data(
     if batch_size is None:
         coupling = 0.0
     else:
-        B = check_int(batch_size, "batch_size", lo=1)
+        B = check_int(batch_size, "batch_size", lo=1, hi=MAX_SIZE)
         coupling = eta / B
     t = check_array(steps, "steps", ndim=(0, 1), positive=True, min_size=1)
     t = np.atleast_1d(t)

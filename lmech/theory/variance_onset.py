@@ -361,15 +361,24 @@ def toy_onset(eigenvalues, target_power, widths, P, *, noise_scale: float = 1.0,
     boost = np.ones_like(lam) if signal_boost is None else check_array(
         signal_boost, "signal_boost", shape=lam.shape, positive=True)
     p = check_array(target_power, "target_power", shape=lam.shape, nonnegative=True)
-    e_inf = noisy_feature_curve(lam, p, P_arr, multiplicities=multiplicities, ridge=ridge).error
-    e_fin = np.empty((len(Ns), len(P_arr)))
-    stars = np.empty(len(Ns))
-    lam_b = lam * boost    # the target function (its power p) is fixed; only the kernel's signal grows
-    for i, N in enumerate(Ns):
-        e_fin[i] = noisy_feature_curve(lam_b, p, P_arr, noise_eigenvalues=noise_scale * lam / N,
-                                       multiplicities=multiplicities, ridge=ridge).error
-        stars[i] = onset_sample_size(P_arr, e_fin[i], e_inf, tol=tol).P_star
-    return ToyOnset(widths=Ns, P_star=stars, fit=fit_onset_exponent(Ns, stars), P=P_arr,
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            e_inf = noisy_feature_curve(lam, p, P_arr, multiplicities=multiplicities, ridge=ridge).error
+            e_fin = np.empty((len(Ns), len(P_arr)))
+            stars = np.empty(len(Ns))
+            lam_b = lam * boost    # the target function (its power p) is fixed; only the kernel's signal grows
+            for i, N in enumerate(Ns):
+                e_fin[i] = noisy_feature_curve(lam_b, p, P_arr, noise_eigenvalues=noise_scale * lam / N,
+                                               multiplicities=multiplicities, ridge=ridge).error
+                stars[i] = onset_sample_size(P_arr, e_fin[i], e_inf, tol=tol).P_star
+            fit = fit_onset_exponent(Ns, stars)
+    except ValueError as exc:
+        # the intermediate curves are not arguments: say which inputs produced them
+        raise ValueError(
+            "`eigenvalues`, `target_power`, `widths`, `P` and `ridge` must give finite, positive "
+            "error curves and an onset at two or more widths (e.g. ridge = 0 with P beyond the "
+            f"number of modes gives zero error); got: {exc}") from None
+    return ToyOnset(widths=Ns, P_star=stars, fit=fit, P=P_arr,
                     error_infinite=e_inf, error_finite=e_fin)
 
 

@@ -43,6 +43,12 @@ def static_kernel_gd(K, y, *, lr: float, steps: int) -> np.ndarray:
     eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
     n = check_int(steps, "steps", lo=0, hi=MAX_SIZE)
     delta = [ya]
-    for _ in range(n):
-        delta.append(delta[-1] - eta / P * Ka @ delta[-1])
-    return 0.5 * np.mean(np.asarray(delta) ** 2, axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(n):
+            delta.append(delta[-1] - eta / P * Ka @ delta[-1])
+        loss = 0.5 * np.mean(np.asarray(delta) ** 2, axis=1)
+    if not np.all(np.isfinite(loss)):
+        top = float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (Ka + Ka.T)))))
+        fail("lr", f"small enough that gradient descent stays within float64 (it diverged; it is "
+             f"stable for lr < 2 P / max|eig K| = {2 * P / top:.3g})", lr)
+    return loss
