@@ -107,7 +107,8 @@ class RFCurve(SolverResult):
         for finite N and P the width-bottleneck residual is counted in ``variance``).
     floor : float
         t -> inf limit of the test loss where it is known in closed form (the width
-        bottleneck L_inf(N) for P = inf; the ridgeless learning curve for N = inf); NaN otherwise.
+        bottleneck L_inf(N) for P = inf; the ridgeless learning curve for N = inf); None when
+        both N and P are finite (no closed form: read the late-time ``loss`` instead).
     N, P : float or None
         Width and sample count (None = infinite).
     ensemble : int
@@ -118,7 +119,7 @@ class RFCurve(SolverResult):
     train_loss: np.ndarray | None = None
     bias: np.ndarray | None = None
     variance: np.ndarray | None = None
-    floor: float = float("nan")
+    floor: float | None = None
     N: float | None = None
     P: float | None = None
     ensemble: int = 1

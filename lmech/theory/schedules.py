@@ -190,6 +190,12 @@ def _setup(eigenvalues, target_power, batch_size, noise):
     return lam_p, c0, floor, s2_eff, B
 
 
+def _require_signal(c0) -> None:
+    if not np.any(np.asarray(c0) > 0):
+        fail("target_power", "positive on at least one mode of positive eigenvalue (with no signal "
+             "to learn, every schedule is equally good and the optimum is lr = 0)", c0)
+
+
 def final_loss(eigenvalues, target_power, lrs, batch_size=1, noise=0.0) -> float:
     """Final test loss L_T of online SGD run with the per-step rates ``lrs`` (shape (T,)).
 
@@ -265,6 +271,7 @@ def tune_peak_lr(eigenvalues, target_power, shape, batch_size=1, noise=0.0, *, l
         Final loss L_T at that peak (including the unlearnable floor).
     """
     lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
+    _require_signal(c0)
     sh = check_array(shape, "shape", ndim=1, nonnegative=True, min_size=1)
     if sh.max() <= 0:
         fail("shape", "not all zero", sh)
@@ -455,6 +462,7 @@ def optimal_schedule(
         ``converged`` is L-BFGS-B's success flag (a ConvergenceWarning is issued if not).
     """
     lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
+    _require_signal(c0)
     T = check_int(steps, "steps", lo=1, hi=MAX_SIZE)
     fsl = check_choice(dynamics, "dynamics", ("exact", "fsl")) == "fsl"
     max_iter = check_int(max_iter, "max_iter", lo=1)

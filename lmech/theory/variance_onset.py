@@ -35,12 +35,13 @@ network's final empirical NTK).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from lmech._validation import check_array, check_int, check_real, fail
-from lmech.results import SolverResult, warn_not_converged
+from lmech.results import LmechWarning, SolverResult, warn_not_converged
 from lmech.theory.kappa import solve_kappa
 
 __all__ = [
@@ -198,7 +199,7 @@ class OnsetResult:
 def _crossing(P, q, threshold, weights=None) -> OnsetResult:
     order = np.argsort(P)
     P, q = P[order], q[order]
-    w = None if weights is None else np.asarray(weights, dtype=float)[order]
+    w = None if weights is None else check_array(weights, "weights", shape=P.shape, nonnegative=True)[order]
     sm = _isotonic_increasing(q, w)
     above = np.nonzero(sm > threshold)[0]
     if len(above) == 0:
@@ -286,13 +287,18 @@ def fit_onset_exponent(widths, P_star) -> OnsetExponent:
     widths : array_like, shape (n,)
         Widths N (> 0).
     P_star : array_like, shape (n,)
-        Onset sample sizes (NaN entries -- no onset found -- are skipped).
+        Onset sample sizes. NaN entries (no onset found) are skipped with a
+        :class:`lmech.results.LmechWarning` saying how many; ``n_points`` counts those used.
     """
     N = check_array(widths, "widths", ndim=1, positive=True)
     Ps = check_array(P_star, "P_star", shape=N.shape, finite=False)
     ok = np.isfinite(Ps) & (Ps > 0)
     if ok.sum() < 2:
         fail("P_star", "finite and positive for at least two widths", Ps)
+    if not ok.all():
+        warnings.warn(f"fit_onset_exponent: {int((~ok).sum())} of {len(Ps)} onset sizes are NaN, "
+                      "infinite or non-positive (no onset found) and were left out of the fit",
+                      LmechWarning, stacklevel=2)
     lx, ly = np.log(N[ok]), np.log(Ps[ok])
     A = np.vstack([lx, np.ones_like(lx)]).T
     coef, *_ = np.linalg.lstsq(A, ly, rcond=None)

@@ -367,8 +367,8 @@ def learning_rule_dynamics(
     if rule != "gln":
         check_choice(activation, "activation", _ACTS)
     rho_v = check_real(rho, "rho", lo=-1.0, hi=1.0)
-    n_samp = check_int(samples, "samples", lo=2)
-    seed = check_int(seed, "seed", lo=0)
+    n_samp = check_int(samples, "samples", lo=2, hi=MAX_SIZE)
+    seed = check_int(seed, "seed", lo=0, hi=2**63 - 1)
     P = Xa.shape[0]
     n = T + 1
     X_all = Xa if Xt is None else np.concatenate([Xa, Xt], axis=0)
