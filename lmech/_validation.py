@@ -23,9 +23,15 @@ MAX_SIZE = 10**7
 #: (float64 ends near 1.8e308): such inputs beyond it are refused rather than overflowing.
 MAX_MAGNITUDE = 1e100
 
+#: Smallest accepted scale of a spectrum, a time or a rate: below it, reciprocals and
+#: Laplace-inversion nodes (~ 1/t) leave float64. Real inputs are many decades above it.
+MIN_SCALE = 1e-100
+
 __all__ = [
     "MAX_SIZE",
     "MAX_MAGNITUDE",
+    "MIN_SCALE",
+    "check_scale",
     "fail",
     "check_array",
     "check_real",
@@ -77,6 +83,8 @@ def check_array(
         fail(name, "an array of numbers within float range", x)
     except (TypeError, ValueError):
         fail(name, "an array of numbers", x, TypeError)
+    if any(st < 0 for st in arr.strides):  # reversed views: torch.from_numpy refuses them
+        arr = arr.copy()
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
@@ -112,6 +120,18 @@ def as_complex_array(x: Any, name: str) -> np.ndarray:
         fail(name, "an array of numbers within float range", x)
     except (TypeError, ValueError):
         fail(name, "an array of (complex) numbers", x, TypeError)
+
+
+def check_scale(arr: np.ndarray, name: str, *, each: bool = False) -> np.ndarray:
+    """Refuse an array whose largest magnitude (``each``: any nonzero entry) is below MIN_SCALE."""
+    a = np.abs(np.asarray(arr, dtype=float))
+    if a.size and np.any(a > 0):
+        small = np.min(a[a > 0]) if each else np.max(a)
+        if small < MIN_SCALE:
+            what = "nonzero entries" if each else "largest entry"
+            fail(name, f"of a scale where the computation stays in float64: {what} at least "
+                 f"{MIN_SCALE:g} in magnitude (rescale the units)", arr)
+    return arr
 
 
 def check_real(

@@ -43,10 +43,13 @@ __all__ = [
 def power_law(n_modes: int, exponent: float, *, scale: float = 1.0, normalize: bool = False) -> np.ndarray:
     """``scale * k**(-exponent)`` for k = 1..n_modes (float64).
 
-    With ``normalize=True`` the result is rescaled to sum to ``scale``.
+    With ``normalize=True`` the result is rescaled to sum to ``scale``. ``|exponent| <= 1000``
+    (beyond, k**(-exponent) leaves float64 at k = 2); ``n_modes <= 10**7``.
     """
     n = check_int(n_modes, "n_modes", lo=1, hi=MAX_SIZE)
-    a = check_real(exponent, "exponent")
+    a = check_real(exponent, "exponent", lo=-1000, hi=1000)  # beyond: k**-a leaves float64 at k = 2
+    if a < 0 and -a * np.log(n) > 700:
+        fail("exponent", f"such that n_modes**(-exponent) fits in float64 (n_modes = {n})", exponent)
     s = check_real(scale, "scale", lo=0, lo_closed=False)
     out = np.arange(1, n + 1, dtype=np.float64) ** (-a)
     if normalize:
@@ -69,8 +72,8 @@ def power_law_problem(n_modes: int, spectrum_exponent: float, power_exponent: fl
     kernel's trace is 1). A target with coefficients ``v_k = k^-c`` has power exponent
     ``a = 2c``. Used by kernel, SGD, random-feature and scaling-law claims alike.
     """
-    check_real(spectrum_exponent, "spectrum_exponent")
-    check_real(power_exponent, "power_exponent")
+    check_real(spectrum_exponent, "spectrum_exponent", lo=-1000, hi=1000)
+    check_real(power_exponent, "power_exponent", lo=-1000, hi=1000)
     lam = power_law(n_modes, spectrum_exponent, normalize=normalize)
     power = power_law(n_modes, power_exponent, normalize=normalize)
     return PowerLawProblem(lam, power)

@@ -361,6 +361,7 @@ NONFINITE_OK = {
     "P_star",  # OnsetResult.P_star: NaN exactly when found=False (checked in _flagged)
     "critical_lr",  # inf: no instability at any lr (gradient flow, batch_size=None)
     "heights",  # OverfittingPeaks.heights: inf at the ridgeless pole P = number of modes
+    "delta",  # schedule_shape()["delta"]: NaN when under three positive rates in its window
 }
 
 
@@ -389,7 +390,7 @@ def _nonfinite(x, depth=0):
     if isinstance(x, (tuple, list)):
         return any(_nonfinite(v, depth + 1) for v in x[:1000])
     if isinstance(x, dict):
-        return any(_nonfinite(v, depth + 1) for v in list(x.values())[:1000])
+        return any(_nonfinite(v, depth + 1) for k, v in list(x.items())[:1000] if k not in NONFINITE_OK)
     return False
 
 
@@ -399,7 +400,13 @@ def _flagged(result, caught):
     if getattr(result, "converged", True) is False:
         return True
     status = getattr(result, "status", None)
-    return isinstance(status, str) and status not in ("converged", "closed_form")
+    if isinstance(status, str) and status not in ("converged", "closed_form"):
+        return True
+    # stability flags of the SGD/TD curves: inf asymptotes are documented where unstable
+    stable = getattr(result, "stable", None)
+    if stable is not None and not np.all(stable):
+        return True
+    return bool(np.any(getattr(result, "diverged", False)))
 
 
 def check_call(name, fn, kwargs):

@@ -282,8 +282,8 @@ def separability_experiment(
     rep = check_array(representation, "representation", ndim=3)
     N = rep.shape[1]
     Ps = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1)
-    if np.any(Ps > MAX_SIZE):
-        fail("n_points", f"at most {MAX_SIZE:.0e} (a size cap far above real use)", n_points)
+    if np.any(Ps > MAX_SIZE) or np.any(Ps != np.round(Ps)):
+        fail("n_points", f"integers in [1, {MAX_SIZE:.0e}] (a size cap far above real use)", n_points)
     Ps = Ps.astype(int)
     trials = check_int(n_trials, "n_trials", lo=1, hi=10**6)
     d_in = N if input_dim is None else check_int(input_dim, "input_dim", lo=1)

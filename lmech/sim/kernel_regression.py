@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, check_scale, fail
 
 __all__ = [
     "WideNetworkCurve",
@@ -489,7 +489,7 @@ def rotated_test_overlap(eigenvalues, n_rotated: int, *, test_exponent: float = 
     becomes ``k^-test_exponent`` (normalised to sum 1), so ``O`` is dense in that block;
     ``phi_k = x_k / sqrt(lam_k)`` are the training eigenfunctions.
     """
-    lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, positive=True)
+    lam = check_scale(check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, positive=True), "eigenvalues")
     m = check_int(n_rotated, "n_rotated", lo=1, hi=len(lam))
     rng = np.random.default_rng(check_int(seed, "seed", lo=0))
     lt = np.arange(1, len(lam) + 1, dtype=float) ** -check_real(test_exponent, "test_exponent")

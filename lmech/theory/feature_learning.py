@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import MAX_SIZE, check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.scaling import ComputeOptimal, compute_optimal
 
@@ -268,7 +268,7 @@ def rich_linear_curve(eigenvalues, target_power, t, *, gamma: float, eps: float 
     p = check_array(target_power, "target_power", ndim=1, nonnegative=True)
     if p.shape != lam.shape:
         fail("target_power", f"of shape {lam.shape} (one entry per eigenvalue)", p)
-    t_arr = np.atleast_1d(check_array(t, "t", ndim=(0, 1), positive=True, min_size=1))
+    t_arr = np.atleast_1d(check_array(t, "t", ndim=(0, 1), positive=True, min_size=1, max_abs=MAX_MAGNITUDE))
     if np.any(np.diff(t_arr) <= 0):
         fail("t", "strictly increasing", t_arr)
     gamma = check_real(gamma, "gamma", lo=0)

@@ -263,6 +263,17 @@ MAX_DEPTH = 1000
 _MAX_NOISE = 1e100
 
 
+#: Smallest context ratio alpha accepted: the quadrature's aspect ratio is 1 / alpha.
+_MIN_ALPHA = 1e-8
+
+
+def _check_alpha(alpha) -> np.ndarray:
+    a = check_array(alpha, "alpha", ndim=(0, 1), positive=True, max_abs=MAX_MAGNITUDE)
+    if a.size and np.min(a) < _MIN_ALPHA:
+        fail("alpha", f"at least {_MIN_ALPHA:g} (1 / alpha is the Marchenko-Pastur ratio)", alpha)
+    return a
+
+
 def _check_depths(depth) -> np.ndarray:
     if depth is None or isinstance(depth, (str, bytes)):
         fail("depth", "a positive integer or 1-d array of positive integers", depth, TypeError)
@@ -297,7 +308,7 @@ def icl_risk(alpha, depth, *, noise: float = 0.0, model: str = "untied") -> ICLR
     -------
     ICLRiskResult
     """
-    a = check_array(alpha, "alpha", ndim=(0, 1), positive=True)
+    a = _check_alpha(alpha)
     a = np.atleast_1d(a)
     depths = _check_depths(depth)
     s2 = check_real(noise, "noise", lo=0.0, hi=_MAX_NOISE)
@@ -335,7 +346,7 @@ def polynomial_risk_iso(alpha: float, step_sizes, *, noise: float = 0.0) -> floa
 
     Used to score a trained network's layer step sizes against the theory.
     """
-    al = check_real(alpha, "alpha", lo=0.0, lo_closed=False)
+    al = check_real(alpha, "alpha", lo=_MIN_ALPHA)
     g = check_array(step_sizes, "step_sizes", max_abs=MAX_MAGNITUDE, ndim=1, min_size=1)
     s2 = check_real(noise, "noise", lo=0.0, hi=_MAX_NOISE)
     nodes, w = mp_quadrature(1.0 / al, len(g) + 2)
@@ -349,7 +360,7 @@ def icl_bayes_risk(alpha, *, noise: float) -> np.ndarray:
     (sample-covariance deterministic equivalent on the identity covariance). For ``noise = 0``
     this is ``max(0, 1 - alpha)`` (interpolation of the atom at zero).
     """
-    a = np.atleast_1d(check_array(alpha, "alpha", ndim=(0, 1), positive=True))
+    a = np.atleast_1d(_check_alpha(alpha))
     s2 = check_real(noise, "noise", lo=0.0, hi=_MAX_NOISE)
     lam = s2 / a
     g = 1.0 / a

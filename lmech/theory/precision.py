@@ -114,8 +114,8 @@ def _bits(x, name: str) -> np.ndarray:
         fail(name, "positive bit counts (inf for full precision)", x, TypeError)
     if arr.ndim > 1:
         fail(name, "a scalar or 1-d array", arr)
-    if np.any(np.isnan(arr)) or np.any(arr <= 0):
-        fail(name, "positive bit counts (inf for full precision)", x)
+    if np.any(np.isnan(arr)) or np.any(arr < 1e-6):
+        fail(name, "bit counts of at least 1e-6 (inf for full precision)", x)
     return arr
 
 
@@ -131,8 +131,13 @@ def effective_parameters(n_params, law: PrecisionLaw, *, weight_bits=np.inf, act
     """``N_eff = N (1 - e^{-P_w/gamma_w}) (1 - e^{-P_a/gamma_a}) (1 - e^{-P_kv/gamma_kv})``."""
     N = check_array(n_params, "n_params", ndim=(0, 1), positive=True)
     _check_law(law, PrecisionLaw)
+    shapes = [N.shape]
     for name, bits in (("weight_bits", weight_bits), ("act_bits", act_bits), ("kv_bits", kv_bits)):
-        _bits(bits, name)
+        shapes.append(_bits(bits, name).shape)
+        try:
+            np.broadcast_shapes(*shapes)
+        except ValueError:
+            fail(name, f"broadcastable with n_params (shape {N.shape}) and the other bit counts", bits)
     return (N * precision_factor(weight_bits, law.gamma_w) * precision_factor(act_bits, law.gamma_a)
             * precision_factor(kv_bits, law.gamma_kv))
 
@@ -383,7 +388,7 @@ def optimal_precision(compute: float, law: PrecisionLaw, *, n_params: float | No
     do not contain C). With ``n_params`` fixed, ``D = C / (N P)`` and only P is optimised; the
     optimal P then grows with C.
     """
-    C = check_real(compute, "compute", lo=0.0, lo_closed=False)
+    C = check_real(compute, "compute", lo=1.0)  # in FLOPs: below one the law's powers underflow
     lo, hi = bits_range
     lo = check_real(lo, "bits_range[0]", lo=0.0, lo_closed=False)
     hi = check_real(hi, "bits_range[1]", lo=lo, lo_closed=False)

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import MAX_MAGNITUDE, check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, check_array, check_int, check_real, check_scale, fail
 from lmech.fits import PowerLawFit, fit_power_law
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.kappa import solve_kappa
@@ -79,7 +79,7 @@ def _spectrum(eigenvalues, target_power):
 
 
 def _times(t, name="t"):
-    return np.atleast_1d(check_array(t, name, ndim=(0, 1), positive=True, min_size=1))
+    return check_scale(np.atleast_1d(check_array(t, name, ndim=(0, 1), positive=True, min_size=1)), name, each=True)
 
 
 def _size(x, name):

@@ -534,7 +534,8 @@ def schedule_shape(lr) -> dict:
     ``decay_fraction`` (fraction of steps, counted from the end, after the rate last exceeded
     half its peak), ``quantiles`` (rate at t/T = 0, .25, .5, .75, .9, .99) and
     ``delta`` (slope of log eta vs log(1 - t/T) fitted over the last half of training,
-    excluding the final 1 % of steps).
+    excluding the final 1 % of steps; NaN when fewer than three positive rates lie in that
+    window, e.g. a schedule that is zero there).
     """
     eta = check_array(lr, "lr", ndim=1, nonnegative=True, min_size=4)
     T = eta.size

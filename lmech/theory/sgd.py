@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, check_scale, fail
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = [
@@ -143,6 +143,7 @@ def _check_problem(eigenvalues, target_power, noise):
     lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, nonnegative=True, min_size=1)
     if not np.any(lam > 0):
         fail("eigenvalues", "not all zero", lam)
+    check_scale(lam, "eigenvalues")
     v2 = check_array(target_power, "target_power", shape=(lam.shape[0],), nonnegative=True)
     s2 = check_real(noise, "noise", lo=0.0)
     return lam, v2, s2
@@ -159,6 +160,8 @@ def _split_modes(lam, v2, s2):
 
 def _check_batch(batch_size):
     b = np.asarray(batch_size)
+    if b.size == 0:
+        fail("batch_size", "an integer or a non-empty array of integers", batch_size)
     if b.dtype == bool or not (np.issubdtype(b.dtype, np.integer) or np.issubdtype(b.dtype, np.floating)):
         fail("batch_size", "an integer or an array of integers", batch_size, TypeError)
     if not np.all(np.isfinite(b)) or np.any(b != np.round(b)):
@@ -219,6 +222,7 @@ def critical_lr(eigenvalues, batch_size=1):
     lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, nonnegative=True, min_size=1)
     if not np.any(lam > 0):
         fail("eigenvalues", "not all zero", lam)
+    check_scale(lam, "eigenvalues")
     b = _check_batch(batch_size)
     lam_p = lam[lam > 0]
     out = np.array([_critical_lr_one(lam_p, int(B)) for B in b.ravel()]).reshape(b.shape)

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, check_scale, fail
 
 from lmech.results import SolverResult, warn_not_converged
 
@@ -198,6 +198,7 @@ def _check_moments(lag_moments, episode_length: int) -> np.ndarray:
         fail("lag_moments", "of shape (L, N+1, N+1) with N >= 1", K)
     if K.shape[0] < episode_length + 1:
         fail("lag_moments", f"to hold at least episode_length + 1 = {episode_length + 1} lags", K)
+    check_scale(K, "lag_moments")
     K0 = K[0]
     if not np.allclose(K0, K0.T, atol=1e-10 * max(1.0, np.abs(K0).max())):
         fail("lag_moments", "such that lag_moments[0] is symmetric", K)

@@ -66,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, as_complex_array, check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, MIN_SCALE, as_complex_array, check_array, check_int, check_real, check_scale, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.kappa import solve_kappa
 from lmech.theory.laplace import solve_kappa_complex, talbot_nodes, talbot_sum
@@ -357,7 +357,7 @@ def sgd_fixed_data(
     """
     lam, v2 = _spectrum(eigenvalues, target_power)
     P = check_real(n_samples, "n_samples", lo=0, lo_closed=False)
-    eta = check_real(lr, "lr", lo=0, lo_closed=False)
+    eta = check_real(lr, "lr", lo=MIN_SCALE)
     if batch_size is None:
         coupling = 0.0
     else:
@@ -478,6 +478,7 @@ def two_time_correlation(eigenvalues, target_power, n_samples, times, noise=0.0,
     lam, v2 = _spectrum(eigenvalues, target_power)
     P = check_real(n_samples, "n_samples", lo=0, lo_closed=False)
     tau = np.atleast_1d(check_array(times, "times", max_abs=MAX_MAGNITUDE, ndim=(0, 1), positive=True, min_size=1))
+    check_scale(tau, "times", each=True)
     s2 = check_real(noise, "noise", lo=0.0)
     M = check_int(M, "M", lo=8, hi=128)
     pos = lam > 0

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, check_array, check_int, check_real, fail
 from lmech.results import LmechWarning, SolverResult, warn_not_converged
 from lmech.theory.kappa import solve_kappa
 
@@ -467,13 +467,15 @@ def gram_learning_curve(gram, y, P, *, keep_fraction: float = 0.5) -> np.ndarray
     from lmech.spectra import empirical_spectrum
     from lmech.theory.kernel_curves import learning_curve
 
-    K = check_array(gram, "gram", ndim=2)
+    K = check_array(gram, "gram", ndim=2, max_abs=MAX_MAGNITUDE)
     if K.shape[0] != K.shape[1] or K.shape[0] < 2:
         fail("gram", "a square matrix of size >= 2", K.shape)
-    target = check_array(y, "y", shape=(K.shape[0],))
+    target = check_array(y, "y", shape=(K.shape[0],), max_abs=MAX_MAGNITUDE)
     keep_fraction = check_real(keep_fraction, "keep_fraction", lo=0, hi=1, lo_closed=False)
     spec = empirical_spectrum(K)
     keep = max(1, int(len(spec.eigenvalues) * keep_fraction))
+    if not np.any(spec.eigenvalues[:keep] > 0):
+        fail("gram", "a Gram matrix with positive eigenvalues among those kept", K)
     power = spec.target_power(target)
     return learning_curve(spec.eigenvalues[:keep], power[:keep], P, trace=float(np.trace(K)) / len(K),
                           total_power=float(np.mean(target**2))).generalization_error
