@@ -186,7 +186,11 @@ def check_int(x: Any, name: str, *, lo: int | None = None, hi: int | None = None
 def check_choice(x: Any, name: str, options: Iterable[Any]) -> Any:
     """Check that ``x`` is one of ``options``."""
     opts = list(options)
-    if x not in opts:
+    try:
+        known = x in opts
+    except (TypeError, ValueError):  # arrays and other values that do not compare to a bool
+        known = False
+    if not known:
         fail(name, "one of " + ", ".join(repr(o) for o in opts), x)
     return x
 

@@ -548,8 +548,10 @@ def _random_values():
     floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
     arrays = hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5),
                         elements=st.floats(-1e6, 1e6) | floats)
-    return st.one_of(st.none(), floats, st.integers(-(10**20), 10**20), arrays,
-                     st.text(max_size=3), st.lists(floats, max_size=4))
+    # integers: small ones and absurd ones. Mid-range sizes (a few thousand) are valid requests
+    # whose honest cost can pass the time limit; the caps are for the absurd ones.
+    ints = st.integers(-5, 50) | st.integers(10**9, 10**30) | st.sampled_from([2**63, 10**400])
+    return st.one_of(st.none(), floats, ints, arrays, st.text(max_size=3), st.lists(floats, max_size=4))
 
 
 @pytest.mark.slow
@@ -578,3 +580,74 @@ def test_random_arguments_hypothesis(name):
             pytest.xfail(KNOWN_SLOW[name])
         return
     run()
+
+
+# ---------------------------------------------------------------------------------------------
+# Targeted regressions for what the fuzzing found (each was a crash, a hang or a silent NaN).
+# ---------------------------------------------------------------------------------------------
+def test_size_caps_state_the_limit():
+    from lmech.spectra import dot_product_kernel_spectrum
+    from lmech.theory.icl import mp_quadrature
+    from lmech.theory.variance_onset import relu_ntk_sphere_spectrum
+
+    relu = lambda t: np.maximum(t, 0.0)  # noqa: E731
+    for call, name, limit in [
+        (lambda: dot_product_kernel_spectrum(relu, 3, 10**6), "n_levels", "2000"),
+        (lambda: relu_ntk_sphere_spectrum(3, 4, n_quad=10**6), "n_quad", "100000"),
+        (lambda: mp_quadrature(0.5, 10_000), "n_nodes", "2000"),
+    ]:
+        t0 = time.perf_counter()
+        with pytest.raises(ValueError, match=f"`{name}` must be an integer in \\[.*, {limit}\\].*cap"):
+            call()
+        assert time.perf_counter() - t0 < 0.5
+
+
+def test_ntk_mlp_refuses_overflowing_inputs_instead_of_returning_inf():
+    from lmech.kernels import ntk_mlp
+
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    assert np.all(np.isfinite(ntk_mlp(X * 1e100)))  # large but representable: computed
+    with pytest.raises(ValueError, match="`X1` must be inputs whose kernel fits in float64"):
+        ntk_mlp(X * 1e299)
+
+
+def test_seed_accepts_integral_floats_and_refuses_fractions():
+    from lmech._validation import check_int
+
+    assert check_int(0.0, "seed", lo=0) == 0  # the project-wide rule: integral floats accepted
+    with pytest.raises(TypeError, match="`seed` must be an integer"):
+        check_int(0.5, "seed", lo=0)
+
+
+def test_onset_weights_checked_and_dropped_points_warned():
+    from lmech.results import LmechWarning
+    from lmech.theory.variance_onset import fit_onset_exponent, onset_sample_size
+
+    args = ([1.0, 2.0, 4.0], [1.0, 0.9, 0.5], [1.0, 0.85, 0.3])
+    for bad in ([], [1.0, 2.0]):
+        with pytest.raises(ValueError, match="`weights`"):
+            onset_sample_size(*args, weights=bad)
+    with pytest.warns(LmechWarning, match="1 of 3 onset sizes"):
+        fit = fit_onset_exponent([10, 100, 1000], [3.0, np.nan, 30.0])
+    assert fit.n_points == 2 and fit.exponent == pytest.approx(0.5)
+
+
+def test_zero_target_power_and_unknown_floor():
+    from lmech.theory.scaling import rf_loss_curve
+    from lmech.theory.schedules import optimal_schedule
+
+    with pytest.raises(ValueError, match="`target_power` must be positive"):
+        optimal_schedule(EV, np.zeros_like(TP), 5, max_iter=20)
+    both = rf_loss_curve(EV, TP, TIMES[1:], N=4, P=6, n_draws=1)
+    assert both.floor is None and np.all(np.isfinite(both.loss))
+
+
+def test_validators_refuse_nan_tolerances_and_strings():
+    from lmech.theory.capacity import fixed_space_dim
+    from lmech.theory.kappa import solve_kappa
+
+    rep = np.stack([np.eye(3), np.eye(3)[[1, 2, 0]]])
+    with pytest.raises(ValueError, match="`atol` must be finite"):
+        fixed_space_dim(rep, atol=float("nan"))
+    with pytest.raises(TypeError, match="`rtol` must be a real number"):
+        solve_kappa(EV, 4, rtol="1.0")

@@ -458,7 +458,7 @@ def overfitting_peaks(
     """
     ridge = check_real(ridge, "ridge", lo=0)
     noise = check_real(noise, "noise", lo=0)
-    if not isinstance(P_range, (tuple, list, np.ndarray)) or len(P_range) != 2:
+    if not isinstance(P_range, (tuple, list, np.ndarray)) or np.ndim(P_range) != 1 or len(P_range) != 2:
         fail("P_range", "a pair (P_min, P_max)", P_range, TypeError)
     lo = check_real(P_range[0], "P_range[0]", lo=0, lo_closed=False)
     hi = check_real(P_range[1], "P_range[1]", lo=lo, lo_closed=False)
