@@ -315,9 +315,9 @@ _BIG_INT = 10**400  # beyond float range
 
 def edge_values(value, profile):
     """Edge values replacing one argument whose valid value is ``value``."""
-    out = [None, "x", float("nan"), -1, 0, _BIG_INT]
+    out = [None, "x", float("nan"), float("inf"), -1, 0, _BIG_INT, [], True]
     if profile == "slow":
-        out += [float("inf"), -float("inf"), 1e300, -1e300, 0.5, 0.0, 1, 2**63, [], 1j, True]
+        out += [-float("inf"), 1e300, -1e300, 0.5, 0.0, 1, 2**63, 1j]
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         out += [10**9, 0.5] + ([2.0, 1e18, -(10**9)] if profile == "slow" else [])
     elif isinstance(value, float):
@@ -331,10 +331,10 @@ def edge_values(value, profile):
         if arr.dtype.kind in "fiu" and arr.size:
             nan = arr.astype(float).copy()
             nan.flat[0] = np.nan
-            out += [nan, arr.astype(float) * 1e299, arr[:1]]
+            out += [nan, arr.astype(float) * 1e299, arr.astype(float) * 1e-300, arr[:1]]
             if profile == "slow":
-                out += [-arr, np.zeros_like(arr, dtype=float), arr.astype(float) * 1e-300,
-                        np.full(arr.shape, np.inf), arr.astype(float).T[::-1]]
+                out += [-arr, np.zeros_like(arr, dtype=float), np.full(arr.shape, np.inf),
+                        arr.astype(float).T[::-1]]
     elif isinstance(value, str):
         out += ["not-a-choice", ""]
     return out
