@@ -471,8 +471,13 @@ def _short(v):
 # a listed function that passes fails the test, so the list shrinks as fixes land.
 KNOWN = {}
 
-# Same, for the slow profile (extreme values such as -1e300, 5e-324, 2**63, and random draws).
-KNOWN_SLOW = {}
+# Open findings of the hypothesis profile (random draws; xfail when hit, pass when not).
+KNOWN_SLOW = {
+    "lmech.theory.icl.icl_risk": "valid depths above ~25 take over 5 s (the optimal polynomial's "
+                                 "fit grows with depth): cost, not a hang; depth is capped at 1000",
+    "lmech.theory.icl.rrs_risk": "hypothesis found depth=71 on a random spectrum returning NaN risk "
+                                 "with no flag (high-degree polynomial fit loses precision)",
+}
 
 
 def test_every_public_function_is_covered():
@@ -494,10 +499,9 @@ def test_baseline_call_is_valid(name):
 
 def _assert_profile(name, profile):
     calls, failures = run_profile(name, profile)
-    known = KNOWN if profile == "fast" else {**KNOWN, **KNOWN_SLOW}
-    if name in known:
+    if name in KNOWN:
         assert failures, f"{name} now passes: remove it from KNOWN"
-        pytest.xfail(known[name])
+        pytest.xfail(KNOWN[name])
     assert not failures, "\n".join(f"{arg}={v}: {p}" for arg, v, p in failures)
 
 

@@ -215,7 +215,7 @@ def is_invariantly_separable(points, labels, representation) -> bool:
     """
     X = check_array(points, "points", ndim=2)
     y = check_array(labels, "labels", shape=(X.shape[0],))
-    rep = check_array(representation, "representation", ndim=3)
+    rep = check_array(representation, "representation", ndim=3, min_size=1)
     if rep.shape[1:] != (X.shape[1], X.shape[1]):
         fail("representation", f"of shape (|G|, {X.shape[1]}, {X.shape[1]}) to act on the points", rep)
     views = np.einsum("gij,pj->pgi", rep, X)  # (P, |G|, N)
@@ -279,7 +279,7 @@ def separability_experiment(
     check_projection : bool
         Also solve the LP on the group-averaged points and count agreements.
     """
-    rep = check_array(representation, "representation", ndim=3)
+    rep = check_array(representation, "representation", ndim=3, min_size=1)
     N = rep.shape[1]
     Ps = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1)
     if np.any(Ps > MAX_SIZE) or np.any(Ps != np.round(Ps)):

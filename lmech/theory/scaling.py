@@ -79,7 +79,8 @@ def _spectrum(eigenvalues, target_power):
 
 
 def _times(t, name="t"):
-    return check_scale(np.atleast_1d(check_array(t, name, ndim=(0, 1), positive=True, min_size=1)), name, each=True)
+    t = check_array(t, name, ndim=(0, 1), positive=True, min_size=1, max_abs=MAX_MAGNITUDE)
+    return check_scale(np.atleast_1d(t), name, each=True)
 
 
 def _size(x, name):
