@@ -188,7 +188,7 @@ def two_point_equivalent(
     """
     lam, _ = _spectrum(eigenvalues)
     M = lam.shape[0]
-    P = check_real(n_samples, "n_samples", lo=0, lo_closed=False, hi=MAX_MAGNITUDE)
+    P = check_real(n_samples, "n_samples", lo=MIN_SCALE, hi=MAX_MAGNITUDE)
     u = check_array(vector, "vector", max_abs=MAX_MAGNITUDE, shape=(M,))
     if A is None:
         A_mat, diag = lam, True
@@ -356,7 +356,7 @@ def sgd_fixed_data(
         are ``inf`` and ``stable`` is False.
     """
     lam, v2 = _spectrum(eigenvalues, target_power)
-    P = check_real(n_samples, "n_samples", lo=0, lo_closed=False, hi=MAX_MAGNITUDE)
+    P = check_real(n_samples, "n_samples", lo=MIN_SCALE, hi=MAX_MAGNITUDE)
     eta = check_real(lr, "lr", lo=MIN_SCALE)
     if batch_size is None:
         coupling = 0.0
@@ -476,7 +476,7 @@ def two_time_correlation(eigenvalues, target_power, n_samples, times, noise=0.0,
     TwoTimeResult
     """
     lam, v2 = _spectrum(eigenvalues, target_power)
-    P = check_real(n_samples, "n_samples", lo=0, lo_closed=False, hi=MAX_MAGNITUDE)
+    P = check_real(n_samples, "n_samples", lo=MIN_SCALE, hi=MAX_MAGNITUDE)
     tau = np.atleast_1d(check_array(times, "times", max_abs=MAX_MAGNITUDE, ndim=(0, 1), positive=True, min_size=1))
     check_scale(tau, "times", each=True)
     s2 = check_real(noise, "noise", lo=0.0)
