@@ -53,7 +53,7 @@ DEFAULT_LR = {"adam": {"mlp": 1e-2, "resmlp": 1e-2, "gpt": 1e-2}, "sgd": {"mlp":
 _STATS = ("size", "delta", "size_l1")
 
 
-def fit_slope(x: Sequence[float], y: Sequence[float]) -> float:
+def fit_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     """Least-squares slope of ``log2 y`` against ``log2 x`` (``nan`` if y has zeros or NaN).
 
     ``x`` must hold at least two distinct positive finite values; ``y`` the same number of
