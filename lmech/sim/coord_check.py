@@ -54,11 +54,9 @@ _STATS = ("size", "delta", "size_l1")
 
 
 def fit_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
-    """Least-squares slope of ``log2 y`` against ``log2 x`` (``nan`` if y has zeros or NaN).
-
-    ``x`` must hold at least two distinct positive finite values; ``y`` the same number of
-    entries (NaN and zeros allowed: they give a NaN slope, the coordinate check's "no fit").
-    """
+    """Least-squares slope of ``log2 y`` against ``log2 x`` (``-inf``/``nan`` if y has zeros)."""
+    # x: at least two distinct positive finite values; y: as many entries, where zeros and NaN
+    # are allowed and give a NaN slope (the coordinate check's "no fit").
     xa = check_array(x, "x", ndim=1, positive=True, min_size=2)
     ya = check_array(y, "y", ndim=1, finite=False)
     if ya.shape != xa.shape:
