@@ -2,6 +2,11 @@
 
 One message shape everywhere: "`<name>` must be <constraint>; got <value>".
 Validate once at the public boundary, never inside inner loops.
+
+Sizes (steps, modes, grid points, quadrature nodes, trials, ...) are capped: ``MAX_SIZE``
+(10**7) unless a function documents a smaller cap for costlier work. The caps are far above
+any real use; they make an absurd request fail at once with ValueError instead of allocating
+until memory runs out or looping in C where no signal can stop it.
 """
 from __future__ import annotations
 
@@ -11,7 +16,22 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+#: Default cap on a size argument (see the module docstring).
+MAX_SIZE = 10**7
+
+#: Cap on the magnitude of array entries that a computation squares or multiplies together
+#: (float64 ends near 1.8e308): such inputs beyond it are refused rather than overflowing.
+MAX_MAGNITUDE = 1e100
+
+#: Smallest accepted scale of a spectrum, a time or a rate: below it, reciprocals and
+#: Laplace-inversion nodes (~ 1/t) leave float64. Real inputs are many decades above it.
+MIN_SCALE = 1e-100
+
 __all__ = [
+    "MAX_SIZE",
+    "MAX_MAGNITUDE",
+    "MIN_SCALE",
+    "check_scale",
     "fail",
     "check_array",
     "check_real",
@@ -20,6 +40,7 @@ __all__ = [
     "check_same_length",
     "check_regression_data",
     "check_seeds",
+    "as_complex_array",
 ]
 
 
@@ -46,11 +67,13 @@ def check_array(
     positive: bool = False,
     min_size: int = 0,
     dtype: Any = np.float64,
+    max_abs: float | None = None,
 ) -> np.ndarray:
     """Convert ``x`` to an ndarray of ``dtype`` and check it.
 
     ``shape`` may contain ``None`` for free dimensions. NaN is always rejected when
-    ``finite`` is true (the default); infinities too.
+    ``finite`` is true (the default); infinities too. ``max_abs`` (e.g. ``MAX_MAGNITUDE``)
+    bounds the entries' magnitude where the computation would overflow beyond it.
     """
     if isinstance(x, (str, bytes)) or x is None:
         fail(name, "an array of numbers", x, TypeError)
@@ -60,6 +83,8 @@ def check_array(
         fail(name, "an array of numbers within float range", x)
     except (TypeError, ValueError):
         fail(name, "an array of numbers", x, TypeError)
+    if any(st < 0 for st in arr.strides):  # reversed views: torch.from_numpy refuses them
+        arr = arr.copy()
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
@@ -79,6 +104,33 @@ def check_array(
             fail(name, f"strictly positive (min is {np.min(arr):.6g})", arr)
         if nonnegative and np.any(arr < 0):
             fail(name, f"non-negative (min is {np.min(arr):.6g})", arr)
+        if max_abs is not None and arr.size and np.nanmax(np.abs(arr)) > max_abs:
+            fail(name, f"at most {max_abs:.0e} in magnitude (larger entries overflow float64 in "
+                 f"the computation; rescale them) (max is {np.nanmax(np.abs(arr)):.3g})", arr)
+    return arr
+
+
+def as_complex_array(x: Any, name: str) -> np.ndarray:
+    """Convert ``x`` to a complex ndarray, refusing None, strings and out-of-range numbers."""
+    if isinstance(x, (str, bytes)) or x is None:
+        fail(name, "an array of (complex) numbers", x, TypeError)
+    try:
+        return np.asarray(x, dtype=complex)
+    except OverflowError:
+        fail(name, "an array of numbers within float range", x)
+    except (TypeError, ValueError):
+        fail(name, "an array of (complex) numbers", x, TypeError)
+
+
+def check_scale(arr: np.ndarray, name: str, *, each: bool = False) -> np.ndarray:
+    """Refuse an array whose largest magnitude (``each``: any nonzero entry) is below MIN_SCALE."""
+    a = np.abs(np.asarray(arr, dtype=float))
+    if a.size and np.any(a > 0):
+        small = np.min(a[a > 0]) if each else np.max(a)
+        if small < MIN_SCALE:
+            what = "nonzero entries" if each else "largest entry"
+            fail(name, f"of a scale where the computation stays in float64: {what} at least "
+                 f"{MIN_SCALE:g} in magnitude (rescale the units)", arr)
     return arr
 
 
@@ -124,14 +176,21 @@ def check_int(x: Any, name: str, *, lo: int | None = None, hi: int | None = None
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         left = "-inf" if lo is None else str(lo)
         right = "inf" if hi is None else str(hi)
-        fail(name, f"an integer in [{left}, {right}]", x)
+        why = ""
+        if hi is not None and v > hi:
+            why = " (the upper limit is a cap on the work this size sets, far above real use)"
+        fail(name, f"an integer in [{left}, {right}]{why}", x)
     return v
 
 
 def check_choice(x: Any, name: str, options: Iterable[Any]) -> Any:
     """Check that ``x`` is one of ``options``."""
     opts = list(options)
-    if x not in opts:
+    try:
+        known = x in opts
+    except (TypeError, ValueError):  # arrays and other values that do not compare to a bool
+        known = False
+    if not known:
         fail(name, "one of " + ", ".join(repr(o) for o in opts), x)
     return x
 

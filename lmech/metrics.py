@@ -4,6 +4,10 @@ Every relative error names its denominator: :func:`rel_err_theory` divides by th
 :func:`rel_err_sim` by the simulation. Both take ``(theory, sim)`` in that order, so a call
 site reads the same whichever denominator it chose. They are elementwise; reduce with
 ``.mean()`` or ``.max()`` and say which in the claim's metric.
+
+NaN and inf propagate on purpose: a NaN input (a diverged run) or a zero denominator gives a
+NaN/inf error, which no tolerance accepts, so the claim fails visibly instead of the metric
+hiding the problem. Non-numeric input (None, strings) raises TypeError.
 """
 from __future__ import annotations
 
@@ -12,9 +16,20 @@ import numpy as np
 __all__ = ["rel_err_theory", "rel_err_sim", "abs_err", "log_ratio", "norm_rel_err_theory"]
 
 
+def _as_float(x, name: str) -> np.ndarray:
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"`{name}` must be an array of numbers; got {x!r:.80}")
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except OverflowError:
+        raise ValueError(f"`{name}` must be an array of numbers within float range") from None
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be an array of numbers; got {x!r:.80}") from None
+
+
 def _pair(theory, sim) -> tuple[np.ndarray, np.ndarray]:
-    t = np.asarray(theory, dtype=np.float64)
-    s = np.asarray(sim, dtype=np.float64)
+    t = _as_float(theory, "theory")
+    s = _as_float(sim, "sim")
     if t.shape != s.shape and t.size != 1 and s.size != 1:
         raise ValueError(f"`sim` must have the shape of `theory` {t.shape}; got {s.shape}")
     return t, s

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy.special import eval_gegenbauer, gammaln, roots_jacobi
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
 
 __all__ = [
     "power_law",
@@ -43,10 +43,13 @@ __all__ = [
 def power_law(n_modes: int, exponent: float, *, scale: float = 1.0, normalize: bool = False) -> np.ndarray:
     """``scale * k**(-exponent)`` for k = 1..n_modes (float64).
 
-    With ``normalize=True`` the result is rescaled to sum to ``scale``.
+    With ``normalize=True`` the result is rescaled to sum to ``scale``. ``|exponent| <= 1000``
+    (beyond, k**(-exponent) leaves float64 at k = 2); ``n_modes <= 10**7``.
     """
-    n = check_int(n_modes, "n_modes", lo=1)
-    a = check_real(exponent, "exponent")
+    n = check_int(n_modes, "n_modes", lo=1, hi=MAX_SIZE)
+    a = check_real(exponent, "exponent", lo=-1000, hi=1000)  # beyond: k**-a leaves float64 at k = 2
+    if a < 0 and -a * np.log(n) > 700:
+        fail("exponent", f"such that n_modes**(-exponent) fits in float64 (n_modes = {n})", exponent)
     s = check_real(scale, "scale", lo=0, lo_closed=False)
     out = np.arange(1, n + 1, dtype=np.float64) ** (-a)
     if normalize:
@@ -69,6 +72,8 @@ def power_law_problem(n_modes: int, spectrum_exponent: float, power_exponent: fl
     kernel's trace is 1). A target with coefficients ``v_k = k^-c`` has power exponent
     ``a = 2c``. Used by kernel, SGD, random-feature and scaling-law claims alike.
     """
+    check_real(spectrum_exponent, "spectrum_exponent", lo=-1000, hi=1000)
+    check_real(power_exponent, "power_exponent", lo=-1000, hi=1000)
     lam = power_law(n_modes, spectrum_exponent, normalize=normalize)
     power = power_law(n_modes, power_exponent, normalize=normalize)
     return PowerLawProblem(lam, power)
@@ -114,7 +119,7 @@ def empirical_spectrum(gram, *, n_modes: int | None = None) -> EmpiricalSpectrum
     n_modes : int, optional
         Keep only the top ``n_modes`` modes (default: all N).
     """
-    K = check_array(gram, "gram", ndim=2)
+    K = check_array(gram, "gram", max_abs=MAX_MAGNITUDE, ndim=2)
     N = K.shape[0]
     if K.shape != (N, N) or N == 0:
         fail("gram", "a non-empty square matrix", K)
@@ -132,8 +137,8 @@ def empirical_spectrum(gram, *, n_modes: int | None = None) -> EmpiricalSpectrum
 
 
 def _check_targets(eigenfunctions, y):
-    phi = check_array(eigenfunctions, "eigenfunctions", ndim=2)
-    Y = check_array(y, "y", ndim=(1, 2))
+    phi = check_array(eigenfunctions, "eigenfunctions", max_abs=MAX_MAGNITUDE, ndim=2)
+    Y = check_array(y, "y", max_abs=MAX_MAGNITUDE, ndim=(1, 2))
     if Y.shape[0] != phi.shape[0]:
         fail("y", f"of first dimension {phi.shape[0]} (one row per point)", Y)
     return phi, Y
@@ -168,7 +173,7 @@ def cumulative_power(eigenvalues, target_power) -> np.ndarray:
     ndarray, shape (M,)
         Non-decreasing, ending at 1 (all zeros if the target has no power).
     """
-    lam = check_array(eigenvalues, "eigenvalues", ndim=1, nonnegative=True, min_size=1)
+    lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, nonnegative=True, min_size=1)
     v2 = check_array(target_power, "target_power", shape=(lam.shape[0],), nonnegative=True)
     order = np.argsort(-lam, kind="stable")
     c = np.cumsum(v2[order])
@@ -198,7 +203,7 @@ def sphere_multiplicity(d: int, level) -> np.ndarray:
 
     N(d, 0) = 1 and N(d, l) = (2l + d - 2)/l * C(l + d - 3, l - 1) for l >= 1.
     """
-    d = check_int(d, "d", lo=2)
+    d = check_int(d, "d", lo=2, hi=10**6)
     lv = np.atleast_1d(check_array(level, "level", ndim=(0, 1), nonnegative=True))
     if np.any(lv != np.round(lv)):
         fail("level", "integers", lv)
@@ -254,9 +259,9 @@ def dot_product_kernel_spectrum(kernel_fn, d: int, n_levels: int, *, n_nodes: in
     n_nodes : int, optional
         Quadrature nodes (default max(800, 4 n_levels)).
     """
-    d = check_int(d, "d", lo=3)
-    L = check_int(n_levels, "n_levels", lo=1)
-    n = check_int(n_nodes if n_nodes is not None else max(800, 4 * L), "n_nodes", lo=L + 1)
+    d = check_int(d, "d", lo=3, hi=10**6)
+    L = check_int(n_levels, "n_levels", lo=1, hi=2000)
+    n = check_int(n_nodes if n_nodes is not None else max(800, 4 * L), "n_nodes", lo=L + 1, hi=10**5)
     if not callable(kernel_fn):
         fail("kernel_fn", "callable", kernel_fn, TypeError)
     a = (d - 3) / 2.0

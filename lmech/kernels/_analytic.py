@@ -61,13 +61,39 @@ class MLPKernels:
 
 
 # --------------------------------------------------------------------------- validation
+#: Largest accepted ``depth``: far beyond any network studied here; the recursions loop over
+#: layers in Python, and past this the kernel is a fixed point anyway.
+MAX_DEPTH = 10_000
+
+
+def _check_finite_kernel(K, X1, X2, depth, wv, bv):
+    """Refuse a kernel that overflowed float64 instead of returning inf/NaN silently."""
+    if np.all(np.isfinite(K)):
+        return K
+    scale = max(float(np.max(np.abs(X1))), 0.0 if X2 is None else float(np.max(np.abs(X2))))
+    fail("X1", f"inputs whose kernel fits in float64 (it overflowed: max |x| = {scale:.3g}, "
+         f"weight_var = {wv:g}, bias_var = {bv:g}, depth = {depth}); rescale the inputs", X1)
+
+
+def _compute_checked(X1, X2, depth, activation, wv, bv, want_ntk):
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            nngp, ntk = _compute(X1, X2, depth, activation, wv, bv, want_ntk=want_ntk)
+    except OverflowError:
+        nngp = ntk = np.array([np.inf])
+    _check_finite_kernel(nngp, X1, X2, depth, wv, bv)
+    if want_ntk:
+        _check_finite_kernel(ntk, X1, X2, depth, wv, bv)
+    return nngp, ntk
+
+
 def _check_inputs(X1, X2, depth, activation, weight_var, bias_var):
     X1 = check_array(X1, "X1", ndim=2, min_size=1)
     if X2 is not None:
         X2 = check_array(X2, "X2", ndim=2, min_size=1)
         if X2.shape[1] != X1.shape[1]:
             fail("X2", f"of shape (n2, {X1.shape[1]}) to match X1's {X1.shape[1]} features", X2)
-    depth = check_int(depth, "depth", lo=0)
+    depth = check_int(depth, "depth", lo=0, hi=MAX_DEPTH)
     activation = check_choice(activation, "activation", ACTIVATIONS)
     weight_var = check_real(weight_var, "weight_var", lo=0, lo_closed=False)
     bias_var = check_real(bias_var, "bias_var", lo=0)
@@ -338,6 +364,7 @@ def mlp_kernels(
     depth : int
         Number of hidden layers (``depth = 1`` is the two-layer network x -> phi(W x) ->
         readout). ``depth = 0`` gives the linear kernel ``weight_var x.x'/d + bias_var``.
+        At most ``MAX_DEPTH`` (10,000).
     activation : {"relu", "erf", "linear"}
     weight_var, bias_var : float
         sigma_w^2 > 0 and sigma_b^2 >= 0 of every layer, readout included (NTK
@@ -346,7 +373,9 @@ def mlp_kernels(
     Returns
     -------
     MLPKernels
-        ``nngp`` and ``ntk``, each (n1, n2) float64 arrays.
+        ``nngp`` and ``ntk``, each (n1, n2) float64 arrays. A kernel that would overflow
+        float64 (inputs near 1e150 or beyond, or ``weight_var ** depth`` out of range) raises
+        ValueError naming ``X1`` rather than returning inf/NaN.
 
     Examples
     --------
@@ -357,7 +386,7 @@ def mlp_kernels(
     ((5, 5), True)
     """
     X1, X2, depth, activation, wv, bv = _check_inputs(X1, X2, depth, activation, weight_var, bias_var)
-    nngp, ntk = _compute(X1, X2, depth, activation, wv, bv, want_ntk=True)
+    nngp, ntk = _compute_checked(X1, X2, depth, activation, wv, bv, want_ntk=True)
     return MLPKernels(nngp=nngp, ntk=ntk)
 
 
@@ -369,7 +398,7 @@ def nngp_mlp(X1, X2=None, depth: int = 1, activation: str = "relu", weight_var: 
     Cheaper than :func:`mlp_kernels` when only the NNGP is needed.
     """
     X1, X2, depth, activation, wv, bv = _check_inputs(X1, X2, depth, activation, weight_var, bias_var)
-    return _compute(X1, X2, depth, activation, wv, bv, want_ntk=False)[0]
+    return _compute_checked(X1, X2, depth, activation, wv, bv, want_ntk=False)[0]
 
 
 def ntk_mlp(X1, X2=None, depth: int = 1, activation: str = "relu", weight_var: float = 2.0,
@@ -379,7 +408,7 @@ def ntk_mlp(X1, X2=None, depth: int = 1, activation: str = "relu", weight_var: f
     Same parameters and conventions as :func:`mlp_kernels`; returns an (n1, n2) array.
     """
     X1, X2, depth, activation, wv, bv = _check_inputs(X1, X2, depth, activation, weight_var, bias_var)
-    return _compute(X1, X2, depth, activation, wv, bv, want_ntk=True)[1]
+    return _compute_checked(X1, X2, depth, activation, wv, bv, want_ntk=True)[1]
 
 
 def mlp_kernels_of_cosine(cosine, depth: int = 1, activation: str = "relu", weight_var: float = 2.0,
@@ -400,7 +429,13 @@ def mlp_kernels_of_cosine(cosine, depth: int = 1, activation: str = "relu", weig
     q = np.array([wv + bv])
     if activation == "relu" and bv == 0.0:
         one = torch.ones((1, 1), dtype=torch.float64)
-        _block_relu_homogeneous(S, T, depth, one * ((wv / 2.0) ** depth * wv), one.expand(1, S.shape[1]))
+        try:
+            scale = (wv / 2.0) ** depth * wv
+        except OverflowError:
+            scale = math.inf
+        if not math.isfinite(scale):
+            fail("weight_var", f"such that (weight_var/2)**depth fits in float64 (depth = {depth})", wv)
+        _block_relu_homogeneous(S, T, depth, one * scale, one.expand(1, S.shape[1]))
     else:
         qs = [torch.from_numpy(v).reshape(1, 1) for v in _variances(q, depth, activation, wv, bv)]
         S.mul_(wv).add_(bv)
@@ -410,4 +445,6 @@ def mlp_kernels_of_cosine(cosine, depth: int = 1, activation: str = "relu", weig
     if np.any(exact):  # the arc-cosine at rho = 1 from the variance recursion, not a rounded rho
         dq, dt = _diagonal(q, depth, activation, wv, bv)
         nngp, ntk = np.where(exact, dq[0], nngp), np.where(exact, dt[0], ntk)
+    if not (np.all(np.isfinite(nngp)) and np.all(np.isfinite(ntk))):
+        fail("weight_var", f"such that the kernel fits in float64 (depth = {depth}, bias_var = {bv:g})", wv)
     return MLPKernels(nngp=nngp, ntk=ntk)

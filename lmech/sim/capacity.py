@@ -9,6 +9,9 @@ feasibility LP ``y_mu w . pi(g) x_mu >= 1`` for all (mu, g), solved with HiGHS
 only the orbits.
 
 Group representations are returned as dense arrays ``(|G|, N, N)`` of all group elements.
+Their size is capped: at most ``MAX_REP_ENTRIES`` (10**8, 800 MB of float64) entries
+``|G| N^2``, far beyond the N of a few hundred used for the capacity experiments; larger
+requests raise ValueError before anything is allocated.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from lmech._validation import check_array, check_int, fail
+from lmech._validation import MAX_SIZE, check_array, check_int, fail
 
 __all__ = [
     "cyclic_shift_rep",
@@ -62,6 +65,16 @@ def permutation_rep(perms) -> np.ndarray:
     return _perm_matrices(p)
 
 
+#: Largest ``|G| * N * N`` a representation builder will allocate (see the module docstring).
+MAX_REP_ENTRIES = 10**8
+
+
+def _check_rep_size(order: int, dim: int, name: str, value) -> None:
+    if order * dim * dim > MAX_REP_ENTRIES:
+        fail(name, f"small enough that |G| * N^2 = {order} * {dim}^2 stays within "
+             f"{MAX_REP_ENTRIES:.0e} entries (the dense representation is allocated)", value)
+
+
 def cyclic_shift_rep(length: int, channels: int = 1) -> np.ndarray:
     """Z_n acting by circular shifts on ``channels`` signals of length n (N = channels * n).
 
@@ -70,6 +83,7 @@ def cyclic_shift_rep(length: int, channels: int = 1) -> np.ndarray:
     """
     n = check_int(length, "length", lo=1)
     c = check_int(channels, "channels", lo=1)
+    _check_rep_size(n, c * n, "length" if n * n * n > MAX_REP_ENTRIES else "channels", length if n ** 3 > MAX_REP_ENTRIES else channels)
     idx = np.arange(c * n).reshape(c, n)
     perms = np.stack([np.roll(idx, s, axis=1).ravel() for s in range(n)])
     # perm[i] is the image of coordinate i: position (ch, j) -> (ch, j + s)
@@ -81,6 +95,7 @@ def translation_rep_2d(size: int, channels: int = 1) -> np.ndarray:
     """Z_n x Z_n acting by circular 2-D translations on ``channels`` images of size n x n."""
     n = check_int(size, "size", lo=1)
     c = check_int(channels, "channels", lo=1)
+    _check_rep_size(n * n, c * n * n, "size" if n ** 6 > MAX_REP_ENTRIES else "channels", size if n ** 6 > MAX_REP_ENTRIES else channels)
     idx = np.arange(c * n * n).reshape(c, n, n)
     perms = np.stack([np.roll(idx, (a, b), axis=(1, 2)).ravel() for a in range(n) for b in range(n)])
     return _perm_matrices(np.argsort(perms, axis=1))
@@ -90,6 +105,7 @@ def dihedral_rep(length: int, channels: int = 1) -> np.ndarray:
     """Dihedral group D_n (shifts and reflections) acting on ``channels`` signals of length n."""
     n = check_int(length, "length", lo=1)
     c = check_int(channels, "channels", lo=1)
+    _check_rep_size(2 * n, c * n, "length" if 2 * n ** 3 > MAX_REP_ENTRIES else "channels", length if 2 * n ** 3 > MAX_REP_ENTRIES else channels)
     idx = np.arange(c * n).reshape(c, n)
     out = []
     for flip in (False, True):
@@ -120,11 +136,15 @@ def rotation_rep(order: int, frequencies, n_trivial: int = 0) -> np.ndarray:
     nothing to the fixed space, so dim Fix = n_trivial + 2 * #{m : m = 0 mod k}.
     """
     k = check_int(order, "order", lo=1)
-    freqs = np.atleast_1d(np.asarray(frequencies, dtype=int))
+    freqs = np.atleast_1d(check_array(frequencies, "frequencies", ndim=(0, 1)))
+    if np.any(freqs != np.round(freqs)) or np.any(np.abs(freqs) > 2**62):
+        fail("frequencies", "integers", frequencies)
+    freqs = freqs.astype(int)
     t = check_int(n_trivial, "n_trivial", lo=0)
     dim = 2 * len(freqs) + t
     if dim == 0:
         fail("frequencies", "non-empty when n_trivial is 0", frequencies)
+    _check_rep_size(k, dim, "order" if k > MAX_REP_ENTRIES // max(dim, 1) ** 2 // 2 else "n_trivial", order if k > MAX_REP_ENTRIES // max(dim, 1) ** 2 // 2 else n_trivial)
     mats = np.zeros((k, dim, dim))
     for g in range(k):
         for j, m in enumerate(freqs):
@@ -138,6 +158,10 @@ def direct_sum(*reps: np.ndarray) -> np.ndarray:
     """Block-diagonal direct sum of representations of the same group (same element order)."""
     if not reps:
         fail("reps", "at least one representation", reps)
+    reps = tuple(check_array(r, "reps", ndim=3, min_size=1) for r in reps)
+    for r in reps:
+        if r.shape[1] != r.shape[2]:
+            fail("reps", "arrays of shape (|G|, N, N) with square matrices", r)
     k = reps[0].shape[0]
     if any(r.shape[0] != k for r in reps):
         fail("reps", "representations of one group (same number of elements)", [r.shape for r in reps])
@@ -191,7 +215,7 @@ def is_invariantly_separable(points, labels, representation) -> bool:
     """
     X = check_array(points, "points", ndim=2)
     y = check_array(labels, "labels", shape=(X.shape[0],))
-    rep = check_array(representation, "representation", ndim=3)
+    rep = check_array(representation, "representation", ndim=3, min_size=1)
     if rep.shape[1:] != (X.shape[1], X.shape[1]):
         fail("representation", f"of shape (|G|, {X.shape[1]}, {X.shape[1]}) to act on the points", rep)
     views = np.einsum("gij,pj->pgi", rep, X)  # (P, |G|, N)
@@ -255,12 +279,15 @@ def separability_experiment(
     check_projection : bool
         Also solve the LP on the group-averaged points and count agreements.
     """
-    rep = check_array(representation, "representation", ndim=3)
+    rep = check_array(representation, "representation", ndim=3, min_size=1)
     N = rep.shape[1]
-    Ps = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1).astype(int)
-    trials = check_int(n_trials, "n_trials", lo=1)
+    Ps = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1)
+    if np.any(Ps > MAX_SIZE) or np.any(Ps != np.round(Ps)):
+        fail("n_points", f"integers in [1, {MAX_SIZE:.0e}] (a size cap far above real use)", n_points)
+    Ps = Ps.astype(int)
+    trials = check_int(n_trials, "n_trials", lo=1, hi=10**6)
     d_in = N if input_dim is None else check_int(input_dim, "input_dim", lo=1)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_int(seed, "seed", lo=0))
     proj = rep.mean(axis=0)
     n_sep = np.zeros(len(Ps), dtype=int)
     agree = checked = 0
@@ -297,6 +324,11 @@ def conv_relu_features(length: int, in_channels: int, out_channels: int, kernel_
     cin = check_int(in_channels, "in_channels", lo=1)
     cout = check_int(out_channels, "out_channels", lo=1)
     k = check_int(kernel_size, "kernel_size", lo=1, hi=n)
+    for name, value, size in (("length", length, n), ("in_channels", in_channels, cin), ("out_channels", out_channels, cout)):
+        if size > 10**6 or n * cin * cout * k > MAX_REP_ENTRIES:
+            fail(name, f"such that length * in_channels * out_channels * kernel_size <= {MAX_REP_ENTRIES:.0e} "
+                 "and each is at most 1e6 (the filters and features are dense)", value)
+    seed = check_int(seed, "seed", lo=0)
     W = np.random.default_rng(seed).standard_normal((cout, cin, k)) / np.sqrt(cin * k)
 
     def phi(X: np.ndarray) -> np.ndarray:

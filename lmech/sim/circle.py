@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_SIZE, check_array, check_int, check_real, fail
 
 __all__ = [
     "CircleTask",
@@ -79,8 +79,8 @@ def circle_task(beta: float, *, n_freq: int = 128, n_grid: int = 512, alpha: flo
     """
     beta = check_real(beta, "beta", lo=0, lo_closed=False)
     alpha = check_real(alpha, "alpha", lo=1, lo_closed=False)
-    K = check_int(n_freq, "n_freq", lo=1)
-    P = check_int(n_grid, "n_grid", lo=2 * K + 2)
+    K = check_int(n_freq, "n_freq", lo=1, hi=MAX_SIZE)
+    P = check_int(n_grid, "n_grid", lo=2 * K + 2, hi=MAX_SIZE)
     rng = np.random.default_rng(check_int(seed, "seed", lo=0))
     phases = rng.uniform(0.0, 2 * np.pi, K)
     k = np.arange(1, K + 1, dtype=float)

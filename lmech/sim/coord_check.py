@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmech._validation import check_choice, check_int, check_real, fail
+from lmech._validation import check_array, check_choice, check_int, check_real, fail
 from lmech.param.parameterization import Parameterization
 from lmech.param.roles import unwrap
 from lmech.param.rules import SCHEMES
@@ -55,9 +55,17 @@ _STATS = ("size", "delta", "size_l1")
 
 def fit_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     """Least-squares slope of ``log2 y`` against ``log2 x`` (``-inf``/``nan`` if y has zeros)."""
-    lx = np.log2(np.asarray(x, dtype=np.float64))
-    with np.errstate(divide="ignore"):
-        ly = np.log2(np.asarray(y, dtype=np.float64))
+    # x: at least two distinct positive finite values; y: as many entries, where zeros and NaN
+    # are allowed and give a NaN slope (the coordinate check's "no fit").
+    xa = check_array(x, "x", ndim=1, positive=True, min_size=2)
+    ya = check_array(y, "y", ndim=1, finite=False)
+    if ya.shape != xa.shape:
+        fail("y", f"of the length of x ({len(xa)})", ya)
+    if np.ptp(np.log2(xa)) == 0:
+        fail("x", "at least two distinct values", x)
+    lx = np.log2(xa)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ly = np.log2(ya)
     if not np.all(np.isfinite(ly)):
         return float("nan")
     lx = lx - lx.mean()

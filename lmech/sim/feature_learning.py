@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
 
 __all__ = [
     "FLSimulation",
@@ -60,12 +60,12 @@ def _check_problem(eigenvalues, target_power, t, N, gamma, draws, seed):
     p = check_array(target_power, "target_power", ndim=1, nonnegative=True)
     if p.shape != lam.shape:
         fail("target_power", f"of shape {lam.shape}", p)
-    t = np.atleast_1d(check_array(t, "t", ndim=(0, 1), positive=True, min_size=1))
+    t = np.atleast_1d(check_array(t, "t", ndim=(0, 1), positive=True, min_size=1, max_abs=MAX_MAGNITUDE))
     if np.any(np.diff(t) <= 0):
         fail("t", "strictly increasing", t)
-    N = check_int(N, "N", lo=1)
+    N = check_int(N, "N", lo=1, hi=10**5)  # the N x N feature covariance is diagonalised
     gamma = check_real(gamma, "gamma", lo=0)
-    draws = check_int(draws, "draws", lo=1)
+    draws = check_int(draws, "draws", lo=1, hi=MAX_SIZE)
     seed = check_int(seed, "seed", lo=0)
     return lam, p, t, N, gamma, draws, seed
 

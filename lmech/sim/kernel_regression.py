@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, check_scale, fail
 
 __all__ = [
     "WideNetworkCurve",
@@ -87,6 +87,8 @@ def _check_sizes(P, name="P"):
     P_arr = np.atleast_1d(P_arr)
     if np.any(P_arr != np.round(P_arr)):
         fail(name, "integers (training-set sizes)", P_arr)
+    if np.any(P_arr > MAX_SIZE):
+        fail(name, f"at most {MAX_SIZE:.0e} (a size cap far above real use)", P_arr)
     return P_arr.astype(np.int64)
 
 
@@ -160,15 +162,15 @@ def gaussian_feature_regression(
     progress : bool
         Show a progress bar over P.
     """
-    lam = check_array(eigenvalues, "eigenvalues", ndim=1, positive=True, min_size=1)
-    v = check_array(target_coefficients, "target_coefficients", ndim=(1, 2))
+    lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, positive=True, min_size=1)
+    v = check_array(target_coefficients, "target_coefficients", max_abs=MAX_MAGNITUDE, ndim=(1, 2))
     if v.shape[0] != lam.shape[0]:
         fail("target_coefficients", f"of first dimension {lam.shape[0]} like `eigenvalues`", v)
     V = torch.from_numpy(v.reshape(lam.shape[0], -1).copy())
     sizes = _check_sizes(P)
     ridge = check_real(ridge, "ridge", lo=0)
     noise = check_real(noise, "noise", lo=0)
-    n_trials = check_int(n_trials, "n_trials", lo=1)
+    n_trials = check_int(n_trials, "n_trials", lo=1, hi=MAX_SIZE)
     seed = check_int(seed, "seed", lo=0)
     O = None
     if test_overlap is not None:
@@ -262,11 +264,11 @@ def population_kernel_regression(
     max_batch_elements : int
         Caps the trials processed at once (T * N * P entries of the cross Gram matrix).
     """
-    K = check_array(gram, "gram", ndim=2)
+    K = check_array(gram, "gram", max_abs=MAX_MAGNITUDE, ndim=2)
     N = K.shape[0]
     if K.shape != (N, N):
         fail("gram", "square", K)
-    y = check_array(targets, "targets", ndim=(1, 2))
+    y = check_array(targets, "targets", max_abs=MAX_MAGNITUDE, ndim=(1, 2))
     if y.shape[0] != N:
         fail("targets", f"of first dimension {N} like `gram`", y)
     Yc = torch.from_numpy(y.reshape(N, -1).copy())
@@ -275,7 +277,7 @@ def population_kernel_regression(
         fail("P", f"<= {N} when sampling without replacement", sizes)
     ridge = check_real(ridge, "ridge", lo=0)
     noise = check_real(noise, "noise", lo=0)
-    n_trials = check_int(n_trials, "n_trials", lo=1)
+    n_trials = check_int(n_trials, "n_trials", lo=1, hi=MAX_SIZE)
     seed = check_int(seed, "seed", lo=0)
     q = None
     if test_weights is not None:
@@ -448,7 +450,7 @@ def wide_network_curve(K, X, Y, P, *, width: int, n_networks: int, n_kernel_tria
     control variate), ``X``/``Y`` the population's inputs and targets; errors are measured on
     every point of the population and summed over outputs.
     """
-    K = check_array(K, "K", ndim=2)
+    K = check_array(K, "K", max_abs=MAX_MAGNITUDE, ndim=2)
     Y = np.asarray(Y, dtype=np.float64)
     sizes = _check_sizes(P)
     n_networks = check_int(n_networks, "n_networks", lo=1)
@@ -487,7 +489,7 @@ def rotated_test_overlap(eigenvalues, n_rotated: int, *, test_exponent: float = 
     becomes ``k^-test_exponent`` (normalised to sum 1), so ``O`` is dense in that block;
     ``phi_k = x_k / sqrt(lam_k)`` are the training eigenfunctions.
     """
-    lam = check_array(eigenvalues, "eigenvalues", ndim=1, positive=True)
+    lam = check_scale(check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, positive=True), "eigenvalues")
     m = check_int(n_rotated, "n_rotated", lo=1, hi=len(lam))
     rng = np.random.default_rng(check_int(seed, "seed", lo=0))
     lt = np.arange(1, len(lam) + 1, dtype=float) ** -check_real(test_exponent, "test_exponent")

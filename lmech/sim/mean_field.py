@@ -37,6 +37,8 @@ import numpy as np
 import torch
 
 from lmech._validation import (
+    MAX_MAGNITUDE,
+    MAX_SIZE,
     check_array, check_choice, check_int, check_real, check_regression_data, check_seeds, fail,
 )
 
@@ -350,9 +352,9 @@ def sphere_regression_task(P: int, P_test: int, D: int, seed: int = 1):
     -------
     X, y, X_test, y_test : arrays of shapes (P, D), (P,), (P_test, D), (P_test,)
     """
-    P = check_int(P, "P", lo=2)
-    P_test = check_int(P_test, "P_test", lo=0)
-    D = check_int(D, "D", lo=2)
+    P = check_int(P, "P", lo=2, hi=MAX_SIZE)
+    P_test = check_int(P_test, "P_test", lo=0, hi=MAX_SIZE)
+    D = check_int(D, "D", lo=2, hi=MAX_SIZE)
     rng = np.random.default_rng(check_int(seed, "seed", lo=0))
     X = rng.standard_normal((P + P_test, D))
     X *= math.sqrt(D) / np.linalg.norm(X, axis=1, keepdims=True)
@@ -381,8 +383,8 @@ def ensemble_loss(f, y, ensemble_size: int) -> tuple[float, float]:
     -------
     (mean, standard error) of the loss over the groups (standard error 0 for a single group).
     """
-    fa = check_array(f, "f", ndim=2, min_size=1)
-    ya = check_array(y, "y", ndim=1)
+    fa = check_array(f, "f", max_abs=MAX_MAGNITUDE, ndim=2, min_size=1)
+    ya = check_array(y, "y", max_abs=MAX_MAGNITUDE, ndim=1)
     if ya.shape[0] != fa.shape[1]:
         fail("y", f"of length {fa.shape[1]} (columns of f)", ya)
     E = check_int(ensemble_size, "ensemble_size", lo=1)

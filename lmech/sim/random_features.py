@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from lmech._validation import check_array, check_choice, check_int, check_real, fail
+from lmech._validation import MAX_SIZE, check_array, check_choice, check_int, check_real, fail
 
 __all__ = ["RFSimulation", "simulate_rf", "BottleneckSimulation", "simulate_bottlenecks"]
 
@@ -169,11 +169,11 @@ def simulate_rf(
         fail("target_power", f"of shape {lam_np.shape}", p_np)
     t_np = np.atleast_1d(check_array(t, "t", ndim=(0, 1), positive=True, min_size=1))
     N = None if N is None else check_int(N, "N", lo=1)
-    P = None if P is None else check_int(P, "P", lo=1)
+    P = None if P is None else check_int(P, "P", lo=1, hi=MAX_SIZE)
     noise = check_real(noise, "noise", lo=0)
     ensemble = check_int(ensemble, "ensemble", lo=1)
-    draws = check_int(draws, "draws", lo=1)
-    seed = check_int(seed, "seed", lo=0)
+    draws = check_int(draws, "draws", lo=1, hi=MAX_SIZE)
+    seed = check_int(seed, "seed", lo=0, hi=2**63 - 1)
     method = check_choice(method, "method", ["spectral", "loop"])
     if lr is not None:
         lr = check_real(lr, "lr", lo=0, lo_closed=False)
@@ -290,8 +290,8 @@ def simulate_bottlenecks(eigenvalues, target_power, sizes, *, kind: str = "width
     if np.any(np.diff(sizes_np) <= 0) or sizes_np[-1] >= len(lam_np):
         fail("sizes", f"strictly increasing and below the number of modes {len(lam_np)}", sizes_np)
     kind = check_choice(kind, "kind", ["width", "data"])
-    draws = check_int(draws, "draws", lo=1)
-    seed = check_int(seed, "seed", lo=0)
+    draws = check_int(draws, "draws", lo=1, hi=MAX_SIZE)
+    seed = check_int(seed, "seed", lo=0, hi=2**63 - 1)
     dt = torch.float64
     gen = torch.Generator().manual_seed(seed)
     lam = torch.as_tensor(lam_np, dtype=dt)

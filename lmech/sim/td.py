@@ -244,7 +244,7 @@ def simulate_td_gaussian(
 # --------------------------------------------------------------------------- example MDPs
 def ring_chain(n_states: int, p_right: float = 0.7) -> np.ndarray:
     """Transition matrix of a biased random walk on a ring of ``n_states`` states."""
-    n = check_int(n_states, "n_states", lo=3)
+    n = check_int(n_states, "n_states", lo=3, hi=10**4)
     p = check_real(p_right, "p_right", lo=0.0, hi=1.0)
     P = np.zeros((n, n))
     idx = np.arange(n)
@@ -259,7 +259,7 @@ def fourier_features(n_states: int, n_features: int, max_frequency: int, *, seed
     Returns an array (n_states, n_features), columns scaled so that ``E_uniform[phi phi^T]``
     has unit trace per feature on average.
     """
-    n = check_int(n_states, "n_states", lo=3)
+    n = check_int(n_states, "n_states", lo=3, hi=10**4)
     N = check_int(n_features, "n_features", lo=1)
     K = check_int(max_frequency, "max_frequency", lo=1, hi=(n - 1) // 2)
     ang = 2 * np.pi * np.arange(n) / n

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from scipy.special import comb, eval_gegenbauer
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_SIZE, check_array, check_int, check_real, fail
 from lmech.kernels import ntk_mlp
 
 __all__ = [
@@ -75,7 +75,7 @@ def simulate_noisy_features(eigenvalues, target_power, P, *, noise_eigenvalues, 
     p = check_array(target_power, "target_power", shape=lam.shape, nonnegative=True)
     eta = check_array(noise_eigenvalues, "noise_eigenvalues", shape=lam.shape, nonnegative=True)
     Ps = np.atleast_1d(check_array(P, "P", ndim=(0, 1), positive=True, dtype=np.int64))
-    draws = check_int(draws, "draws", lo=1)
+    draws = check_int(draws, "draws", lo=1, hi=MAX_SIZE)
     seed = check_int(seed, "seed", lo=0)
     dt = torch.float64
     gen = torch.Generator().manual_seed(seed)
@@ -124,7 +124,7 @@ def _degeneracy(d: int, k: int) -> float:
 
 def sphere_task(d: int = 10, degree: int = 2, *, seed: int = 0) -> SphereTask:
     """A random unit direction beta (seeded) and the degree-``degree`` Gegenbauer target."""
-    d = check_int(d, "d", lo=3)
+    d = check_int(d, "d", lo=3, hi=MAX_SIZE)
     degree = check_int(degree, "degree", lo=0)
     rng = np.random.default_rng(check_int(seed, "seed", lo=0))
     b = rng.standard_normal(d)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_SIZE, check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = [
@@ -54,7 +54,7 @@ def cover_count(n_points: int, n_dims: int) -> int:
     objects (Farrell et al.).
     """
     P = check_int(n_points, "n_points", lo=1)
-    N0 = check_int(n_dims, "n_dims", lo=0)
+    N0 = check_int(n_dims, "n_dims", lo=0, hi=MAX_SIZE)
     return 2 * sum(math.comb(P - 1, k) for k in range(min(N0, P)))
 
 
@@ -99,7 +99,7 @@ def log_separable_fraction(n_points, n_dims: int) -> np.ndarray:
     P = check_array(n_points, "n_points", ndim=(0, 1), positive=True)
     if np.any(P != np.round(P)):
         fail("n_points", "integers", n_points)
-    N0 = check_int(n_dims, "n_dims", lo=1)
+    N0 = check_int(n_dims, "n_dims", lo=1, hi=MAX_SIZE)
     Pv = np.atleast_1d(P)
     k = np.arange(N0)[None, :]
     n = Pv[:, None] - 1
@@ -132,6 +132,7 @@ def fixed_space_dim(representation, *, atol: float = 1e-8) -> int:
     rep = check_array(representation, "representation", ndim=3, min_size=1)
     if rep.shape[1] != rep.shape[2]:
         fail("representation", "of shape (|G|, N, N) with square matrices", rep)
+    atol = check_real(atol, "atol", lo=0.0)
     avg = float(np.trace(rep, axis1=1, axis2=2).mean())
     n0 = round(avg)
     if abs(avg - n0) > atol * max(1.0, rep.shape[1]):
@@ -221,6 +222,8 @@ def cover_log_likelihood(n_points, n_separable, n_trials, n_dims: float) -> floa
         Dimension in Cover's count (>= 0).
     """
     P = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1)
+    if np.any(P > MAX_SIZE):
+        fail("n_points", f"at most {MAX_SIZE:.0e} (a size cap far above real use)", n_points)
     k = check_array(n_separable, "n_separable", shape=(P.shape[0],), nonnegative=True)
     n = check_array(n_trials, "n_trials", shape=(P.shape[0],), positive=True)
     if np.any(k > n):
@@ -243,6 +246,8 @@ def fit_fixed_space_dim(n_points, n_separable, n_trials, *, bounds: tuple[float,
         Search interval for N_0 (default (0.05, max P)).
     """
     P = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1)
+    if np.any(P > MAX_SIZE):
+        fail("n_points", f"at most {MAX_SIZE:.0e} (a size cap far above real use)", n_points)
     k = check_array(n_separable, "n_separable", shape=(P.shape[0],), nonnegative=True)
     n = check_array(n_trials, "n_trials", shape=(P.shape[0],), positive=True)
     if np.any(k > n):

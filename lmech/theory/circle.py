@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmech._validation import check_array, check_int
+from lmech._validation import MAX_SIZE, check_array, check_int
 
 __all__ = ["circle_ntk", "circle_ntk_spectrum", "lazy_circle_curve"]
 
@@ -41,8 +41,8 @@ def circle_ntk_spectrum(n_freq: int, *, n_grid: int = 2**16) -> np.ndarray:
     the kink of Theta at D = 0, error ~ n_grid^-2 relative to lam_k ~ k^-2; keep
     n_freq << n_grid). Cost O(n_grid log n_grid).
     """
-    n_freq = check_int(n_freq, "n_freq", lo=1)
-    n_grid = check_int(n_grid, "n_grid", lo=4 * n_freq + 4)
+    n_freq = check_int(n_freq, "n_freq", lo=1, hi=MAX_SIZE)
+    n_grid = check_int(n_grid, "n_grid", lo=4 * n_freq + 4, hi=MAX_SIZE)
     D = 2 * np.pi * np.arange(n_grid) / n_grid
     return np.real(np.fft.rfft(circle_ntk(D)))[: n_freq + 1] / n_grid
 
@@ -58,6 +58,6 @@ def lazy_circle_curve(t, target_power, n_grid: int) -> np.ndarray:
     """
     t = np.atleast_1d(check_array(t, "t", ndim=(0, 1), nonnegative=True))
     p = check_array(target_power, "target_power", ndim=1, nonnegative=True, min_size=1)
-    P = check_int(n_grid, "n_grid", lo=2 * len(p) + 2)
+    P = check_int(n_grid, "n_grid", lo=2 * len(p) + 2, hi=MAX_SIZE)
     lam = np.real(np.fft.rfft(circle_ntk(2 * np.pi * np.arange(P) / P))) / P
     return np.exp(-2.0 * np.outer(t, lam[1:len(p) + 1])) @ p

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.scaling import ComputeOptimal, compute_optimal
 
@@ -138,21 +138,23 @@ def power_law_task(alpha: float, beta: float, *, exact_modes: int = 2000, k_max:
     N = inf rich model (:func:`rich_linear_curve`) up to the eigenvalue spread inside a bin,
     and for any linear-in-modes quantity up to quadrature error. ``k_max=None`` truncates
     at ``exact_modes`` instead (a finite model with M = exact_modes features).
+    Limits: ``alpha, beta <= 1000`` (larger exponents underflow float64 at the second mode),
+    ``exact_modes <= 10**7``, ``per_decade <= 10**4``.
 
     Returns
     -------
     eigenvalues, target_power : ndarray, shape (K,)
     """
-    alpha = check_real(alpha, "alpha", lo=1, lo_closed=False)
-    beta = check_real(beta, "beta", lo=0, lo_closed=False)
-    n = int(check_real(exact_modes, "exact_modes", lo=1))
+    alpha = check_real(alpha, "alpha", lo=1, lo_closed=False, hi=1000)
+    beta = check_real(beta, "beta", lo=0, lo_closed=False, hi=1000)
+    n = check_int(exact_modes, "exact_modes", lo=1, hi=MAX_SIZE)
     k = np.arange(1, n + 1, dtype=float)
     lam = k**-alpha
     p = k ** (-alpha * beta - 1)
     if k_max is None:
         return lam, p
     k_max = check_real(k_max, "k_max", lo=n + 1)
-    per_decade = int(check_real(per_decade, "per_decade", lo=1))
+    per_decade = check_int(per_decade, "per_decade", lo=1, hi=10**4)
     n_bins = max(1, int(np.ceil(np.log10(k_max / (n + 0.5)) * per_decade)))
     edges = np.geomspace(n + 0.5, k_max, n_bins + 1)
     a, b = edges[:-1], edges[1:]
@@ -272,7 +274,7 @@ def rich_linear_curve(eigenvalues, target_power, t, *, gamma: float, eps: float 
     p = check_array(target_power, "target_power", ndim=1, nonnegative=True)
     if p.shape != lam.shape:
         fail("target_power", f"of shape {lam.shape} (one entry per eigenvalue)", p)
-    t_arr = np.atleast_1d(check_array(t, "t", ndim=(0, 1), positive=True, min_size=1))
+    t_arr = np.atleast_1d(check_array(t, "t", ndim=(0, 1), positive=True, min_size=1, max_abs=MAX_MAGNITUDE))
     if np.any(np.diff(t_arr) <= 0):
         fail("t", "strictly increasing", t_arr)
     gamma = check_real(gamma, "gamma", lo=0)

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, optimize
 
-from lmech._validation import check_array, check_choice, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_choice, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = [
@@ -95,7 +95,7 @@ def mp_quadrature(ratio: float, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
         Nodes (>= 0 up to round-off) and positive weights summing to 1.
     """
     g = check_real(ratio, "ratio", lo=0.0, lo_closed=False)
-    n = check_int(n_nodes, "n_nodes", lo=1)
+    n = check_int(n_nodes, "n_nodes", lo=1, hi=2000)
     a, b = _mp_jacobi(g, n)
     nodes, vecs = linalg.eigh_tridiagonal(a, b)
     weights = vecs[0] ** 2
@@ -110,10 +110,15 @@ def mp_moments(ratio: float, k_max: int) -> np.ndarray:
     from math import comb
 
     g = check_real(ratio, "ratio", lo=0.0, lo_closed=False)
-    K = check_int(k_max, "k_max", lo=0)
+    K = check_int(k_max, "k_max", lo=0, hi=MAX_SIZE)
     out = np.ones(K + 1)
-    for k in range(1, K + 1):
-        out[k] = sum(comb(k, j) * comb(k, j - 1) / k * g ** (j - 1) for j in range(1, k + 1))
+    try:
+        for k in range(1, K + 1):
+            out[k] = sum(comb(k, j) * comb(k, j - 1) / k * g ** (j - 1) for j in range(1, k + 1))
+    except OverflowError:
+        out[-1] = np.inf
+    if not np.all(np.isfinite(out)):
+        fail("ratio", f"small enough that the moments up to k_max = {K} fit in float64", ratio)
     return out
 
 
@@ -248,14 +253,40 @@ class ICLRiskResult(SolverResult):
     model: str
 
 
+#: Largest depth accepted by icl_risk / rrs_risk: the optimal polynomial of degree ``depth``
+#: is fitted on a Marchenko-Pastur quadrature of ``depth + 2`` nodes (capped at 2000). The cost
+#: grows with depth (icl_risk: ~3 s per alpha at depth 32, ~11 s at 64).
+MAX_DEPTH = 1000
+
+
+#: Largest label-noise variance accepted (beyond it the risk formulas overflow float64; real
+#: noise variances are O(1)).
+_MAX_NOISE = 1e100
+
+
+#: Smallest context ratio alpha accepted: the quadrature's aspect ratio is 1 / alpha.
+_MIN_ALPHA = 1e-8
+
+
+def _check_alpha(alpha) -> np.ndarray:
+    a = check_array(alpha, "alpha", ndim=(0, 1), positive=True, max_abs=MAX_MAGNITUDE)
+    if a.size and np.min(a) < _MIN_ALPHA:
+        fail("alpha", f"at least {_MIN_ALPHA:g} (1 / alpha is the Marchenko-Pastur ratio)", alpha)
+    return a
+
+
 def _check_depths(depth) -> np.ndarray:
-    d = np.atleast_1d(np.asarray(depth))
-    if d.ndim != 1 or d.size == 0 or not np.issubdtype(d.dtype, np.integer) and not np.all(d == np.round(d)):
+    if depth is None or isinstance(depth, (str, bytes)):
         fail("depth", "a positive integer or 1-d array of positive integers", depth, TypeError)
-    d = d.astype(int)
-    if np.any(d < 1):
-        fail("depth", "positive integers", depth)
-    return d
+    try:
+        d = np.atleast_1d(np.asarray(depth, dtype=float))
+    except (TypeError, ValueError, OverflowError):
+        fail("depth", "a positive integer or 1-d array of positive integers", depth, TypeError)
+    if d.ndim != 1 or d.size == 0 or not np.all(np.isfinite(d)) or not np.all(d == np.round(d)):
+        fail("depth", "a positive integer or 1-d array of positive integers", depth, TypeError)
+    if np.any(d < 1) or np.any(d > MAX_DEPTH):
+        fail("depth", f"integers in [1, {MAX_DEPTH}] (cost and round-off grow with depth; far above real use)", depth)
+    return d.astype(int)
 
 
 def icl_risk(alpha, depth, *, noise: float = 0.0, model: str = "untied") -> ICLRiskResult:
@@ -271,7 +302,7 @@ def icl_risk(alpha, depth, *, noise: float = 0.0, model: str = "untied") -> ICLR
     alpha : float or array_like, shape (n_alphas,)
         Context ratio ``P / D`` (> 0).
     depth : int or array_like of int, shape (n_depths,)
-        Number of attention layers L (>= 1).
+        Number of attention layers L, 1 <= L <= MAX_DEPTH (1000).
     noise : float
         Label-noise variance sigma^2 (>= 0) of the in-context examples.
     model : {"untied", "tied"}
@@ -283,10 +314,10 @@ def icl_risk(alpha, depth, *, noise: float = 0.0, model: str = "untied") -> ICLR
     -------
     ICLRiskResult
     """
-    a = check_array(alpha, "alpha", ndim=(0, 1), positive=True)
+    a = _check_alpha(alpha)
     a = np.atleast_1d(a)
     depths = _check_depths(depth)
-    s2 = check_real(noise, "noise", lo=0.0)
+    s2 = check_real(noise, "noise", lo=0.0, hi=_MAX_NOISE)
     check_choice(model, "model", ("untied", "tied"))
     risk = np.empty((len(depths), len(a)))
     steps: list = []
@@ -321,9 +352,9 @@ def polynomial_risk_iso(alpha: float, step_sizes, *, noise: float = 0.0) -> floa
 
     Used to score a trained network's layer step sizes against the theory.
     """
-    al = check_real(alpha, "alpha", lo=0.0, lo_closed=False)
-    g = check_array(step_sizes, "step_sizes", ndim=1, min_size=1)
-    s2 = check_real(noise, "noise", lo=0.0)
+    al = check_real(alpha, "alpha", lo=_MIN_ALPHA)
+    g = check_array(step_sizes, "step_sizes", max_abs=MAX_MAGNITUDE, ndim=1, min_size=1)
+    s2 = check_real(noise, "noise", lo=0.0, hi=_MAX_NOISE)
     nodes, w = mp_quadrature(1.0 / al, len(g) + 2)
     return _steps_risk(nodes, w, g, s2 / al)
 
@@ -338,8 +369,8 @@ def icl_bayes_risk(alpha, *, noise: float) -> np.ndarray:
     (sample-covariance deterministic equivalent on the identity covariance). For ``noise = 0``
     this is ``max(0, 1 - alpha)`` (interpolation of the atom at zero).
     """
-    a = np.atleast_1d(check_array(alpha, "alpha", ndim=(0, 1), positive=True))
-    s2 = check_real(noise, "noise", lo=0.0)
+    a = np.atleast_1d(_check_alpha(alpha))
+    s2 = check_real(noise, "noise", lo=0.0, hi=_MAX_NOISE)
     lam = s2 / a
     g = 1.0 / a
     # kappa^2 + kappa (1 - lam - g) - lam = 0, positive root (stable form)
@@ -383,6 +414,7 @@ def rrs_risk(eigenvalues, depth, *, model: str = "untied") -> ICLRiskResult:
     eigenvalues : array_like, shape (D,)
         Spectrum ``Lambda`` of the per-context covariance (positive).
     depth : int or array_like of int
+        Number of layers, 1 <= L <= MAX_DEPTH (1000).
     model : {"untied", "tied"}
         "untied": optimal degree-L polynomial, ``R* = 1 / sum_{j<=L} pi_j(0)^2`` with
         ``pi_j`` orthonormal for the measure ``w_k = lam_k / sum lam`` (Lanczos with full
@@ -392,7 +424,7 @@ def rrs_risk(eigenvalues, depth, *, model: str = "untied") -> ICLRiskResult:
     -------
     ICLRiskResult  (``alpha = [inf]``; ``risk`` shape (n_depths, 1))
     """
-    lam = check_array(eigenvalues, "eigenvalues", ndim=1, positive=True, min_size=1)
+    lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, positive=True, min_size=1)
     depths = _check_depths(depth)
     check_choice(model, "model", ("untied", "tied"))
     w = lam / lam.sum()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, fail
+from lmech._validation import MAX_SIZE, check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = ["KappaResult", "solve_kappa", "check_spectrum"]
@@ -139,6 +139,8 @@ def solve_kappa(
     lam, mult = check_spectrum(eigenvalues, multiplicities)
     P_arr = check_array(P, "P", ndim=(0, 1), positive=True)
     r_arr = check_array(ridge, "ridge", ndim=(0, 1), nonnegative=True)
+    rtol = check_real(rtol, "rtol", lo=0.0, hi=1.0, lo_closed=False)
+    max_iter = check_int(max_iter, "max_iter", lo=1, hi=MAX_SIZE)
     try:
         P_b, r_b = np.broadcast_arrays(np.atleast_1d(P_arr), np.atleast_1d(r_arr))
     except ValueError:

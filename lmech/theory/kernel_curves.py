@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.spectra import cumulative_power
 from lmech.theory.kappa import check_spectrum, solve_kappa
@@ -384,7 +384,7 @@ def ood_learning_curve(
     OODCurve
     """
     lam, mult, P_arr, r_arr, noise = _check_common(eigenvalues, None, P, ridge, noise)
-    v = check_array(target_coefficients, "target_coefficients", ndim=(1, 2))
+    v = check_array(target_coefficients, "target_coefficients", max_abs=MAX_MAGNITUDE, ndim=(1, 2))
     if v.shape[0] != lam.shape[0]:
         fail("target_coefficients", f"of first dimension {lam.shape[0]} like `eigenvalues`", v)
     V = v.reshape(lam.shape[0], -1)
@@ -420,7 +420,8 @@ class OverfittingPeaks(SolverResult):
     P_peaks : ndarray, shape (m,)
         Sample sizes of the local maxima, refined to ``xtol`` in log P (empty: monotone curve).
     heights : ndarray, shape (m,)
-        E_g at the peaks.
+        E_g at the peaks; ``inf`` for the divergence of the ridgeless noisy curve at P equal
+        to the number of modes (ridge = 0, noise > 0), where E_g has a pole.
     P_grid, curve : ndarray
         The grid scanned and E_g on it.
     """
@@ -464,12 +465,12 @@ def overfitting_peaks(
     """
     ridge = check_real(ridge, "ridge", lo=0)
     noise = check_real(noise, "noise", lo=0)
-    if len(P_range) != 2:
-        fail("P_range", "a pair (P_min, P_max)", P_range)
+    if not isinstance(P_range, (tuple, list, np.ndarray)) or np.ndim(P_range) != 1 or len(P_range) != 2:
+        fail("P_range", "a pair (P_min, P_max)", P_range, TypeError)
     lo = check_real(P_range[0], "P_range[0]", lo=0, lo_closed=False)
     hi = check_real(P_range[1], "P_range[1]", lo=lo, lo_closed=False)
     kw = dict(multiplicities=multiplicities, trace=trace, total_power=total_power)
-    grid = np.geomspace(lo, hi, check_int(n_grid, "n_grid", lo=3))
+    grid = np.geomspace(lo, hi, check_int(n_grid, "n_grid", lo=3, hi=MAX_SIZE))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         curve = learning_curve(eigenvalues, target_power, grid, ridge, noise, **kw)
@@ -547,7 +548,7 @@ def asymptotic_level_curve(alpha, effective_ridge: float, level_power: float = 1
     ndarray, shape of ``alpha``
     """
     a = check_array(alpha, "alpha", ndim=(0, 1), positive=True)
-    lt = check_real(effective_ridge, "effective_ridge", lo=0)
+    lt = check_real(effective_ridge, "effective_ridge", lo=0, hi=MAX_MAGNITUDE)
     vL = check_real(level_power, "level_power", lo=0)
     s2 = check_real(noise, "noise", lo=0)
     vh = check_real(higher_power, "higher_power", lo=0)

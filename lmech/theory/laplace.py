@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import as_complex_array, check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.kappa import check_spectrum, solve_kappa
 
@@ -148,7 +148,7 @@ def solve_kappa_complex(
     tol = check_real(tol, "tol", lo=0, lo_closed=False)
     max_iter = check_int(max_iter, "max_iter", lo=1)
     max_subdivisions = check_int(max_subdivisions, "max_subdivisions", lo=0)
-    s_arr = np.asarray(s, dtype=complex)
+    s_arr = as_complex_array(s, "s")
     if s_arr.ndim == 0:
         s_arr = s_arr.reshape(1)
     if s_arr.size == 0 or not np.all(np.isfinite(s_arr)):

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from lmech._validation import check_array, check_real, fail
+from lmech._validation import check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = [
@@ -97,12 +97,25 @@ class PTQLaw:
         check_real(self.gamma_N, "gamma_N")
 
 
+def _check_law(law, cls, name: str = "law"):
+    if not isinstance(law, cls):
+        fail(name, f"a {cls.__name__}", law, TypeError)
+    return law
+
+
 def _bits(x, name: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=float)
+    if x is None or isinstance(x, (str, bytes)):
+        fail(name, "positive bit counts (inf for full precision)", x, TypeError)
+    try:
+        arr = np.asarray(x, dtype=float)
+    except OverflowError:
+        fail(name, "bit counts within float range", x)
+    except (TypeError, ValueError):
+        fail(name, "positive bit counts (inf for full precision)", x, TypeError)
     if arr.ndim > 1:
         fail(name, "a scalar or 1-d array", arr)
-    if np.any(np.isnan(arr)) or np.any(arr <= 0):
-        fail(name, "positive bit counts (inf for full precision)", x)
+    if np.any(np.isnan(arr)) or np.any(arr < 1e-6):
+        fail(name, "bit counts of at least 1e-6 (inf for full precision)", x)
     return arr
 
 
@@ -117,6 +130,14 @@ def effective_parameters(n_params, law: PrecisionLaw, *, weight_bits=np.inf, act
                          kv_bits=np.inf) -> np.ndarray:
     """``N_eff = N (1 - e^{-P_w/gamma_w}) (1 - e^{-P_a/gamma_a}) (1 - e^{-P_kv/gamma_kv})``."""
     N = check_array(n_params, "n_params", ndim=(0, 1), positive=True)
+    _check_law(law, PrecisionLaw)
+    shapes = [N.shape]
+    for name, bits in (("weight_bits", weight_bits), ("act_bits", act_bits), ("kv_bits", kv_bits)):
+        shapes.append(_bits(bits, name).shape)
+        try:
+            np.broadcast_shapes(*shapes)
+        except ValueError:
+            fail(name, f"broadcastable with n_params (shape {N.shape}) and the other bit counts", bits)
     return (N * precision_factor(weight_bits, law.gamma_w) * precision_factor(act_bits, law.gamma_a)
             * precision_factor(kv_bits, law.gamma_kv))
 
@@ -138,6 +159,10 @@ def precision_loss(n_params, n_data, law: PrecisionLaw, *, weight_bits=np.inf, a
     """
     D = check_array(n_data, "n_data", ndim=(0, 1), positive=True)
     Neff = effective_parameters(n_params, law, weight_bits=weight_bits, act_bits=act_bits, kv_bits=kv_bits)
+    try:
+        np.broadcast_shapes(Neff.shape, D.shape)
+    except ValueError:
+        fail("n_data", f"broadcastable with n_params and the bit counts (shape {Neff.shape})", D)
     return law.A * Neff ** (-law.alpha) + law.B * D ** (-law.beta) + law.E
 
 
@@ -153,6 +178,11 @@ def ptq_degradation(n_params, n_data, post_bits, law: PTQLaw, *, suppression: Ca
     N = check_array(n_params, "n_params", ndim=(0, 1), positive=True)
     D = check_array(n_data, "n_data", ndim=(0, 1), positive=True)
     P = _bits(post_bits, "post_bits")
+    _check_law(law, PTQLaw)
+    try:
+        N, D, P = np.broadcast_arrays(N, D, P)
+    except ValueError:
+        fail("post_bits", f"broadcastable with n_params {np.shape(N)} and n_data {np.shape(D)}", P)
     out = law.C_T * np.exp(-P / law.gamma_post) * D**law.gamma_D / N**law.gamma_N
     if suppression is not None:
         out = out * np.asarray(suppression(weight_bits, act_bits, kv_bits), dtype=float)
@@ -185,6 +215,8 @@ def _as_bits(x, n, name):
     if x is None:
         return np.full(n, np.inf)
     arr = _bits(x, name)
+    if arr.ndim == 1 and arr.shape[0] != n:
+        fail(name, f"a scalar or an array of length {n} (one per run)", arr)
     return np.broadcast_to(arr, (n,)).astype(float)
 
 
@@ -238,6 +270,7 @@ def fit_precision_law(
     if len(free) > n:
         fail("loss", f"at least as many runs as free constants ({len(free)})", n)
     delta = check_real(huber_delta, "huber_delta", lo=0.0, lo_closed=False)
+    starts = check_int(starts, "starts", lo=1, hi=1000)
     logN, logD, logL = np.log(N), np.log(D), np.log(Lobs)
 
     def unpack(theta):
@@ -362,11 +395,12 @@ def optimal_precision(compute: float, law: PrecisionLaw, *, n_params: float | No
     do not contain C). With ``n_params`` fixed, ``D = C / (N P)`` and only P is optimised; the
     optimal P then grows with C.
     """
-    C = check_real(compute, "compute", lo=0.0, lo_closed=False)
+    C = check_real(compute, "compute", lo=1.0)  # in FLOPs: below one the law's powers underflow
     lo, hi = bits_range
     lo = check_real(lo, "bits_range[0]", lo=0.0, lo_closed=False)
     hi = check_real(hi, "bits_range[1]", lo=lo, lo_closed=False)
     N_fixed = None if n_params is None else check_real(n_params, "n_params", lo=0.0, lo_closed=False)
+    _check_law(law, PrecisionLaw)
 
     def f(P):
         return float(precision_factor(P, law.gamma_w) * precision_factor(P, law.gamma_a)

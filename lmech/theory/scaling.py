@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, check_array, check_int, check_real, check_scale, fail
 from lmech.fits import PowerLawFit, fit_power_law
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.kappa import solve_kappa
@@ -66,7 +66,7 @@ __all__ = [
 
 # --------------------------------------------------------------------------- validation
 def _spectrum(eigenvalues, target_power):
-    lam = check_array(eigenvalues, "eigenvalues", ndim=1, nonnegative=True, min_size=1)
+    lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, nonnegative=True, min_size=1)
     if not np.any(lam > 0):
         fail("eigenvalues", "not all zero", lam)
     p = check_array(target_power, "target_power", ndim=1, nonnegative=True)
@@ -78,8 +78,9 @@ def _spectrum(eigenvalues, target_power):
     return lam[keep], p[keep]
 
 
-def _times(t):
-    return np.atleast_1d(check_array(t, "t", ndim=(0, 1), positive=True, min_size=1))
+def _times(t, name="t"):
+    t = check_array(t, name, ndim=(0, 1), positive=True, min_size=1, max_abs=MAX_MAGNITUDE)
+    return check_scale(np.atleast_1d(t), name, each=True)
 
 
 def _size(x, name):
@@ -107,7 +108,8 @@ class RFCurve(SolverResult):
         for finite N and P the width-bottleneck residual is counted in ``variance``).
     floor : float
         t -> inf limit of the test loss where it is known in closed form (the width
-        bottleneck L_inf(N) for P = inf; the ridgeless learning curve for N = inf); NaN otherwise.
+        bottleneck L_inf(N) for P = inf; the ridgeless learning curve for N = inf); None when
+        both N and P are finite (no closed form: read the late-time ``loss`` instead).
     N, P : float or None
         Width and sample count (None = infinite).
     ensemble : int
@@ -118,7 +120,7 @@ class RFCurve(SolverResult):
     train_loss: np.ndarray | None = None
     bias: np.ndarray | None = None
     variance: np.ndarray | None = None
-    floor: float = float("nan")
+    floor: float | None = None
     N: float | None = None
     P: float | None = None
     ensemble: int = 1
@@ -154,9 +156,9 @@ def rf_transfer(eigenvalues, N, tau, *, M: int = 32) -> np.ndarray:
     -------
     ndarray, shape (T, K)
     """
-    lam = check_array(eigenvalues, "eigenvalues", ndim=1, positive=True, min_size=1)
+    lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, positive=True, min_size=1)
     N = check_real(N, "N", lo=1)
-    tau = _times(tau)
+    tau = _times(tau, "tau")
     nodes = talbot_nodes(tau, M)
     kap, res = _kappa_at(lam, N, nodes.s)
     out = np.empty((len(tau), len(lam)))

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
-from lmech._validation import check_array, check_choice, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_choice, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.sgd import (_check_batch, _check_problem, _critical_lr_one, _sgd_recursion, _split_modes,
                               learning_curve)
@@ -69,7 +69,7 @@ def power_law_problem(n_modes: int, alpha: float, beta: float, *, trace: float =
     -------
     eigenvalues, target_power : ndarray, shape (n_modes,)
     """
-    n = check_int(n_modes, "n_modes", lo=1)
+    n = check_int(n_modes, "n_modes", lo=1, hi=MAX_SIZE)
     a = check_real(alpha, "alpha", lo=0, lo_closed=False)
     b = check_real(beta, "beta", lo=0, lo_closed=False)
     tr = check_real(trace, "trace", lo=0, lo_closed=False)
@@ -82,7 +82,7 @@ def power_law_problem(n_modes: int, alpha: float, beta: float, *, trace: float =
 
 def constant_schedule(steps: int) -> np.ndarray:
     """All-ones shape of length ``steps`` (multiply by a peak rate)."""
-    return np.ones(check_int(steps, "steps", lo=1))
+    return np.ones(check_int(steps, "steps", lo=1, hi=MAX_SIZE))
 
 
 def cosine_schedule(steps: int, *, warmup: int = 0, final_fraction: float = 0.0) -> np.ndarray:
@@ -91,7 +91,7 @@ def cosine_schedule(steps: int, *, warmup: int = 0, final_fraction: float = 0.0)
     Linear warmup over ``warmup`` steps, then ``f + (1 - f)(1 + cos(pi u))/2`` with u going
     from 0 to 1 over the remaining steps and ``f = final_fraction``.
     """
-    T = check_int(steps, "steps", lo=1)
+    T = check_int(steps, "steps", lo=1, hi=MAX_SIZE)
     W = check_int(warmup, "warmup", lo=0, hi=T - 1)
     f = check_real(final_fraction, "final_fraction", lo=0.0, hi=1.0)
     t = np.arange(T, dtype=float)
@@ -190,6 +190,12 @@ def _setup(eigenvalues, target_power, batch_size, noise):
     return lam_p, c0, floor, s2_eff, B
 
 
+def _require_signal(c0) -> None:
+    if not np.any(np.asarray(c0) > 0):
+        fail("target_power", "positive on at least one mode of positive eigenvalue (with no signal "
+             "to learn, every schedule is equally good and the optimum is lr = 0)", c0)
+
+
 def final_loss(eigenvalues, target_power, lrs, batch_size=1, noise=0.0) -> float:
     """Final test loss L_T of online SGD run with the per-step rates ``lrs`` (shape (T,)).
 
@@ -199,7 +205,7 @@ def final_loss(eigenvalues, target_power, lrs, batch_size=1, noise=0.0) -> float
     Same conventions and recursion as :func:`lmech.theory.sgd.learning_curve`.
     """
     lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
-    etas = check_array(lrs, "lrs", ndim=1, nonnegative=True, min_size=1)
+    etas = check_array(lrs, "lrs", max_abs=MAX_MAGNITUDE, ndim=1, nonnegative=True, min_size=1)
     out, _ = _sgd_recursion(lam_p, c0, etas[None, :], np.array([B]), s2_eff, np.array([etas.size]))
     return float(out[0, 0]) + floor
 
@@ -216,7 +222,7 @@ def final_loss_gradient(eigenvalues, target_power, lrs, batch_size=1, noise=0.0,
     gradient : ndarray, shape (T,)
     """
     lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
-    etas = check_array(lrs, "lrs", ndim=1, nonnegative=True, min_size=1)
+    etas = check_array(lrs, "lrs", max_abs=MAX_MAGNITUDE, ndim=1, nonnegative=True, min_size=1)
     fsl = check_choice(dynamics, "dynamics", ("exact", "fsl")) == "fsl"
     LT, g = _loss_and_grad(lam_p, c0, s2_eff, B, etas, fsl=fsl)
     return LT + floor, g
@@ -268,6 +274,7 @@ def tune_peak_lr(eigenvalues, target_power, shape, batch_size=1, noise=0.0, *, l
         Final loss L_T at that peak (including the unlearnable floor).
     """
     lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
+    _require_signal(c0)
     sh = check_array(shape, "shape", ndim=1, nonnegative=True, min_size=1)
     if sh.max() <= 0:
         fail("shape", "not all zero", sh)
@@ -329,7 +336,7 @@ def functional_scaling_law(eigenvalues, target_power, lrs, batch_size=1, noise=0
     FSLResult
     """
     lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
-    etas = check_array(lrs, "lrs", ndim=1, nonnegative=True, min_size=1)
+    etas = check_array(lrs, "lrs", max_abs=MAX_MAGNITUDE, ndim=1, nonnegative=True, min_size=1)
     T = etas.size
     loss = np.empty(T + 1)
     c = c0.copy()
@@ -467,7 +474,8 @@ def optimal_schedule(
         ``converged`` is L-BFGS-B's success flag (a ConvergenceWarning is issued if not).
     """
     lam_p, c0, floor, s2_eff, B = _setup(eigenvalues, target_power, batch_size, noise)
-    T = check_int(steps, "steps", lo=1)
+    _require_signal(c0)
+    T = check_int(steps, "steps", lo=1, hi=MAX_SIZE)
     fsl = check_choice(dynamics, "dynamics", ("exact", "fsl")) == "fsl"
     max_iter = check_int(max_iter, "max_iter", lo=1)
     tol = check_real(tol, "tol", lo=0, lo_closed=False)
@@ -538,7 +546,8 @@ def schedule_shape(lr) -> dict:
     ``decay_fraction`` (fraction of steps, counted from the end, after the rate last exceeded
     half its peak), ``quantiles`` (rate at t/T = 0, .25, .5, .75, .9, .99) and
     ``delta`` (slope of log eta vs log(1 - t/T) fitted over the last half of training,
-    excluding the final 1 % of steps).
+    excluding the final 1 % of steps; NaN when fewer than three positive rates lie in that
+    window, e.g. a schedule that is zero there).
     """
     eta = check_array(lr, "lr", ndim=1, nonnegative=True, min_size=4)
     T = eta.size
@@ -629,7 +638,7 @@ def schedule_study(eigenvalues, target_power, horizons, steps, batch_size=1, noi
     steps : int
         The horizon (>= 20) at which the three schedules are compared (e.g. in simulation).
     """
-    T = check_int(steps, "steps", lo=20)
+    T = check_int(steps, "steps", lo=20, hi=MAX_SIZE)
     Ts = sorted({check_int(h, "horizons", lo=4) for h in horizons} | {T})
     by_T = {h: optimal_schedule(eigenvalues, target_power, h, batch_size, noise) for h in Ts}
     opt = by_T[T]

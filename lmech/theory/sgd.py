@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, check_scale, fail
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = [
@@ -140,9 +140,10 @@ class OptimalBatchResult(SolverResult):
 
 # --------------------------------------------------------------------------- validation
 def _check_problem(eigenvalues, target_power, noise):
-    lam = check_array(eigenvalues, "eigenvalues", ndim=1, nonnegative=True, min_size=1)
+    lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, nonnegative=True, min_size=1)
     if not np.any(lam > 0):
         fail("eigenvalues", "not all zero", lam)
+    check_scale(lam, "eigenvalues")
     v2 = check_array(target_power, "target_power", shape=(lam.shape[0],), nonnegative=True)
     s2 = check_real(noise, "noise", lo=0.0)
     return lam, v2, s2
@@ -159,6 +160,8 @@ def _split_modes(lam, v2, s2):
 
 def _check_batch(batch_size):
     b = np.asarray(batch_size)
+    if b.size == 0:
+        fail("batch_size", "an integer or a non-empty array of integers", batch_size)
     if b.dtype == bool or not (np.issubdtype(b.dtype, np.integer) or np.issubdtype(b.dtype, np.floating)):
         fail("batch_size", "an integer or an array of integers", batch_size, TypeError)
     if not np.all(np.isfinite(b)) or np.any(b != np.round(b)):
@@ -218,9 +221,10 @@ def critical_lr(eigenvalues, batch_size=1):
     bounded well above eta_max while the mean diverges through rare runs (measured here:
     lam_k ~ k^-1.5, B = 8, at 1.05 eta_max the mean grows ~e^{0.13 t} but the median run decays).
     """
-    lam = check_array(eigenvalues, "eigenvalues", ndim=1, nonnegative=True, min_size=1)
+    lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, nonnegative=True, min_size=1)
     if not np.any(lam > 0):
         fail("eigenvalues", "not all zero", lam)
+    check_scale(lam, "eigenvalues")
     b = _check_batch(batch_size)
     lam_p = lam[lam > 0]
     out = np.array([_critical_lr_one(lam_p, int(B)) for B in b.ravel()]).reshape(b.shape)
@@ -316,7 +320,7 @@ def _iterate(T, etas, lam_p, lam2, inv_b, sigma2, c, L, scale, alive, want, slot
 def _as_times(times, steps):
     if times is None:
         return None
-    tt = check_array(times, "times", ndim=1, min_size=1, dtype=np.float64)
+    tt = check_array(times, "times", max_abs=MAX_MAGNITUDE, ndim=1, min_size=1, dtype=np.float64)
     if np.any(tt != np.round(tt)) or np.any(tt < 0) or np.any(tt > steps):
         fail("times", f"integers in [0, steps={steps}]", times)
     return np.unique(tt.astype(np.int64))
@@ -384,7 +388,7 @@ def learning_curve(
     (2, 101)
     """
     lam, v2, s2 = _check_problem(eigenvalues, target_power, noise)
-    T = check_int(steps, "steps", lo=0)
+    T = check_int(steps, "steps", lo=0, hi=MAX_SIZE)
     eta = check_array(lr, "lr", positive=True, min_size=1)
     b = _check_batch(batch_size)
     try:
@@ -485,8 +489,8 @@ def optimal_batch(
     OptimalBatchResult
     """
     lam, v2, s2 = _check_problem(eigenvalues, target_power, noise)
-    C = check_int(budget, "budget", lo=1)
-    n_grid = check_int(n_grid, "n_grid", lo=4)
+    C = check_int(budget, "budget", lo=1, hi=MAX_SIZE)
+    n_grid = check_int(n_grid, "n_grid", lo=4, hi=MAX_SIZE)
     if batch_sizes is None:
         bs = 2 ** np.arange(int(np.floor(np.log2(C))) + 1)
     else:
@@ -563,8 +567,8 @@ def gaussian_equivalent(features, targets):
         Unexplained target variance (acts as label noise; the clean-target loss the theory
         reports excludes it).
     """
-    Psi = check_array(features, "features", ndim=2, min_size=1)
-    y = check_array(targets, "targets", shape=(Psi.shape[0],))
+    Psi = check_array(features, "features", max_abs=MAX_MAGNITUDE, ndim=2, min_size=1)
+    y = check_array(targets, "targets", max_abs=MAX_MAGNITUDE, shape=(Psi.shape[0],))
     n = Psi.shape[0]
     S = Psi.T @ Psi / n
     lam, U = np.linalg.eigh(S)
@@ -625,13 +629,13 @@ def learning_curve_features(features, targets, lr, batch_size, steps, *, schedul
     -------
     FeatureCurveResult
     """
-    Psi = check_array(features, "features", ndim=2, min_size=1)
-    y = check_array(targets, "targets", shape=(Psi.shape[0],))
+    Psi = check_array(features, "features", max_abs=MAX_MAGNITUDE, ndim=2, min_size=1)
+    y = check_array(targets, "targets", max_abs=MAX_MAGNITUDE, shape=(Psi.shape[0],))
     eta0 = check_real(lr, "lr", lo=0.0, lo_closed=False)
     B = int(_check_batch(batch_size).ravel()[0]) if np.ndim(batch_size) == 0 else None
     if B is None:
         fail("batch_size", "a single integer", batch_size, TypeError)
-    T = check_int(steps, "steps", lo=0)
+    T = check_int(steps, "steps", lo=0, hi=MAX_SIZE)
     sched = np.ones(T) if schedule is None else check_array(schedule, "schedule", shape=(T,), nonnegative=True)
     record = _as_times(times, T)
     steps_out = np.arange(T + 1) if record is None else record

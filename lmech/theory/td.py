@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, check_scale, fail
 
 from lmech.results import SolverResult, warn_not_converged
 
@@ -126,11 +126,11 @@ def markov_chain_moments(transition, features, rewards, n_lags: int, *, distribu
     """
     P = _check_transition(transition)
     n = P.shape[0]
-    Phi = check_array(features, "features", ndim=2)
+    Phi = check_array(features, "features", max_abs=MAX_MAGNITUDE, ndim=2)
     if Phi.shape[0] != n:
         fail("features", f"of shape ({n}, N) (one row per state)", Phi)
-    r = check_array(rewards, "rewards", shape=(n,))
-    lags = check_int(n_lags, "n_lags", lo=1)
+    r = check_array(rewards, "rewards", max_abs=MAX_MAGNITUDE, shape=(n,))
+    lags = check_int(n_lags, "n_lags", lo=1, hi=MAX_SIZE)
     pi = stationary_distribution(P) if distribution is None else check_array(
         distribution, "distribution", shape=(n,), nonnegative=True)
     Z = np.hstack([Phi, r[:, None]])
@@ -156,11 +156,11 @@ def linear_reward_moments(feature_lags, w_reward) -> np.ndarray:
     -------
     ndarray, shape (L, N + 1, N + 1)
     """
-    S = check_array(feature_lags, "feature_lags", ndim=3)
+    S = check_array(feature_lags, "feature_lags", max_abs=MAX_MAGNITUDE, ndim=3)
     N = S.shape[1]
     if S.shape[2] != N:
         fail("feature_lags", "of shape (L, N, N)", S)
-    w = check_array(w_reward, "w_reward", shape=(N,))
+    w = check_array(w_reward, "w_reward", max_abs=MAX_MAGNITUDE, shape=(N,))
     out = np.empty((S.shape[0], N + 1, N + 1))
     out[:, :N, :N] = S
     out[:, :N, N] = S @ w
@@ -193,11 +193,12 @@ class _Blocks:
 
 
 def _check_moments(lag_moments, episode_length: int) -> np.ndarray:
-    K = check_array(lag_moments, "lag_moments", ndim=3)
+    K = check_array(lag_moments, "lag_moments", max_abs=MAX_MAGNITUDE, ndim=3)
     if K.shape[1] != K.shape[2] or K.shape[1] < 2:
         fail("lag_moments", "of shape (L, N+1, N+1) with N >= 1", K)
     if K.shape[0] < episode_length + 1:
         fail("lag_moments", f"to hold at least episode_length + 1 = {episode_length + 1} lags", K)
+    check_scale(K, "lag_moments")
     K0 = K[0]
     if not np.allclose(K0, K0.T, atol=1e-10 * max(1.0, np.abs(K0).max())):
         fail("lag_moments", "such that lag_moments[0] is symmetric", K)
@@ -418,9 +419,9 @@ def td_learning_curve(
         ConvergenceWarning; an unconverged plateau solve (large N) gives ``"max_iter"``.
     """
     K, gamma, B, T, s2 = _check_common(lag_moments, discount, batch_size, episode_length, reward_noise)
-    n = check_int(n_steps, "n_steps", lo=0)
+    n = check_int(n_steps, "n_steps", lo=0, hi=MAX_SIZE)
     N = K.shape[1] - 1
-    lr_arr = check_array(lr, "lr", ndim=(0, 1), positive=True)
+    lr_arr = check_array(lr, "lr", ndim=(0, 1), positive=True, max_abs=MAX_MAGNITUDE)
     constant = lr_arr.ndim == 0
     if not constant and lr_arr.shape != (n,):
         fail("lr", f"a positive scalar or an array of shape (n_steps,) = ({n},)", lr_arr)
@@ -526,7 +527,7 @@ def td_stability(lag_moments, *, discount: float, lr: float, batch_size: int = 1
     spectral radius of ``I - lr Abar`` and of the homogeneous C-map are both below 1.
     """
     K, gamma, B, T, s2 = _check_common(lag_moments, discount, batch_size, episode_length, reward_noise)
-    eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
+    eta = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=MAX_MAGNITUDE)
     b = _blocks(K, gamma, T, s2)
     radius = _radius(b, eta, B)
     return radius < 1.0, radius

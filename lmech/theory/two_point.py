@@ -66,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, MIN_SCALE, as_complex_array, check_array, check_int, check_real, check_scale, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.kappa import solve_kappa
 from lmech.theory.laplace import solve_kappa_complex, talbot_nodes, talbot_sum
@@ -83,11 +83,14 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- validation
-def _spectrum(eigenvalues, target_power=None):
-    lam = check_array(eigenvalues, "eigenvalues", ndim=1, nonnegative=True, min_size=1)
+_NO_TARGET = object()
+
+
+def _spectrum(eigenvalues, target_power=_NO_TARGET):
+    lam = check_array(eigenvalues, "eigenvalues", max_abs=MAX_MAGNITUDE, ndim=1, nonnegative=True, min_size=1)
     if not np.any(lam > 0):
         fail("eigenvalues", "not all zero", lam)
-    if target_power is None:
+    if target_power is _NO_TARGET:
         return lam, None
     v2 = check_array(target_power, "target_power", shape=(lam.shape[0],), nonnegative=True)
     return lam, v2
@@ -189,8 +192,8 @@ def two_point_equivalent(
     """
     lam, _ = _spectrum(eigenvalues)
     M = lam.shape[0]
-    P = check_real(n_samples, "n_samples", lo=0, lo_closed=False)
-    u = check_array(vector, "vector", shape=(M,))
+    P = check_real(n_samples, "n_samples", lo=MIN_SCALE, hi=MAX_MAGNITUDE)
+    u = check_array(vector, "vector", max_abs=MAX_MAGNITUDE, shape=(M,))
     if A is None:
         A_mat, diag = lam, True
     else:
@@ -198,8 +201,8 @@ def two_point_equivalent(
         if A_mat.shape not in ((M,), (M, M)):
             fail("A", f"of shape ({M},) or ({M}, {M})", A_mat)
         diag = A_mat.ndim == 1
-    l1 = np.atleast_1d(np.asarray(ridge1, dtype=complex))
-    l2 = np.atleast_1d(np.asarray(ridge2, dtype=complex))
+    l1 = np.atleast_1d(as_complex_array(ridge1, "ridge1"))
+    l2 = np.atleast_1d(as_complex_array(ridge2, "ridge2"))
     for name, l in (("ridge1", l1), ("ridge2", l2)):
         if l.ndim != 1 or not np.all(np.isfinite(l)):
             fail(name, "a finite scalar or 1-d array", l)
@@ -361,12 +364,12 @@ def sgd_fixed_data(
         are ``inf`` and ``stable`` is False.
     """
     lam, v2 = _spectrum(eigenvalues, target_power)
-    P = check_real(n_samples, "n_samples", lo=0, lo_closed=False)
-    eta = check_real(lr, "lr", lo=0, lo_closed=False)
+    P = check_real(n_samples, "n_samples", lo=MIN_SCALE, hi=MAX_MAGNITUDE)
+    eta = check_real(lr, "lr", lo=MIN_SCALE)
     if batch_size is None:
         coupling = 0.0
     else:
-        B = check_int(batch_size, "batch_size", lo=1)
+        B = check_int(batch_size, "batch_size", lo=1, hi=MAX_SIZE)
         coupling = eta / B
     t = check_array(steps, "steps", ndim=(0, 1), positive=True, min_size=1)
     t = np.atleast_1d(t)
@@ -481,8 +484,9 @@ def two_time_correlation(eigenvalues, target_power, n_samples, times, noise=0.0,
     TwoTimeResult
     """
     lam, v2 = _spectrum(eigenvalues, target_power)
-    P = check_real(n_samples, "n_samples", lo=0, lo_closed=False)
-    tau = np.atleast_1d(check_array(times, "times", ndim=(0, 1), positive=True, min_size=1))
+    P = check_real(n_samples, "n_samples", lo=MIN_SCALE, hi=MAX_MAGNITUDE)
+    tau = np.atleast_1d(check_array(times, "times", max_abs=MAX_MAGNITUDE, ndim=(0, 1), positive=True, min_size=1))
+    check_scale(tau, "times", each=True)
     s2 = check_real(noise, "noise", lo=0.0)
     M = check_int(M, "M", lo=8, hi=128)
     pos = lam > 0
@@ -541,7 +545,7 @@ def random_feature_spectrum(eigenvalues, target_power, projection):
     residual : float
     """
     lam, v2 = _spectrum(eigenvalues, target_power)
-    F = check_array(projection, "projection", ndim=2)
+    F = check_array(projection, "projection", max_abs=MAX_MAGNITUDE, ndim=2)
     if F.shape[1] != lam.shape[0]:
         fail("projection", f"of shape (N, {lam.shape[0]})", F)
     N = F.shape[0]

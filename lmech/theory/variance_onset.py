@@ -35,12 +35,13 @@ network's final empirical NTK).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_real, fail
-from lmech.results import SolverResult, warn_not_converged
+from lmech._validation import MAX_MAGNITUDE, check_array, check_int, check_real, fail
+from lmech.results import LmechWarning, SolverResult, warn_not_converged
 from lmech.theory.kappa import solve_kappa
 
 __all__ = [
@@ -202,7 +203,7 @@ class OnsetResult:
 def _crossing(P, q, threshold, weights=None) -> OnsetResult:
     order = np.argsort(P)
     P, q = P[order], q[order]
-    w = None if weights is None else np.asarray(weights, dtype=float)[order]
+    w = None if weights is None else check_array(weights, "weights", shape=P.shape, nonnegative=True)[order]
     sm = _isotonic_increasing(q, w)
     above = np.nonzero(sm > threshold)[0]
     if len(above) == 0:
@@ -290,13 +291,18 @@ def fit_onset_exponent(widths, P_star) -> OnsetExponent:
     widths : array_like, shape (n,)
         Widths N (> 0).
     P_star : array_like, shape (n,)
-        Onset sample sizes (NaN entries -- no onset found -- are skipped).
+        Onset sample sizes. NaN entries (no onset found) are skipped with a
+        :class:`lmech.results.LmechWarning` saying how many; ``n_points`` counts those used.
     """
     N = check_array(widths, "widths", ndim=1, positive=True)
     Ps = check_array(P_star, "P_star", shape=N.shape, finite=False)
     ok = np.isfinite(Ps) & (Ps > 0)
     if ok.sum() < 2:
         fail("P_star", "finite and positive for at least two widths", Ps)
+    if not ok.all():
+        warnings.warn(f"fit_onset_exponent: {int((~ok).sum())} of {len(Ps)} onset sizes are NaN, "
+                      "infinite or non-positive (no onset found) and were left out of the fit",
+                      LmechWarning, stacklevel=2)
     lx, ly = np.log(N[ok]), np.log(Ps[ok])
     A = np.vstack([lx, np.ones_like(lx)]).T
     coef, *_ = np.linalg.lstsq(A, ly, rcond=None)
@@ -365,15 +371,24 @@ def toy_onset(eigenvalues, target_power, widths, P, *, noise_scale: float = 1.0,
     boost = np.ones_like(lam) if signal_boost is None else check_array(
         signal_boost, "signal_boost", shape=lam.shape, positive=True)
     p = check_array(target_power, "target_power", shape=lam.shape, nonnegative=True)
-    e_inf = noisy_feature_curve(lam, p, P_arr, multiplicities=multiplicities, ridge=ridge).error
-    e_fin = np.empty((len(Ns), len(P_arr)))
-    stars = np.empty(len(Ns))
-    lam_b = lam * boost    # the target function (its power p) is fixed; only the kernel's signal grows
-    for i, N in enumerate(Ns):
-        e_fin[i] = noisy_feature_curve(lam_b, p, P_arr, noise_eigenvalues=noise_scale * lam / N,
-                                       multiplicities=multiplicities, ridge=ridge).error
-        stars[i] = onset_sample_size(P_arr, e_fin[i], e_inf, tol=tol).P_star
-    return ToyOnset(widths=Ns, P_star=stars, fit=fit_onset_exponent(Ns, stars), P=P_arr,
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            e_inf = noisy_feature_curve(lam, p, P_arr, multiplicities=multiplicities, ridge=ridge).error
+            e_fin = np.empty((len(Ns), len(P_arr)))
+            stars = np.empty(len(Ns))
+            lam_b = lam * boost    # the target function (its power p) is fixed; only the kernel's signal grows
+            for i, N in enumerate(Ns):
+                e_fin[i] = noisy_feature_curve(lam_b, p, P_arr, noise_eigenvalues=noise_scale * lam / N,
+                                               multiplicities=multiplicities, ridge=ridge).error
+                stars[i] = onset_sample_size(P_arr, e_fin[i], e_inf, tol=tol).P_star
+            fit = fit_onset_exponent(Ns, stars)
+    except ValueError as exc:
+        # the intermediate curves are not arguments: say which inputs produced them
+        raise ValueError(
+            "`eigenvalues`, `target_power`, `widths`, `P` and `ridge` must give finite, positive "
+            "error curves and an onset at two or more widths (e.g. ridge = 0 with P beyond the "
+            f"number of modes gives zero error); got: {exc}") from None
+    return ToyOnset(widths=Ns, P_star=stars, fit=fit, P=P_arr,
                     error_infinite=e_inf, error_finite=e_fin)
 
 
@@ -391,9 +406,10 @@ def relu_ntk_sphere_spectrum(d: int, n_levels: int = 40, *, n_quad: int = 800):
     d : int
         Ambient dimension (>= 3).
     n_levels : int
-        Levels l = 0..n_levels-1 to return.
+        Levels l = 0..n_levels-1 to return (at most 2000: one Gegenbauer evaluation per
+        level over all nodes).
     n_quad : int
-        Quadrature nodes.
+        Quadrature nodes (at most 10**5; d at most 10**6).
 
     Returns
     -------
@@ -406,10 +422,11 @@ def relu_ntk_sphere_spectrum(d: int, n_levels: int = 40, *, n_quad: int = 800):
     """
     from scipy.special import comb, eval_gegenbauer, gammaln, roots_jacobi
 
-    d = int(check_real(d, "d", lo=3))
-    n_levels = int(check_real(n_levels, "n_levels", lo=1))
+    d = check_int(d, "d", lo=3, hi=10**6)
+    n_levels = check_int(n_levels, "n_levels", lo=1, hi=2000)
+    n_quad = check_int(n_quad, "n_quad", lo=2, hi=10**5)
     a = (d - 3) / 2
-    t, w = roots_jacobi(int(n_quad), a, a)
+    t, w = roots_jacobi(n_quad, a, a)
     ac = np.arccos(np.clip(t, -1, 1))
     k0 = (np.pi - ac) / np.pi
     k1 = (t * (np.pi - ac) + np.sqrt(np.clip(1 - t * t, 0, None))) / np.pi
@@ -454,13 +471,15 @@ def gram_learning_curve(gram, y, P, *, keep_fraction: float = 0.5) -> np.ndarray
     from lmech.spectra import empirical_spectrum
     from lmech.theory.kernel_curves import learning_curve
 
-    K = check_array(gram, "gram", ndim=2)
+    K = check_array(gram, "gram", ndim=2, max_abs=MAX_MAGNITUDE)
     if K.shape[0] != K.shape[1] or K.shape[0] < 2:
         fail("gram", "a square matrix of size >= 2", K.shape)
-    target = check_array(y, "y", shape=(K.shape[0],))
+    target = check_array(y, "y", shape=(K.shape[0],), max_abs=MAX_MAGNITUDE)
     keep_fraction = check_real(keep_fraction, "keep_fraction", lo=0, hi=1, lo_closed=False)
     spec = empirical_spectrum(K)
     keep = max(1, int(len(spec.eigenvalues) * keep_fraction))
+    if not np.any(spec.eigenvalues[:keep] > 0):
+        fail("gram", "a Gram matrix with positive eigenvalues among those kept", K)
     power = spec.target_power(target)
     return learning_curve(spec.eigenvalues[:keep], power[:keep], P, trace=float(np.trace(K)) / len(K),
                           total_power=float(np.mean(target**2))).generalization_error

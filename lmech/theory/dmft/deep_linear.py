@@ -135,10 +135,10 @@ def _check_data(X, y, X_test, y_test):
 
 
 def _check_common(depth, gamma0, lr, steps):
-    L = check_int(depth, "depth", lo=1)
+    L = check_int(depth, "depth", lo=1, hi=1000)
     g0 = check_real(gamma0, "gamma0", lo=0.0)
     eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
-    T = check_int(steps, "steps", lo=1)
+    T = check_int(steps, "steps", lo=1, hi=10**4)
     return L, g0, eta, T
 
 

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lmech._validation import check_choice, check_int, check_real, fail
+from lmech._validation import MAX_SIZE, check_choice, check_int, check_real, fail
 from lmech.results import SolverResult
 from lmech.theory.dmft.deep_linear import _check_data, _loss
 from lmech.theory.dmft.learning_rules import _phi
@@ -405,16 +405,16 @@ def two_layer_fluctuations(
     Xa, ya, Xt, yt, Kx = _check_data(X, y, X_test, y_test)
     g0 = check_real(gamma0, "gamma0", lo=0.0, lo_closed=False)
     eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
-    T = check_int(steps, "steps", lo=1)
+    T = check_int(steps, "steps", lo=1, hi=10**5)
     check_choice(activation, "activation", ("linear", "tanh", "relu", "erf"))
     if method is None:
         method = "wishart" if activation == "linear" else "particles"
     check_choice(method, "method", ("wishart", "particles"))
     if method == "wishart" and activation != "linear":
         fail("method", "'particles' for a nonlinear activation ('wishart' is exact for linear only)", method)
-    n_samp = check_int(samples, "samples", lo=4)
+    n_samp = check_int(samples, "samples", lo=4, hi=MAX_SIZE)
     n_jac = check_int(jacobian_samples, "jacobian_samples", lo=2)
-    seed = check_int(seed, "seed", lo=0)
+    seed = check_int(seed, "seed", lo=0, hi=2**63 - 1)
     if ntk_steps is None:
         ks = _default_ntk_steps(T)
     else:

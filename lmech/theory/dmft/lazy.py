@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
 
 __all__ = ["static_kernel_gd"]
 
@@ -35,14 +35,20 @@ def static_kernel_gd(K, y, *, lr: float, steps: int) -> np.ndarray:
     ndarray, shape (steps + 1,)
         ``(1/2P) |Delta(t)|^2``.
     """
-    ya = check_array(y, "y", ndim=1, min_size=1)
-    Ka = check_array(K, "K", ndim=2)
+    ya = check_array(y, "y", max_abs=MAX_MAGNITUDE, ndim=1, min_size=1)
+    Ka = check_array(K, "K", max_abs=MAX_MAGNITUDE, ndim=2)
     P = ya.shape[0]
     if Ka.shape != (P, P):
         fail("K", f"of shape ({P}, {P}) to match y", Ka)
     eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
-    n = check_int(steps, "steps", lo=0)
+    n = check_int(steps, "steps", lo=0, hi=MAX_SIZE)
     delta = [ya]
-    for _ in range(n):
-        delta.append(delta[-1] - eta / P * Ka @ delta[-1])
-    return 0.5 * np.mean(np.asarray(delta) ** 2, axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(n):
+            delta.append(delta[-1] - eta / P * Ka @ delta[-1])
+        loss = 0.5 * np.mean(np.asarray(delta) ** 2, axis=1)
+    if not np.all(np.isfinite(loss)):
+        top = float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (Ka + Ka.T)))))
+        fail("lr", f"small enough that gradient descent stays within float64 (it diverged; it is "
+             f"stable for lr < 2 P / max|eig K| = {2 * P / top:.3g})", lr)
+    return loss

@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lmech._validation import check_array, check_choice, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_choice, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.dmft.deep_linear import _check_data, _loss, deep_linear
 
@@ -361,15 +361,15 @@ def learning_rule_dynamics(
     """
     Xa, ya, Xt, yt, Kx = _check_data(X, y, X_test, y_test)
     check_choice(rule, "rule", RULES)
-    L = check_int(depth, "depth", lo=1)
+    L = check_int(depth, "depth", lo=1, hi=1000)
     g0 = check_real(gamma0, "gamma0", lo=0.0, lo_closed=False)
     eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
-    T = check_int(steps, "steps", lo=1)
+    T = check_int(steps, "steps", lo=1, hi=10**5)
     if rule != "gln":
         check_choice(activation, "activation", _ACTS)
     rho_v = check_real(rho, "rho", lo=-1.0, hi=1.0)
-    n_samp = check_int(samples, "samples", lo=2)
-    seed = check_int(seed, "seed", lo=0)
+    n_samp = check_int(samples, "samples", lo=2, hi=MAX_SIZE)
+    seed = check_int(seed, "seed", lo=0, hi=2**63 - 1)
     P = Xa.shape[0]
     n = T + 1
     X_all = Xa if Xt is None else np.concatenate([Xa, Xt], axis=0)
@@ -532,11 +532,11 @@ def lazy_effective_kernel(
     if not np.allclose(Kx, Kx.T, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(Kx).max()))):
         fail("input_kernel", "symmetric", Kx)
     check_choice(rule, "rule", RULES)
-    L = check_int(depth, "depth", lo=1)
+    L = check_int(depth, "depth", lo=1, hi=1000)
     if rule != "gln":
         check_choice(activation, "activation", _ACTS)
     rho_v = check_real(rho, "rho", lo=-1.0, hi=1.0)
-    n_quad = check_int(n_quad, "n_quad", lo=4)
+    n_quad = check_int(n_quad, "n_quad", lo=4, hi=MAX_SIZE)
     if rule == "gln":
         d = np.sqrt(np.clip(np.diag(Kx), 0, None))
         denom = np.outer(d, d)
@@ -578,10 +578,10 @@ def kernel_alignment(kernel, y) -> float:
         A kernel on the training points (symmetrised first).
     y : array, shape (P,)
     """
-    K = check_array(kernel, "kernel", ndim=2, min_size=1)
+    K = check_array(kernel, "kernel", max_abs=MAX_MAGNITUDE, ndim=2, min_size=1)
     if K.shape[0] != K.shape[1]:
         fail("kernel", "a square matrix", K)
-    yv = check_array(y, "y", ndim=1)
+    yv = check_array(y, "y", max_abs=MAX_MAGNITUDE, ndim=1)
     if yv.shape[0] != K.shape[0]:
         fail("y", f"of length {K.shape[0]} (kernel size)", yv)
     K = 0.5 * (K + K.T)

@@ -75,6 +75,7 @@ import numpy as np
 import torch
 
 from lmech._validation import (
+    MAX_SIZE,
     check_choice, check_int, check_real, check_regression_data, fail,
 )
 from lmech.results import SolverResult, warn_not_converged
@@ -261,19 +262,19 @@ def _validate(X, y, X_test, y_test, *, depth, gamma0, lr, steps, activation, dyn
     Xa, ya, Xt, yt = check_regression_data(X, y, X_test, y_test, test_labels_required=True)
     P, D = Xa.shape
     Xall = Xa if Xt is None else np.concatenate([Xa, Xt])
-    L = check_int(depth, "depth", lo=1)
+    L = check_int(depth, "depth", lo=1, hi=1000)
     g0 = check_real(gamma0, "gamma0", lo=0.0)
     eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
-    T = check_int(steps, "steps", lo=1)
+    T = check_int(steps, "steps", lo=1, hi=10**5)
     check_choice(activation, "activation", DMFT_ACTIVATIONS)
     check_choice(dynamics, "dynamics", ("gd", "flow"))
-    check_int(samples, "samples", lo=16)
+    check_int(samples, "samples", lo=16, hi=MAX_SIZE)
     check_real(damping, "damping", lo=0.0, hi=1.0, lo_closed=False)
     check_real(tol, "tol", lo=0.0)
     check_int(max_sweeps, "max_sweeps", lo=1)
     check_int(average, "average", lo=1)
     check_real(noise_factor, "noise_factor", lo=0.0)
-    check_int(seed, "seed", lo=0)
+    check_int(seed, "seed", lo=0, hi=2**63 - 1)
     phi, dphi, ddphi, _ = DMFT_ACTIVATIONS[activation]
     Kx = torch.as_tensor(Xall @ Xall.T / D, dtype=torch.float64)
     return _Problem(
@@ -900,6 +901,8 @@ def two_layer(
                    average=average, noise_factor=noise_factor, seed=seed)
     chunk = None if continuation is None else check_int(continuation, "continuation", lo=1)
     spw = check_int(sweeps_per_window, "sweeps_per_window", lo=1)
+    seed = int(seed)  # validated above: integral floats such as 0.0 are accepted, like every size
+    samples = int(samples)
     gen = torch.Generator().manual_seed(seed)
     solver = _TwoLayer(pb, samples, gen)
     kw = dict(damping=damping, tol=tol, max_sweeps=max_sweeps, average=average, noise_factor=noise_factor,
@@ -985,7 +988,8 @@ def deep(
     pb = _validate(X, y, X_test, y_test, depth=depth, gamma0=gamma0, lr=lr, steps=steps,
                    activation=activation, dynamics=dynamics, samples=samples, damping=damping, tol=tol,
                    max_sweeps=max_sweeps, average=average, noise_factor=noise_factor, seed=seed)
-    Sr = check_int(response_samples, "response_samples", lo=2)
+    Sr = check_int(response_samples, "response_samples", lo=2, hi=MAX_SIZE)
+    seed, samples = int(seed), int(samples)  # validated: integral floats accepted
     spw = check_int(sweeps_per_window, "sweeps_per_window", lo=1)
     mem = check_real(jacobian_memory, "jacobian_memory", lo=0.0, lo_closed=False)
     if not isinstance(responses, bool):
