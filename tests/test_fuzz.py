@@ -93,17 +93,6 @@ EXCLUDED = {
     "lmech.sim.linear_sgd.sgd_pool": "Monte Carlo simulation; validated in test_sgd",
     "lmech.sim.td.simulate_td_chain": "Monte Carlo simulation; validated in test_td",
     "lmech.sim.td.simulate_td_gaussian": "Monte Carlo simulation; validated in test_td",
-    # OPEN: added on main by the claims refactor (files owned there); fuzzing them on the merged
-    # tree found, for the owner to fix, then move each to BASELINES with the kwargs shown:
-    #   relu_random_features(inputs=X6, n_features=4, seed=0): n_features uncapped (10**9
-    #     allocates 22 GiB, which the OS may answer by killing the test process);
-    #   ring_mdp(n_states=6, n_features=3, max_frequency=2, seed=0): n_features uncapped,
-    #     seed unvalidated (numpy's SeedSequence message names no argument);
-    #   ar_gaussian_process(n_features=4, rho=0.5, seed=0): n_features uncapped,
-    #     spectrum_exponent=1e300 returns NaN unflagged.
-    "lmech.sim.linear_sgd.relu_random_features": "OPEN: uncapped n_features (see comment)",
-    "lmech.sim.td.ring_mdp": "OPEN: uncapped n_features, unvalidated seed (see comment)",
-    "lmech.sim.td.ar_gaussian_process": "OPEN: uncapped n_features, NaN for huge exponent",
 }
 
 
@@ -295,6 +284,9 @@ def _baselines():
         "lmech.sim.random_features.simulate_rf": dict(eigenvalues=EV, target_power=TP, t=TIMES, N=4, draws=1, seed=0),
         "lmech.sim.random_features.simulate_bottlenecks": dict(eigenvalues=EV, target_power=TP, sizes=[2, 4], draws=1, seed=0),
         "lmech.sim.td.ring_chain": dict(n_states=4, p_right=0.7),
+        "lmech.sim.td.ring_mdp": dict(n_states=6, n_features=3, max_frequency=2, seed=0),
+        "lmech.sim.td.ar_gaussian_process": dict(n_features=4, rho=0.5, seed=0),
+        "lmech.sim.linear_sgd.relu_random_features": dict(inputs=X6, n_features=4, seed=0),
         "lmech.sim.td.fourier_features": dict(n_states=4, n_features=3, max_frequency=2, seed=0),
         "lmech.sim.variance_onset.simulate_noisy_features": dict(eigenvalues=EV, target_power=TP, P=[2, 4], noise_eigenvalues=[0.1], draws=1, seed=0),
         "lmech.sim.variance_onset.sphere_task": dict(d=3, degree=2, seed=0),

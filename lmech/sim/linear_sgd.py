@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_SIZE, check_array, check_int, check_real, fail
 
 __all__ = [
     "SimCurve",
@@ -466,6 +466,6 @@ def relu_random_features(inputs, n_features: int, *, seed: int = 0) -> np.ndarra
         Scaled so that ``|psi|^2`` stays O(|x|^2 / d) whatever N (a pool for :func:`sgd_pool`).
     """
     X = check_array(inputs, "inputs", ndim=2, min_size=1)
-    N = check_int(n_features, "n_features", lo=1)
+    N = check_int(n_features, "n_features", lo=1, hi=max(1, MAX_SIZE // max(X.shape[0], X.shape[1])))
     W = np.random.default_rng(check_int(seed, "seed", lo=0)).standard_normal((X.shape[1], N))
     return np.maximum(X @ W / np.sqrt(X.shape[1]), 0.0) / np.sqrt(N)

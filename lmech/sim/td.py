@@ -260,8 +260,9 @@ def fourier_features(n_states: int, n_features: int, max_frequency: int, *, seed
     has unit trace per feature on average.
     """
     n = check_int(n_states, "n_states", lo=3, hi=10**4)
-    N = check_int(n_features, "n_features", lo=1)
+    N = check_int(n_features, "n_features", lo=1, hi=10**4)
     K = check_int(max_frequency, "max_frequency", lo=1, hi=(n - 1) // 2)
+    seed = check_int(seed, "seed", lo=0)
     ang = 2 * np.pi * np.arange(n) / n
     basis = np.hstack([np.cos(np.outer(ang, np.arange(1, K + 1))), np.sin(np.outer(ang, np.arange(1, K + 1)))])
     mix = np.random.default_rng(seed).standard_normal((2 * K, N)) / np.sqrt(K)
@@ -299,9 +300,9 @@ def ar_gaussian_process(n_features: int, rho: float, *, spectrum_exponent: float
         :func:`lmech.theory.td.linear_reward_moments`).
     w_reward : ndarray, shape (N,)
     """
-    N = check_int(n_features, "n_features", lo=1)
+    N = check_int(n_features, "n_features", lo=1, hi=10**4)  # N x N matrices
     r = check_real(rho, "rho", lo=0.0, hi=1.0, hi_closed=False)
-    a = check_real(spectrum_exponent, "spectrum_exponent", lo=0.0)
+    a = check_real(spectrum_exponent, "spectrum_exponent", lo=0.0, hi=100.0)
     rng = np.random.default_rng(check_int(seed, "seed", lo=0))
     k = np.arange(1, N + 1, dtype=float)
     lam = k**-a / np.sum(k**-a)
