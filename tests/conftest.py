@@ -42,3 +42,15 @@ def isolated_registry():
     yield registry
     registry._REGISTRY.clear()
     registry._REGISTRY.update(saved)
+
+
+# Hypothesis draws the same examples on every run under CI (a run that fails can be rerun
+# and fails the same way); locally it explores new examples each time.
+try:
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("ci", derandomize=True, print_blob=True)
+    if os.environ.get("CI"):
+        _hyp_settings.load_profile("ci")
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass

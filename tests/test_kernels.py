@@ -221,7 +221,7 @@ def test_bad_input_empirical_and_cosine():
     depth=st.integers(0, 4),
     act=st.sampled_from(["relu", "erf", "linear"]),
     wv=st.floats(0.1, 4.0),
-    bv=st.one_of(st.just(0.0), st.floats(0.0, 2.0)),
+    bv=st.one_of(st.just(0.0), st.floats(1e-6, 2.0)),  # (subnormal bias variances: round-off only)
     scale=st.floats(1e-3, 1e3),
     seed=st.integers(0, 1000),
 )
