@@ -181,6 +181,12 @@ def _td_moments():
     return linear_reward_moments(np.stack([S, 0.5 * S]), np.array([1.0, -0.5]))
 
 
+def _chain():
+    rng = np.random.default_rng(2)
+    P = rng.dirichlet(np.ones(5), size=5)
+    return P, rng.standard_normal((5, 3)), rng.standard_normal(5)
+
+
 def _capacity_counts():
     from lmech.theory.capacity import separable_fraction
 
@@ -280,6 +286,11 @@ def _cases():
         "lmech.theory.td.td_learning_curve": [
             ("stable", lambda: td.td_learning_curve(K, discount=0.9, lr=0.1, n_steps=20), "closed_form"),
             ("lr far too large", lambda: td.td_learning_curve(K, discount=0.9, lr=5.0, n_steps=2000), "diverged")],
+        "lmech.theory.td.markov_td_learning_curve": [
+            ("stable", lambda: td.markov_td_learning_curve(*_chain(), discount=0.9, lr=0.1, n_steps=20,
+                                                           episode_length=2), "closed_form"),
+            ("lr far too large", lambda: td.markov_td_learning_curve(*_chain(), discount=0.9, lr=20.0, n_steps=2000),
+             "diverged")],
         "lmech.theory.two_point.two_point_equivalent": [
             ("two ridges", lambda: two_point.two_point_equivalent(lam, 50, 1e-2, 1e-3, np.ones(20)), "converged")],
         "lmech.theory.two_point.sgd_fixed_data": [

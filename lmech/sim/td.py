@@ -25,7 +25,7 @@ import numpy as np
 from lmech._validation import check_array, check_int, check_real, fail
 
 __all__ = ["TDSimResult", "simulate_td_chain", "simulate_td_gaussian", "ring_chain", "fourier_features", "ring_mdp",
-           "ar_gaussian_process"]
+           "ar_gaussian_process", "random_chain_mdp"]
 
 
 @dataclass(frozen=True)
@@ -310,3 +310,20 @@ def ar_gaussian_process(n_features: int, rho: float, *, spectrum_exponent: float
     lag1 = sh[:, None] * (r * Q).T * sh[None, :]
     w_reward = rng.standard_normal(N) / np.sqrt(N) / sh * k**-0.5
     return np.stack([np.diag(lam), lag1]), w_reward
+
+
+def random_chain_mdp(n_states: int = 30, n_features: int = 8, *, concentration: float = 0.3,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A random dense Markov chain with rough (state-wise i.i.d.) features and rewards.
+
+    Rows of the transition matrix are Dirichlet(``concentration``) draws (small values give
+    uneven, nearly sparse rows), features ``phi(s) ~ N(0, I / n_features)`` independently per
+    state and rewards ``r(s) ~ N(0, 1)``: far from Gaussian in their fourth moments, unlike
+    :func:`ring_mdp`'s smooth features. Returns ``(transition, features, rewards)``.
+    """
+    n = check_int(n_states, "n_states", lo=2)
+    N = check_int(n_features, "n_features", lo=1, hi=n)
+    a = check_real(concentration, "concentration", lo=0.0, lo_closed=False)
+    rng = np.random.default_rng(check_int(seed, "seed", lo=0))
+    P = rng.dirichlet(a * np.ones(n), size=n)
+    return P, rng.standard_normal((n, N)) / np.sqrt(N), rng.standard_normal(n)
