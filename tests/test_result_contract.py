@@ -121,7 +121,7 @@ NOT_SOLVERS = {
     "lmech.theory.schedules.schedule_study": "record of OptimalScheduleResults (each checked here via optimal_schedule)",
     # SGD helpers
     "lmech.theory.sgd.critical_lr": "float/array (root of a scalar equation)",
-    "lmech.theory.sgd.gaussian_equivalent": "spectral inputs (arrays)",
+    "lmech.theory.sgd.gaussian_equivalent": "GaussianEquivalent record of spectral inputs (arrays)",
     # TD: moment builders, fixed point, stability
     "lmech.theory.td.td_fixed_point": "linear solve (array)",
     "lmech.theory.td.td_stability": "(bool, float)",
