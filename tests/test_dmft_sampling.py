@@ -384,9 +384,8 @@ def test_digits_binary_task_definition():
 def test_two_layer_standard_errors_match_the_seed_spread():
     """Batch-means standard errors of the sampling DMFT against the spread over 8 seeds.
 
-    Measured: rms seed spread / rms reported s.e. 0.74 to 1.02 per field here (0.68-0.93 on another
-    problem), i.e. the
-    s.e. is slightly conservative (it leaves out nothing that the seed spread shows)."""
+    Measured: rms seed spread / rms reported s.e. 0.74-1.02 per field here (0.68-0.93 on another
+    problem): the s.e. is slightly conservative."""
     rng = np.random.default_rng(1)
     X = rng.standard_normal((6, 6))
     X *= np.sqrt(6) / np.linalg.norm(X, axis=1, keepdims=True)

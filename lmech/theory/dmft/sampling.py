@@ -174,8 +174,8 @@ class SamplingDMFTResult(SolverResult):
         fixed point; each is closed into its own residual, losses and kernels, and their spread
         divided by ``sqrt(2 * average)`` is the error of the averaged result. This counts the
         sampling noise of the final estimates, not the noise left in the fixed point they are
-        evaluated at: for :func:`two_layer` measured 0.75-1.0 times the spread over seeds (i.e.
-        slightly conservative). None after a divergence, and for :func:`deep`, where the
+        evaluated at: for :func:`two_layer` the seed spread measured 0.68-1.02 times this
+        (slightly conservative). None after a divergence, and for :func:`deep`, where the
         fixed-point noise (carried through the response functions) dominates and this estimate
         measured 1.4-4x below the seed spread.
     diverged : bool
