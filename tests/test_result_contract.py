@@ -290,7 +290,9 @@ def _cases():
             ("stable", lambda: td.markov_td_learning_curve(*_chain(), discount=0.9, lr=0.1, n_steps=20,
                                                            episode_length=2), "closed_form"),
             ("lr far too large", lambda: td.markov_td_learning_curve(*_chain(), discount=0.9, lr=20.0, n_steps=2000),
-             "diverged")],
+             "diverged"),
+            ("online", lambda: td.markov_td_learning_curve(*_chain(), discount=0.9, lr=0.1, n_steps=20,
+                                                           sampling="online"), "closed_form")],
         "lmech.theory.two_point.two_point_equivalent": [
             ("two ridges", lambda: two_point.two_point_equivalent(lam, 50, 1e-2, 1e-3, np.ones(20)), "converged")],
         "lmech.theory.two_point.sgd_fixed_data": [

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import check_array, check_choice, check_int, check_real, fail
 
 from lmech.results import SolverResult, warn_not_converged
 
@@ -681,6 +681,7 @@ def markov_td_learning_curve(
     reward_noise: float = 0.0,
     w_init=None,
     plateau: bool = True,
+    sampling: str = "episodes",
 ) -> MarkovTDCurveResult:
     """Exact learning curve of minibatch TD(0) on a finite Markov chain (no Gaussian assumption).
 
@@ -707,6 +708,18 @@ def markov_td_learning_curve(
     Gaussian-equivalent theory replaces them by Wick's theorem on the second moments). Cost:
     O(n^2 N^4) set-up, O(N^4) per step; meant for N up to a few tens.
 
+    ``sampling="online"``: one continuing trajectory from ``s_0 ~ pi``, the weights updated after
+    every transition (``D <- (I + lr X(s, s')) D + lr xi(s, s')``, X and xi the one-transition
+    H and xi). D now depends on the current state, so the recursion tracks the moments joint
+    with it, ``m_s = E[D 1{s_t = s}]`` and ``C_s = E[D D^T 1{s_t = s}]`` (size n N^2):
+
+        m'_{s'} = sum_s P(s, s') [(I + lr X) m_s + lr xi p_s],
+        C'_{s'} = sum_s P(s, s') [(I + lr X) C_s (I + lr X)^T + lr ((I + lr X) m_s xi^T + transpose)
+                                  + lr^2 (xi xi^T + reward_noise phi phi^T) p_s],
+
+    with ``p_s = pi_s`` and the value error ``tr(S sum_s C_s)``; cost O(n^2 N^2) per step.
+    ``batch_size`` and ``episode_length`` must be 1 and no plateau is computed.
+
     Parameters
     ----------
     transition : array_like, shape (n, n)
@@ -717,6 +730,10 @@ def markov_td_learning_curve(
         Mean reward in each state.
     discount, lr, n_steps, batch_size, episode_length, reward_noise, w_init, plateau
         As in :func:`td_learning_curve` (reward noise: i.i.d., variance ``reward_noise``).
+    sampling : {"episodes", "online"}
+        Fresh stationary episodes per update (default; the setting of
+        :func:`lmech.sim.td.simulate_td_chain`), or per-transition updates along one trajectory
+        (:func:`lmech.sim.td.simulate_td_online`).
 
     Returns
     -------
@@ -740,6 +757,9 @@ def markov_td_learning_curve(
     if not constant and lr_arr.shape != (steps,):
         fail("lr", f"a positive scalar or an array of shape (n_steps,) = ({steps},)", lr_arr)
     lrs = np.full(steps, float(lr_arr)) if constant else lr_arr
+    check_choice(sampling, "sampling", ("episodes", "online"))
+    if sampling == "online" and (B != 1 or T != 1):
+        fail("batch_size", "1 with episode_length 1 for sampling='online'", (B, T))
     pi = stationary_distribution(P)
     N = Phi.shape[1]
     S0 = Phi.T @ (pi[:, None] * Phi)
@@ -750,9 +770,11 @@ def markov_td_learning_curve(
     A = S0 - gamma * Phi.T @ (pi[:, None] * (P @ Phi))
     if np.linalg.cond(A) > 1e12:
         fail("transition", "a chain whose TD matrix S(0) - discount S(1) is invertible", f"cond {np.linalg.cond(A):.3g}")
+    w0 = np.zeros(N) if w_init is None else check_array(w_init, "w_init", shape=(N,))
+    if sampling == "online":
+        return _markov_online(P, pi, Phi, r, gamma, s2, lrs, w0, S0, A)
     stats = _episode_statistics(P, pi, Phi, r, gamma, T, s2)
     w_value = stats[2]
-    w0 = np.zeros(N) if w_init is None else check_array(w_init, "w_init", shape=(N,))
     m = w0 - w_value
     C = np.outer(m, m)
     ve = np.full(steps + 1, np.inf)
@@ -796,3 +818,55 @@ def _markov_asymptotics(stats, lr, B):
         return False, radius, float("inf")
     c_inf = np.linalg.solve(np.eye(N * N) - op, (lr**2 / B) * Exx.ravel()).reshape(N, N)
     return True, radius, float(np.trace(S0 @ c_inf))
+
+
+def _markov_online(P, pi, Phi, r, gamma, s2, lrs, w0, S0, A):
+    """State-augmented exact recursion for per-transition TD(0) along one trajectory."""
+    n, N = Phi.shape
+    w_value = np.linalg.solve(A, Phi.T @ (pi * r))
+    psi = gamma * Phi[None, :, :] - Phi[:, None, :]               # (s, s', N)
+    delta_v = r[:, None] + psi @ w_value                            # (s, s') TD error at w_V
+    m = pi[:, None] * (w0 - w_value)[None, :]                       # E[D 1{s_t = s}]
+    C = pi[:, None, None] * np.outer(w0 - w_value, w0 - w_value)[None]
+    steps = len(lrs)
+    ve = np.full(steps + 1, np.inf)
+    me = np.full(steps + 1, np.inf)
+    mt = m.sum(0)
+    ve[0], me[0] = float(np.trace(S0 @ C.sum(0))), float(mt @ S0 @ mt)
+    limit = _DIVERGENCE_FACTOR * max(ve[0], float(w_value @ S0 @ w_value), float(np.trace(S0)), 1e-300)
+    pp = np.einsum("s,si,sj->sij", pi, Phi, Phi)                   # pi_s phi phi^T
+    diverged, k = False, 0
+    for k in range(steps):
+        lr = lrs[k]
+        # (I + lr phi psi^T) C (.)^T = C + lr (phi (C psi)^T + (C psi) phi^T) + lr^2 (psi.C psi) phi phi^T
+        Cpsi = np.einsum("sij,stj->sti", C, psi)                   # (s, s', N)
+        psiCpsi = np.einsum("sti,sti->st", Cpsi, psi)
+        mpsi = np.einsum("si,sti->st", m, psi)                      # psi . m_s
+        Pw = P                                                      # weights P(s, s')
+        # sums over s of P(s, s') [...] for each s'
+        new_C = np.einsum("st,sij->tij", Pw, C)
+        term = np.einsum("st,sti,sj->tij", Pw, Cpsi, Phi)          # sum P (C psi) phi^T
+        new_C += lr * (term + term.transpose(0, 2, 1))
+        new_C += lr**2 * np.einsum("st,st,si,sj->tij", Pw, psiCpsi, Phi, Phi)
+        # cross terms lr ((I + lr X) m xi^T + transpose), xi = phi delta_v, X m = phi (psi . m)
+        cross = np.einsum("st,si,st,sj->tij", Pw, m, delta_v, Phi)
+        cross += lr * np.einsum("st,st,st,si,sj->tij", Pw, mpsi, delta_v, Phi, Phi)
+        new_C += lr * (cross + cross.transpose(0, 2, 1))
+        new_C += lr**2 * np.einsum("st,st,sij->tij", Pw, delta_v**2 + s2, pp)
+        m = np.einsum("st,si->ti", Pw, m) + lr * np.einsum("st,st,si->ti", Pw, mpsi + pi[:, None] * delta_v, Phi)
+        C = 0.5 * (new_C + new_C.transpose(0, 2, 1))
+        v = float(np.trace(S0 @ C.sum(0)))
+        if not np.isfinite(v) or v > limit:
+            diverged = True
+            break
+        mt = m.sum(0)
+        ve[k + 1], me[k + 1] = v, float(mt @ S0 @ mt)
+    status, message = "closed_form", "exact state-augmented moment recursion (online TD along one trajectory)"
+    if diverged:
+        status = "diverged"
+        message = f"value error diverges: exceeded {_DIVERGENCE_FACTOR:g} x its scale at step {k + 1}"
+        warn_not_converged("markov_td_learning_curve", message)
+    return MarkovTDCurveResult(
+        steps=np.arange(steps + 1), value_error=ve, mean_error=me, w_value=w_value, diverged=diverged,
+        stable=None, spectral_radius=None, plateau=None, converged=status == "closed_form", status=status,
+        iterations=steps, residual=float("nan"), message=message)
