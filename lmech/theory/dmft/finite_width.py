@@ -439,9 +439,9 @@ def two_layer_fluctuations(
         remaining variance is the universal static-kernel form.
     stderr_blocks : int
         Independent blocks (>= 2) for the Monte-Carlo standard errors of ``method="particles"``
-        (the ``*_stderr`` fields). The blocks' re-runs cost 1-2x the main run (fixed per-run
-        overhead); with 4 blocks the seed spread measured up to 1.5x the reported error, with 8
-        0.85-1.07x.
+        (the ``*_stderr`` fields). The blocks' re-runs cost about 1x (4 blocks) to 2x (8) the main
+        run (fixed per-run overhead); with 4 blocks the seed spread measured up to 1.5x the reported
+        error, with 8 0.85-1.07x.
 
     Returns
     -------
