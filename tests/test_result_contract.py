@@ -121,7 +121,7 @@ NOT_SOLVERS = {
     "lmech.theory.schedules.schedule_study": "record of OptimalScheduleResults (each checked here via optimal_schedule)",
     # SGD helpers
     "lmech.theory.sgd.critical_lr": "float/array (root of a scalar equation)",
-    "lmech.theory.sgd.gaussian_equivalent": "spectral inputs (arrays)",
+    "lmech.theory.sgd.gaussian_equivalent": "GaussianEquivalent record of spectral inputs (arrays)",
     # TD: moment builders, fixed point, stability
     "lmech.theory.td.td_fixed_point": "linear solve (array)",
     "lmech.theory.td.td_stability": "(bool, float)",
@@ -179,6 +179,12 @@ def _td_moments():
 
     S = np.diag([1.0, 0.5])
     return linear_reward_moments(np.stack([S, 0.5 * S]), np.array([1.0, -0.5]))
+
+
+def _chain():
+    rng = np.random.default_rng(2)
+    P = rng.dirichlet(np.ones(5), size=5)
+    return P, rng.standard_normal((5, 3)), rng.standard_normal(5)
 
 
 def _capacity_counts():
@@ -280,6 +286,13 @@ def _cases():
         "lmech.theory.td.td_learning_curve": [
             ("stable", lambda: td.td_learning_curve(K, discount=0.9, lr=0.1, n_steps=20), "closed_form"),
             ("lr far too large", lambda: td.td_learning_curve(K, discount=0.9, lr=5.0, n_steps=2000), "diverged")],
+        "lmech.theory.td.markov_td_learning_curve": [
+            ("stable", lambda: td.markov_td_learning_curve(*_chain(), discount=0.9, lr=0.1, n_steps=20,
+                                                           episode_length=2), "closed_form"),
+            ("lr far too large", lambda: td.markov_td_learning_curve(*_chain(), discount=0.9, lr=20.0, n_steps=2000),
+             "diverged"),
+            ("online", lambda: td.markov_td_learning_curve(*_chain(), discount=0.9, lr=0.1, n_steps=20,
+                                                           sampling="online"), "closed_form")],
         "lmech.theory.two_point.two_point_equivalent": [
             ("two ridges", lambda: two_point.two_point_equivalent(lam, 50, 1e-2, 1e-3, np.ones(20)), "converged")],
         "lmech.theory.two_point.sgd_fixed_data": [

@@ -1,3 +1,4 @@
+import dataclasses
 import warnings
 
 import numpy as np
@@ -304,7 +305,7 @@ def test_arbitrary_feature_theory_is_the_exact_expectation():
 def test_arbitrary_feature_theory_matches_pool_sgd():
     Psi, y = _pool(n=400, N=10, gaussian=False)  # skewed, bounded non-Gaussian features
     times = [1, 5, 20, 80]
-    lr = 0.4 * critical_lr(gaussian_equivalent(Psi, y)[0], 1)
+    lr = 0.4 * critical_lr(gaussian_equivalent(Psi, y).eigenvalues, 1)
     ex = learning_curve_features(Psi, y, lr, 1, 80, times=times)
     sim = sgd_pool(Psi, y, lr, 1, 80, n_seeds=1500, seed=4, times=times)
     assert np.all(np.abs(sim.loss - ex.loss) < 4 * sim.loss_sem)
@@ -344,3 +345,23 @@ def test_relu_random_features():
         relu_random_features(X, 0)
     with pytest.raises(ValueError, match="inputs"):
         relu_random_features(np.ones(3), 4)
+
+
+def test_gaussian_equivalent_record_feeds_learning_curve_with_its_residual():
+    Psi, y = _pool(n=300, N=6, gaussian=False)
+    ge = gaussian_equivalent(Psi, y)
+    lam, power, resid = ge  # backward-compatible unpacking
+    assert lam is ge.eigenvalues and power is ge.target_power and resid == ge.noise and ge[2] == resid
+    assert resid > 0.01 * power.sum()  # a non-trivial residual, so the check below can fail
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ge.noise = 0.0
+    direct = learning_curve(ge, lr=0.3, batch_size=2, steps=40)
+    manual = learning_curve(lam, power, 0.3, 2, 40, noise=resid)
+    np.testing.assert_array_equal(direct.loss, manual.loss)
+    assert not np.allclose(learning_curve(lam, power, 0.3, 2, 40).loss, direct.loss, rtol=1e-3)
+    with pytest.raises(TypeError, match="noise"):
+        learning_curve(ge, lr=0.3, batch_size=2, steps=40, noise=0.1)
+    with pytest.raises(TypeError, match="target_power"):
+        learning_curve(ge, power, lr=0.3, batch_size=2, steps=40)
+    with pytest.raises(TypeError, match="steps"):
+        learning_curve(ge, lr=0.3, batch_size=2)

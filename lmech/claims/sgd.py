@@ -205,7 +205,8 @@ def digits(s: Digits, seeds: SeedStream):
     ds = load_digits()
     keep = np.sort(seeds.rng().permutation(len(ds.y))[:s.n_images])
     Psi, y = lsgd.relu_random_features(ds.X[keep], s.n_features, seed=seeds.next()), np.where(ds.y[keep] % 2, -1.0, 1.0)
-    lam, power, resid = gaussian_equivalent(Psi, y)
+    ge = gaussian_equivalent(Psi, y)
+    lam, resid = ge.eigenvalues, ge.noise
     wins = log_windows(2, s.steps, s.n_bins, per_window=4)
     cmp = Comparison("SGD on ReLU random features of digits: exact and Gaussian theories", "step t",
                      "excess test loss (pool)")
@@ -215,7 +216,7 @@ def digits(s: Digits, seeds: SeedStream):
         sim = lsgd.sgd_pool(Psi, y, lr, B, s.steps, n_seeds=n, seed=seeds.next(), times=wins.steps)
         exact = learning_curve_features(Psi, y, lr, B, s.steps, times=wins.steps).loss
         m = _windowed(cmp, lab, wins, exact, sim.losses, recorded=True)
-        gauss = wins.mean(learning_curve(lam, power, lr, B, s.steps, resid, times=wins.steps).loss, recorded=True)
+        gauss = wins.mean(learning_curve(ge, lr=lr, batch_size=B, steps=s.steps, times=wins.steps).loss, recorded=True)
         cmp.reference(f"{lab} Gaussian model", wins.centres, gauss)
         details[lab] = {"lr": lr, "gaussian_model_signed_err": m / gauss - 1.0}
     return cmp.outcome("max", details=details)

@@ -25,7 +25,7 @@ import numpy as np
 from lmech._validation import check_array, check_int, check_real, fail
 
 __all__ = ["TDSimResult", "simulate_td_chain", "simulate_td_gaussian", "ring_chain", "fourier_features", "ring_mdp",
-           "ar_gaussian_process"]
+           "ar_gaussian_process", "random_chain_mdp", "simulate_td_online"]
 
 
 @dataclass(frozen=True)
@@ -311,3 +311,74 @@ def ar_gaussian_process(n_features: int, rho: float, *, spectrum_exponent: float
     lag1 = sh[:, None] * (r * Q).T * sh[None, :]
     w_reward = rng.standard_normal(N) / np.sqrt(N) / sh * k**-0.5
     return np.stack([np.diag(lam), lag1]), w_reward
+
+
+def random_chain_mdp(n_states: int = 30, n_features: int = 8, *, concentration: float = 0.3,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A random dense Markov chain with rough (state-wise i.i.d.) features and rewards.
+
+    Rows of the transition matrix are Dirichlet(``concentration``) draws (small values give
+    uneven, nearly sparse rows), features ``phi(s) ~ N(0, I / n_features)`` independently per
+    state and rewards ``r(s) ~ N(0, 1)``: far from Gaussian in their fourth moments, unlike
+    :func:`ring_mdp`'s smooth features. Returns ``(transition, features, rewards)``.
+    """
+    n = check_int(n_states, "n_states", lo=2)
+    N = check_int(n_features, "n_features", lo=1, hi=n)
+    a = check_real(concentration, "concentration", lo=0.0, lo_closed=False)
+    rng = np.random.default_rng(check_int(seed, "seed", lo=0))
+    P = rng.dirichlet(a * np.ones(n), size=n)
+    return P, rng.standard_normal((n, N)) / np.sqrt(N), rng.standard_normal(n)
+
+
+def simulate_td_online(transition, features, rewards, *, discount: float, lr, n_steps: int,
+                       reward_noise: float = 0.0, n_runs: int = 100, seed: int = 0) -> TDSimResult:
+    """Online TD(0) along one continuing trajectory per run (``s_0 ~ pi``), one update per transition.
+
+    ``w <- w + lr phi(s_t) (r_t + gamma phi(s_{t+1}) . w - phi(s_t) . w)``; value error as in
+    :func:`simulate_td_chain` (``lr`` scalar or one per step; other parameters as there).
+    """
+    P = check_array(transition, "transition", ndim=2, nonnegative=True)
+    n = P.shape[0]
+    if P.shape != (n, n) or not np.allclose(P.sum(1), 1.0, atol=1e-10):
+        fail("transition", "a square row-stochastic matrix", P)
+    Phi = check_array(features, "features", ndim=2)
+    if Phi.shape[0] != n:
+        fail("features", f"of shape ({n}, N)", Phi)
+    r_s = check_array(rewards, "rewards", shape=(n,))
+    gamma = check_real(discount, "discount", lo=0.0, hi=1.0, hi_closed=False)
+    steps = check_int(n_steps, "n_steps", lo=0)
+    s2 = check_real(reward_noise, "reward_noise", lo=0.0)
+    runs = check_int(n_runs, "n_runs", lo=1)
+    lrs = _lr_schedule(lr, steps)
+    rng = np.random.default_rng(seed)
+    evals, evecs = np.linalg.eig(P.T)
+    pi = np.abs(np.real(evecs[:, int(np.argmin(np.abs(evals - 1.0)))]))
+    pi = pi / pi.sum()
+    S0 = Phi.T @ (pi[:, None] * Phi)
+    w_value = _td_fixed_point(S0, Phi.T @ (pi[:, None] * (P @ Phi)), Phi.T @ (pi * r_s), gamma)
+    cdf = np.cumsum(P, axis=1)
+    cdf[:, -1] = 1.0 + 1e-12
+    pi_cdf = np.cumsum(pi)
+    pi_cdf[-1] = 1.0 + 1e-12
+    s = np.searchsorted(pi_cdf, rng.random(runs), side="right")
+    w = np.zeros((runs, Phi.shape[1]))
+    out = np.full((steps + 1, runs), np.inf)
+    D = w - w_value
+    out[0] = np.einsum("ri,ij,rj->r", D, S0, D)
+    diverged = False
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(steps):
+            s_next = (cdf[s] <= rng.random(runs)[:, None]).sum(axis=-1)
+            r = r_s[s] + (np.sqrt(s2) * rng.standard_normal(runs) if s2 > 0 else 0.0)
+            delta = r + np.einsum("ri,ri->r", Phi[s_next] * gamma - Phi[s], w)
+            w = w + lrs[k] * delta[:, None] * Phi[s]
+            s = s_next
+            if not np.all(np.isfinite(w)):
+                diverged = True
+                break
+            D = w - w_value
+            out[k + 1] = np.einsum("ri,ij,rj->r", D, S0, D)
+    mean = out.mean(axis=1)
+    se = out.std(axis=1, ddof=1) / np.sqrt(runs) if runs > 1 else np.zeros(steps + 1)
+    se = np.where(np.isfinite(mean), se, np.inf)
+    return TDSimResult(steps=np.arange(steps + 1), value_error=mean, stderr=se, diverged=diverged, n_runs=runs)

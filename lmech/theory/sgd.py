@@ -52,6 +52,7 @@ __all__ = [
     "critical_lr",
     "optimal_batch",
     "gaussian_equivalent",
+    "GaussianEquivalent",
     "FeatureCurveResult",
     "learning_curve_features",
 ]
@@ -328,11 +329,11 @@ def _as_times(times, steps):
 
 def learning_curve(
     eigenvalues,
-    target_power,
-    lr,
-    batch_size,
-    steps,
-    noise=0.0,
+    target_power=None,
+    lr=None,
+    batch_size=None,
+    steps=None,
+    noise=None,
     *,
     schedule=None,
     times=None,
@@ -350,8 +351,10 @@ def learning_curve(
 
     Parameters
     ----------
-    eigenvalues : array_like, shape (N,)
-        Feature-covariance eigenvalues lam_k >= 0 (any order).
+    eigenvalues : array_like, shape (N,), or GaussianEquivalent
+        Feature-covariance eigenvalues lam_k >= 0 (any order); or the result of
+        :func:`gaussian_equivalent`, which supplies the eigenvalues, the target power and the
+        label noise (its residual), and then ``target_power`` and ``noise`` must be left out.
     target_power : array_like, shape (N,)
         Target power v_k^2 = lam_k w*_k^2 on each eigenfunction (>= 0). Power on zero
         eigenvalues is an unlearnable floor and acts as label noise.
@@ -363,7 +366,7 @@ def learning_curve(
     steps : int
         Number of SGD steps T >= 0; the curve has T + 1 points (t = 0..T) unless ``times``.
     noise : float
-        Label-noise variance sigma2 >= 0 of the training labels.
+        Label-noise variance sigma2 >= 0 of the training labels (default 0).
     schedule : array_like, shape (T,), optional
         Multiplier of ``lr`` at each step (step t -> t+1 uses ``lr * schedule[t]``), >= 0.
     times : array_like of int, optional
@@ -387,8 +390,24 @@ def learning_curve(
     >>> res.loss.shape
     (2, 101)
     """
+<<<<<<< HEAD
     lam, v2, s2 = _check_problem(eigenvalues, target_power, noise)
     T = check_int(steps, "steps", lo=0, hi=MAX_SIZE)
+=======
+    if isinstance(eigenvalues, GaussianEquivalent):
+        if target_power is not None:
+            fail("target_power", "left out when `eigenvalues` is a GaussianEquivalent (it carries the target power)",
+                 target_power, TypeError)
+        if noise is not None:
+            fail("noise", "left out when `eigenvalues` is a GaussianEquivalent (its residual is the noise)",
+                 noise, TypeError)
+        eigenvalues, target_power, noise = eigenvalues
+    for name, value in (("target_power", target_power), ("lr", lr), ("batch_size", batch_size), ("steps", steps)):
+        if value is None:
+            fail(name, "given (it has no default)", value, TypeError)
+    lam, v2, s2 = _check_problem(eigenvalues, target_power, 0.0 if noise is None else noise)
+    T = check_int(steps, "steps", lo=0)
+>>>>>>> tdexact
     eta = check_array(lr, "lr", positive=True, min_size=1)
     b = _check_batch(batch_size)
     try:
@@ -539,6 +558,41 @@ def optimal_batch(
 
 
 # --------------------------------------------------------------------------- real features
+@dataclass(frozen=True)
+class GaussianEquivalent:
+    """Spectral inputs of the Gaussian-feature theory for a pool of real features.
+
+    Pass it straight to :func:`learning_curve` (``learning_curve(ge, lr=..., batch_size=...,
+    steps=...)``), which then uses ``noise`` as the label noise. For backward compatibility it
+    unpacks (and indexes) as the tuple ``(eigenvalues, target_power, noise)``.
+
+    Attributes
+    ----------
+    eigenvalues : ndarray, shape (N,)
+        Eigenvalues of the pool's uncentred second moment ``Psi^T Psi / n``.
+    target_power : ndarray, shape (N,)
+        ``lam_k (u_k . w*)^2`` of the best linear predictor ``w*``.
+    noise : float
+        Residual target variance ``mean(y^2) - sum(target_power)`` (acts as label noise).
+    """
+
+    eigenvalues: np.ndarray
+    target_power: np.ndarray
+    noise: float
+
+    def _astuple(self):
+        return (self.eigenvalues, self.target_power, self.noise)
+
+    def __iter__(self):
+        return iter(self._astuple())
+
+    def __getitem__(self, index):
+        return self._astuple()[index]
+
+    def __len__(self) -> int:
+        return 3
+
+
 def gaussian_equivalent(features, targets):
     """Spectral inputs of the Gaussian-feature theory for a finite pool of real features.
 
@@ -546,8 +600,8 @@ def gaussian_equivalent(features, targets):
     ``Sigma = Psi^T Psi / n`` (uncentred second moment; SGD from w = 0 sees it), the best
     linear predictor ``w* = Sigma^+ Psi^T y / n`` and the residual variance
     ``mean(y^2) - w*^T Sigma w*``, return the eigenvalues of Sigma, the target power
-    ``lam_k (u_k . w*)^2`` and the residual, to be passed to :func:`learning_curve` as
-    ``(eigenvalues, target_power, noise=residual)``. The *Gaussian model* of "Learning Curves
+    ``lam_k (u_k . w*)^2`` and the residual as a :class:`GaussianEquivalent`, which
+    :func:`learning_curve` takes in place of ``(eigenvalues, target_power, noise=residual)``. The *Gaussian model* of "Learning Curves
     for SGD on Structured Features" then predicts SGD on the real features (sampling the
     pool) by replacing their fourth moments with Gaussian ones: an approximation whose
     accuracy the claim ``sgd.learning_curve.digits`` measures.
@@ -561,11 +615,10 @@ def gaussian_equivalent(features, targets):
 
     Returns
     -------
-    eigenvalues : ndarray, shape (N,)
-    target_power : ndarray, shape (N,)
-    residual : float
-        Unexplained target variance (acts as label noise; the clean-target loss the theory
-        reports excludes it).
+    GaussianEquivalent
+        ``eigenvalues``, ``target_power`` and ``noise`` (the residual: unexplained target
+        variance, acting as label noise; the clean-target loss the theory reports excludes
+        it). Unpacks as the tuple ``(eigenvalues, target_power, residual)``.
     """
     Psi = check_array(features, "features", max_abs=MAX_MAGNITUDE, ndim=2, min_size=1)
     y = check_array(targets, "targets", max_abs=MAX_MAGNITUDE, shape=(Psi.shape[0],))
@@ -578,7 +631,7 @@ def gaussian_equivalent(features, targets):
     power = np.zeros_like(lam)
     power[keep] = proj[keep] ** 2 / lam[keep]
     residual = float(max(np.mean(y * y) - power.sum(), 0.0))
-    return lam, power, residual
+    return GaussianEquivalent(lam, power, residual)
 
 
 @dataclass(frozen=True, kw_only=True)

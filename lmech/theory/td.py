@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, check_scale, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_choice, check_int, check_real, check_scale, fail
 
 from lmech.results import SolverResult, warn_not_converged
 
@@ -64,6 +64,8 @@ __all__ = [
     "linear_reward_moments",
     "markov_chain_moments",
     "stationary_distribution",
+    "MarkovTDCurveResult",
+    "markov_td_learning_curve",
 ]
 
 _DIVERGENCE_FACTOR = 1e12
@@ -580,3 +582,292 @@ def max_stable_lr(lag_moments, *, discount: float, batch_size: int = 1, episode_
     if it >= 200:
         warn_not_converged("max_stable_lr", "bisection did not reach the requested tolerance")
     return lo
+
+
+# --------------------------------------------------------------------------- exact finite-chain recursion
+@dataclass(frozen=True, kw_only=True)
+class MarkovTDCurveResult(SolverResult):
+    """Exact TD(0) learning curve on a finite Markov chain (:func:`markov_td_learning_curve`).
+
+    Attributes
+    ----------
+    steps : ndarray, shape (n_steps + 1,)
+    value_error : ndarray, shape (n_steps + 1,)
+        ``E[(w_k - w_V)^T S (w_k - w_V)]`` with ``S = E_pi[phi phi^T]`` (the same value error as
+        :class:`TDCurveResult`); ``inf`` after a blow-up.
+    mean_error : ndarray, shape (n_steps + 1,)
+        ``m_k^T S m_k`` for the mean error ``m_k = E[w_k] - w_V``.
+    w_value : ndarray, shape (N,)
+        TD fixed point.
+    diverged : bool
+    stable : bool or None
+        Mean-square stability of a constant learning rate (None for schedules or ``plateau=False``).
+    spectral_radius : float or None
+    plateau : float or None
+        Asymptotic value error for a constant stable learning rate (``inf`` if unstable).
+    """
+
+    steps: np.ndarray
+    value_error: np.ndarray
+    mean_error: np.ndarray
+    w_value: np.ndarray
+    diverged: bool
+    stable: bool | None
+    spectral_radius: float | None
+    plateau: float | None
+
+
+def _pair_sum(P, pi, W, T, a, b):
+    """``E[sum_{t, t' < T} a(e_t) (x) b(e_t')]`` over the transitions ``e_t = (s_t, s_{t+1})`` of a
+    stationary episode of length T; ``a``: (n, n, *A), ``b``: (n, n, *B); ``W = sum_{k=1}^{T-1}
+    (T - k) P^(k-1)`` counts the ordered pairs with gap k (``T`` enters through the diagonal)."""
+    joint = pi[:, None] * P  # probability of the transition (s, s')
+    na, nb = a.ndim - 2, b.ndim - 2
+    A_idx = "ABCD"[:na]
+    B_idx = "EFGH"[:nb]
+    diag = np.einsum(f"st,st{A_idx},st{B_idx}->{A_idx}{B_idx}", joint, a, b, optimize=True)
+    out = T * diag
+    if T > 1:
+        a_in = np.einsum("st,st...->t...", joint, a)   # mean of a over transitions arriving in t
+        b_in = np.einsum("st,st...->t...", joint, b)
+        a_out = np.einsum("st,st...->s...", P, a)      # conditional mean of a leaving s
+        b_out = np.einsum("st,st...->s...", P, b)
+        Wb = np.einsum("su,u...->s...", W, b_out)
+        Wa = np.einsum("su,u...->s...", W, a_out)
+        out = out + np.einsum(f"s{A_idx},s{B_idx}->{A_idx}{B_idx}", a_in, Wb, optimize=True)
+        out = out + np.einsum(f"s{A_idx},s{B_idx}->{A_idx}{B_idx}", Wa, b_in, optimize=True)
+    return out
+
+
+def _episode_statistics(P, pi, Phi, r, gamma, T, s2):
+    """Exact moments of one episode's semi-gradient ``G = xi + H D`` (see markov_td_learning_curve)."""
+    n, N = Phi.shape
+    S0 = Phi.T @ (pi[:, None] * Phi)
+    A = S0 - gamma * Phi.T @ (pi[:, None] * (P @ Phi))
+    w_value = np.linalg.solve(A, Phi.T @ (pi * r))
+    psi = gamma * Phi[None, :, :] - Phi[:, None, :]               # (s, s', N): gamma phi(s') - phi(s)
+    X = Phi[:, None, :, None] * psi[:, :, None, :]                 # (s, s', N, N): phi(s) psi^T
+    xi = Phi[:, None, :] * (r[:, None] + psi @ w_value)[:, :, None]  # (s, s', N): phi(s) delta_V
+    Pk, W = np.eye(n), np.zeros((n, n))
+    for k in range(1, T):
+        W += (T - k) * Pk
+        Pk = Pk @ P
+    EH = -T * A
+    EHH = _pair_sum(P, pi, W, T, X, X).transpose(0, 2, 1, 3).reshape(N * N, N * N)  # E[kron(H, H)]
+    EHx = _pair_sum(P, pi, W, T, X, xi)                               # (N, N, N): E[H_jk xi_l]
+    Exx = _pair_sum(P, pi, W, T, xi, xi) + s2 * T * S0
+    return S0, A, w_value, EH, EHH, EHx, Exx
+
+
+def _markov_step(stats, C, m, lr, B):
+    S0, A, w_value, EH, EHH, EHx, Exx = stats
+    N = m.shape[0]
+    HC = EH @ C
+    cross = np.einsum("jkl,k->jl", EHx, m)
+    EGG = Exx + (EHH @ C.ravel()).reshape(N, N) + cross + cross.T
+    C_new = C + lr * (HC + HC.T) + lr**2 * ((1 - 1 / B) * HC @ EH.T + EGG / B)
+    return 0.5 * (C_new + C_new.T), m + lr * (EH @ m)
+
+
+def markov_td_learning_curve(
+    transition,
+    features,
+    rewards,
+    *,
+    discount: float,
+    lr,
+    n_steps: int,
+    batch_size: int = 1,
+    episode_length: int = 1,
+    reward_noise: float = 0.0,
+    w_init=None,
+    plateau: bool = True,
+    sampling: str = "episodes",
+) -> MarkovTDCurveResult:
+    """Exact learning curve of minibatch TD(0) on a finite Markov chain (no Gaussian assumption).
+
+    The setting of :func:`td_learning_curve` and :func:`lmech.sim.td.simulate_td_chain` in
+    Bordelon, Masset, Kuo & Pehlevan, "Loss Dynamics of Temporal Difference Reinforcement
+    Learning": each update uses B independent episodes of T transitions started from the
+    stationary distribution ``pi`` (T = 1: i.i.d. transitions), with weights fixed during an
+    episode. With the weight error ``D = w - w_V`` one episode's semi-gradient is affine in D,
+
+        G = xi + H D,   H = sum_{t<T} phi(s_t) psi_t^T,   xi = sum_{t<T} phi(s_t) (r_t + psi_t . w_V),
+        psi_t = gamma phi(s_{t+1}) - phi(s_t),
+
+    and independent of D (fresh episodes), so the first two moments ``m = E D``, ``C = E D D^T``
+    close exactly:
+
+    Equation (eq:td.markov_exact): ``m_{k+1} = (I + lr E H) m_k,
+        C_{k+1} = C_k + lr (E[H] C_k + C_k E[H]^T) + lr^2 [ (1 - 1/B) E[H] C_k E[H]^T
+                  + (1/B) (E[xi xi^T] + E[H C_k H^T] + E[H m_k xi^T] + E[xi m_k^T H^T]) ],
+        value error = tr(S C_k)``
+
+    ``E[H] = -T A`` (``A = S(0) - gamma S(1)``) and ``E[xi] = 0``. The fourth-order episode moments
+    ``E[H (x) H]``, ``E[H (x) xi]``, ``E[xi xi^T]`` are sums over pairs of transitions
+    ``(t, t')`` of the finite chain, computed exactly from ``pi`` and powers of ``P`` (the
+    Gaussian-equivalent theory replaces them by Wick's theorem on the second moments). Cost:
+    O(n^2 N^4) set-up, O(N^4) per step; meant for N up to a few tens.
+
+    ``sampling="online"``: one continuing trajectory from ``s_0 ~ pi``, the weights updated after
+    every transition (``D <- (I + lr X(s, s')) D + lr xi(s, s')``, X and xi the one-transition
+    H and xi). D now depends on the current state, so the recursion tracks the moments joint
+    with it, ``m_s = E[D 1{s_t = s}]`` and ``C_s = E[D D^T 1{s_t = s}]`` (size n N^2):
+
+        m'_{s'} = sum_s P(s, s') [(I + lr X) m_s + lr xi p_s],
+        C'_{s'} = sum_s P(s, s') [(I + lr X) C_s (I + lr X)^T + lr ((I + lr X) m_s xi^T + transpose)
+                                  + lr^2 (xi xi^T + reward_noise phi phi^T) p_s],
+
+    with ``p_s = pi_s`` and the value error ``tr(S sum_s C_s)``; cost O(n^2 N^2) per step.
+    ``batch_size`` and ``episode_length`` must be 1 and no plateau is computed.
+
+    Parameters
+    ----------
+    transition : array_like, shape (n, n)
+        Row-stochastic, ergodic transition matrix.
+    features : array_like, shape (n, N)
+        ``phi(s)``; ``E_pi[phi phi^T]`` must be positive definite.
+    rewards : array_like, shape (n,)
+        Mean reward in each state.
+    discount, lr, n_steps, batch_size, episode_length, reward_noise, w_init, plateau
+        As in :func:`td_learning_curve` (reward noise: i.i.d., variance ``reward_noise``).
+    sampling : {"episodes", "online"}
+        Fresh stationary episodes per update (default; the setting of
+        :func:`lmech.sim.td.simulate_td_chain`), or per-transition updates along one trajectory
+        (:func:`lmech.sim.td.simulate_td_online`).
+
+    Returns
+    -------
+    MarkovTDCurveResult
+        ``status="closed_form"`` (``iterations = n_steps``, ``residual`` NaN); ``"diverged"`` with a
+        ConvergenceWarning after a blow-up.
+    """
+    P = _check_transition(transition)
+    n = P.shape[0]
+    Phi = check_array(features, "features", ndim=2)
+    if Phi.shape[0] != n:
+        fail("features", f"of shape ({n}, N) (one row per state)", Phi)
+    r = check_array(rewards, "rewards", shape=(n,))
+    gamma = check_real(discount, "discount", lo=0.0, hi=1.0, hi_closed=False)
+    B = check_int(batch_size, "batch_size", lo=1)
+    T = check_int(episode_length, "episode_length", lo=1)
+    s2 = check_real(reward_noise, "reward_noise", lo=0.0)
+    steps = check_int(n_steps, "n_steps", lo=0)
+    lr_arr = check_array(lr, "lr", ndim=(0, 1), positive=True)
+    constant = lr_arr.ndim == 0
+    if not constant and lr_arr.shape != (steps,):
+        fail("lr", f"a positive scalar or an array of shape (n_steps,) = ({steps},)", lr_arr)
+    lrs = np.full(steps, float(lr_arr)) if constant else lr_arr
+    check_choice(sampling, "sampling", ("episodes", "online"))
+    if sampling == "online" and (B != 1 or T != 1):
+        fail("batch_size", "1 with episode_length 1 for sampling='online'", (B, T))
+    pi = stationary_distribution(P)
+    N = Phi.shape[1]
+    S0 = Phi.T @ (pi[:, None] * Phi)
+    ev = np.linalg.eigvalsh(S0)
+    if ev.min() <= 1e-12 * max(ev.max(), 1e-300):
+        fail("features", "features whose stationary second moment E_pi[phi phi^T] is positive definite",
+             f"min eigenvalue {ev.min():.3g}")
+    A = S0 - gamma * Phi.T @ (pi[:, None] * (P @ Phi))
+    if np.linalg.cond(A) > 1e12:
+        fail("transition", "a chain whose TD matrix S(0) - discount S(1) is invertible", f"cond {np.linalg.cond(A):.3g}")
+    w0 = np.zeros(N) if w_init is None else check_array(w_init, "w_init", shape=(N,))
+    if sampling == "online":
+        return _markov_online(P, pi, Phi, r, gamma, s2, lrs, w0, S0, A)
+    stats = _episode_statistics(P, pi, Phi, r, gamma, T, s2)
+    w_value = stats[2]
+    m = w0 - w_value
+    C = np.outer(m, m)
+    ve = np.full(steps + 1, np.inf)
+    me = np.full(steps + 1, np.inf)
+    ve[0], me[0] = float(np.trace(S0 @ C)), float(m @ S0 @ m)
+    limit = _DIVERGENCE_FACTOR * max(ve[0], float(w_value @ S0 @ w_value), float(np.trace(stats[6])), 1e-300)
+    diverged, k = False, 0
+    for k in range(steps):
+        C, m = _markov_step(stats, C, m, lrs[k], B)
+        v = float(np.trace(S0 @ C))
+        if not np.isfinite(v) or v > limit:
+            diverged = True
+            break
+        ve[k + 1], me[k + 1] = v, float(m @ S0 @ m)
+    stable = radius = plat = None
+    if constant and plateau:
+        stable, radius, plat = _markov_asymptotics(stats, float(lr_arr), B)
+    status, message = "closed_form", "exact moment recursion on the finite chain"
+    if diverged:
+        status = "diverged"
+        message = f"value error diverges: exceeded {_DIVERGENCE_FACTOR:g} x its scale at step {k + 1}"
+        warn_not_converged("markov_td_learning_curve", message)
+    elif stable is False:
+        message = "learning rate is mean-square unstable: the value error diverges at long times"
+    return MarkovTDCurveResult(
+        steps=np.arange(steps + 1), value_error=ve, mean_error=me, w_value=w_value, diverged=diverged,
+        stable=stable, spectral_radius=radius, plateau=plat, converged=status == "closed_form", status=status,
+        iterations=steps, residual=float("nan"), message=message)
+
+
+def _markov_asymptotics(stats, lr, B):
+    """(stable, spectral radius, plateau) of the constant-lr recursion (m -> 0 at the fixed point)."""
+    S0, A, w_value, EH, EHH, EHx, Exx = stats
+    N = S0.shape[0]
+    eye = np.eye(N)
+    op = (np.eye(N * N) + lr * (np.kron(EH, eye) + np.kron(eye, EH))
+          + lr**2 * ((1 - 1 / B) * np.kron(EH, EH) + EHH / B))
+    r_m = float(np.max(np.abs(np.linalg.eigvals(eye + lr * EH))))
+    radius = max(_spectral_radius(op), r_m)
+    if radius >= 1.0:
+        return False, radius, float("inf")
+    c_inf = np.linalg.solve(np.eye(N * N) - op, (lr**2 / B) * Exx.ravel()).reshape(N, N)
+    return True, radius, float(np.trace(S0 @ c_inf))
+
+
+def _markov_online(P, pi, Phi, r, gamma, s2, lrs, w0, S0, A):
+    """State-augmented exact recursion for per-transition TD(0) along one trajectory."""
+    n, N = Phi.shape
+    w_value = np.linalg.solve(A, Phi.T @ (pi * r))
+    psi = gamma * Phi[None, :, :] - Phi[:, None, :]               # (s, s', N)
+    delta_v = r[:, None] + psi @ w_value                            # (s, s') TD error at w_V
+    m = pi[:, None] * (w0 - w_value)[None, :]                       # E[D 1{s_t = s}]
+    C = pi[:, None, None] * np.outer(w0 - w_value, w0 - w_value)[None]
+    steps = len(lrs)
+    ve = np.full(steps + 1, np.inf)
+    me = np.full(steps + 1, np.inf)
+    mt = m.sum(0)
+    ve[0], me[0] = float(np.trace(S0 @ C.sum(0))), float(mt @ S0 @ mt)
+    limit = _DIVERGENCE_FACTOR * max(ve[0], float(w_value @ S0 @ w_value), float(np.trace(S0)), 1e-300)
+    pp = np.einsum("s,si,sj->sij", pi, Phi, Phi)                   # pi_s phi phi^T
+    diverged, k = False, 0
+    for k in range(steps):
+        lr = lrs[k]
+        # (I + lr phi psi^T) C (.)^T = C + lr (phi (C psi)^T + (C psi) phi^T) + lr^2 (psi.C psi) phi phi^T
+        Cpsi = np.einsum("sij,stj->sti", C, psi)                   # (s, s', N)
+        psiCpsi = np.einsum("sti,sti->st", Cpsi, psi)
+        mpsi = np.einsum("si,sti->st", m, psi)                      # psi . m_s
+        Pw = P                                                      # weights P(s, s')
+        # sums over s of P(s, s') [...] for each s'
+        new_C = np.einsum("st,sij->tij", Pw, C)
+        term = np.einsum("st,sti,sj->tij", Pw, Cpsi, Phi)          # sum P (C psi) phi^T
+        new_C += lr * (term + term.transpose(0, 2, 1))
+        new_C += lr**2 * np.einsum("st,st,si,sj->tij", Pw, psiCpsi, Phi, Phi)
+        # cross terms lr ((I + lr X) m xi^T + transpose), xi = phi delta_v, X m = phi (psi . m)
+        cross = np.einsum("st,si,st,sj->tij", Pw, m, delta_v, Phi)
+        cross += lr * np.einsum("st,st,st,si,sj->tij", Pw, mpsi, delta_v, Phi, Phi)
+        new_C += lr * (cross + cross.transpose(0, 2, 1))
+        new_C += lr**2 * np.einsum("st,st,sij->tij", Pw, delta_v**2 + s2, pp)
+        m = np.einsum("st,si->ti", Pw, m) + lr * np.einsum("st,st,si->ti", Pw, mpsi + pi[:, None] * delta_v, Phi)
+        C = 0.5 * (new_C + new_C.transpose(0, 2, 1))
+        v = float(np.trace(S0 @ C.sum(0)))
+        if not np.isfinite(v) or v > limit:
+            diverged = True
+            break
+        mt = m.sum(0)
+        ve[k + 1], me[k + 1] = v, float(mt @ S0 @ mt)
+    status, message = "closed_form", "exact state-augmented moment recursion (online TD along one trajectory)"
+    if diverged:
+        status = "diverged"
+        message = f"value error diverges: exceeded {_DIVERGENCE_FACTOR:g} x its scale at step {k + 1}"
+        warn_not_converged("markov_td_learning_curve", message)
+    return MarkovTDCurveResult(
+        steps=np.arange(steps + 1), value_error=ve, mean_error=me, w_value=w_value, diverged=diverged,
+        stable=None, spectral_radius=None, plateau=None, converged=status == "closed_form", status=status,
+        iterations=steps, residual=float("nan"), message=message)
