@@ -390,10 +390,6 @@ def learning_curve(
     >>> res.loss.shape
     (2, 101)
     """
-<<<<<<< HEAD
-    lam, v2, s2 = _check_problem(eigenvalues, target_power, noise)
-    T = check_int(steps, "steps", lo=0, hi=MAX_SIZE)
-=======
     if isinstance(eigenvalues, GaussianEquivalent):
         if target_power is not None:
             fail("target_power", "left out when `eigenvalues` is a GaussianEquivalent (it carries the target power)",
@@ -406,8 +402,7 @@ def learning_curve(
         if value is None:
             fail(name, "given (it has no default)", value, TypeError)
     lam, v2, s2 = _check_problem(eigenvalues, target_power, 0.0 if noise is None else noise)
-    T = check_int(steps, "steps", lo=0)
->>>>>>> tdexact
+    T = check_int(steps, "steps", lo=0, hi=MAX_SIZE)
     eta = check_array(lr, "lr", positive=True, min_size=1)
     b = _check_batch(batch_size)
     try:

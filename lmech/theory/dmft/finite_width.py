@@ -462,14 +462,10 @@ def two_layer_fluctuations(
         fail("method", "'particles' for a nonlinear activation ('wishart' is exact for linear only)", method)
     n_samp = check_int(samples, "samples", lo=4, hi=MAX_SIZE)
     n_jac = check_int(jacobian_samples, "jacobian_samples", lo=2)
-<<<<<<< HEAD
     seed = check_int(seed, "seed", lo=0, hi=2**63 - 1)
-=======
-    seed = check_int(seed, "seed", lo=0)
-    G = check_int(stderr_blocks, "stderr_blocks", lo=2)
+    G = check_int(stderr_blocks, "stderr_blocks", lo=2, hi=1000)
     if method == "particles" and n_samp // G < 4:
         fail("stderr_blocks", f"at most samples / 4 = {n_samp // 4} (each block needs 4 particles)", stderr_blocks)
->>>>>>> tdexact
     if ntk_steps is None:
         ks = _default_ntk_steps(T)
     else:
