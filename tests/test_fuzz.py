@@ -93,6 +93,7 @@ EXCLUDED = {
     "lmech.sim.linear_sgd.sgd_pool": "Monte Carlo simulation; validated in test_sgd",
     "lmech.sim.td.simulate_td_chain": "Monte Carlo simulation; validated in test_td",
     "lmech.sim.td.simulate_td_gaussian": "Monte Carlo simulation; validated in test_td",
+    "lmech.sim.td.simulate_td_online": "Monte Carlo simulation; validated in test_td",
 }
 
 
@@ -217,6 +218,8 @@ def _baselines():
         "lmech.theory.sgd.learning_curve_features": dict(features=X6, targets=Y6, lr=0.1, batch_size=2, steps=5),
         # theory.td
         "lmech.theory.td.td_learning_curve": dict(lag_moments=K, discount=0.5, lr=0.1, n_steps=5),
+        "lmech.theory.td.markov_td_learning_curve": dict(transition=np.full((3, 3), 1 / 3), features=np.eye(3)[:, :2] + 0.1,
+                                                         rewards=np.array([1.0, 0.0, -1.0]), discount=0.5, lr=0.1, n_steps=5),
         "lmech.theory.td.td_fixed_point": dict(lag_moments=K, discount=0.5),
         "lmech.theory.td.td_stability": dict(lag_moments=K, discount=0.5, lr=0.1),
         "lmech.theory.td.max_stable_lr": dict(lag_moments=K, discount=0.5),
@@ -284,6 +287,7 @@ def _baselines():
         "lmech.sim.random_features.simulate_rf": dict(eigenvalues=EV, target_power=TP, t=TIMES, N=4, draws=1, seed=0),
         "lmech.sim.random_features.simulate_bottlenecks": dict(eigenvalues=EV, target_power=TP, sizes=[2, 4], draws=1, seed=0),
         "lmech.sim.td.ring_chain": dict(n_states=4, p_right=0.7),
+        "lmech.sim.td.random_chain_mdp": dict(n_states=5, n_features=3, seed=0),
         "lmech.sim.td.ring_mdp": dict(n_states=6, n_features=3, max_frequency=2, seed=0),
         "lmech.sim.td.ar_gaussian_process": dict(n_features=4, rho=0.5, seed=0),
         "lmech.sim.linear_sgd.relu_random_features": dict(inputs=X6, n_features=4, seed=0),

@@ -322,7 +322,7 @@ def random_chain_mdp(n_states: int = 30, n_features: int = 8, *, concentration: 
     state and rewards ``r(s) ~ N(0, 1)``: far from Gaussian in their fourth moments, unlike
     :func:`ring_mdp`'s smooth features. Returns ``(transition, features, rewards)``.
     """
-    n = check_int(n_states, "n_states", lo=2)
+    n = check_int(n_states, "n_states", lo=2, hi=10**4)  # an n x n transition matrix
     N = check_int(n_features, "n_features", lo=1, hi=n)
     a = check_real(concentration, "concentration", lo=0.0, lo_closed=False)
     rng = np.random.default_rng(check_int(seed, "seed", lo=0))

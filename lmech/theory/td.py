@@ -744,7 +744,7 @@ def markov_td_learning_curve(
     """
     P = _check_transition(transition)
     n = P.shape[0]
-    Phi = check_array(features, "features", ndim=2)
+    Phi = check_array(features, "features", ndim=2, max_abs=MAX_MAGNITUDE)
     if Phi.shape[0] != n:
         fail("features", f"of shape ({n}, N) (one row per state)", Phi)
     r = check_array(rewards, "rewards", shape=(n,))
@@ -752,8 +752,8 @@ def markov_td_learning_curve(
     B = check_int(batch_size, "batch_size", lo=1)
     T = check_int(episode_length, "episode_length", lo=1)
     s2 = check_real(reward_noise, "reward_noise", lo=0.0)
-    steps = check_int(n_steps, "n_steps", lo=0)
-    lr_arr = check_array(lr, "lr", ndim=(0, 1), positive=True)
+    steps = check_int(n_steps, "n_steps", lo=0, hi=10**6)
+    lr_arr = check_array(lr, "lr", ndim=(0, 1), positive=True, max_abs=MAX_MAGNITUDE)
     constant = lr_arr.ndim == 0
     if not constant and lr_arr.shape != (steps,):
         fail("lr", f"a positive scalar or an array of shape (n_steps,) = ({steps},)", lr_arr)
