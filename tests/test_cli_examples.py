@@ -10,7 +10,8 @@ the size flags listed in ``CHEAP`` replaced (fewer widths, learning rates, seeds
 bootstrap resamples; one claim instead of a family for ``reproduce``). Every override is
 listed there, nothing else changes (backend, jobs, output folders stay as written). The
 commands as written run under ``-m slow``, except ``reproduce --full`` of every claim (hours;
-parsed only). Input files a command reads (``runs.csv``, ``curve.csv``) and stores a command
+parsed only). Input files a command reads (``runs.csv``, ``curve.csv``, ``X.npy``/``y.npy``, ``data.csv``,
+the model factory module ``mynets.py``) and stores a command
 reads (``report``, ``results``) are made first by the fixtures below.
 """
 from __future__ import annotations
@@ -73,6 +74,7 @@ CHEAP: list[tuple[str, dict[str, list[str]]]] = [
                                     "--seeds": ["0"], "--steps": ["2"]}),
     ("lmech transfer --model resmlp", {"--depths": ["2", "4"], "--lrs": ["2^-8", "2^-6"], "--steps": ["2"]}),
     ("lmech scaling fit", {"--bootstrap": ["10"]}),
+    ("lmech predict", {"--bootstrap": ["4"], "--splits": ["2"]}),
 ]
 # As written, but not run even under -m slow (parsed only).
 NOT_RUN = {"lmech reproduce --full --out runs/full": "every claim at paper size takes hours"}
@@ -111,6 +113,17 @@ def _write_inputs(folder: Path) -> None:
     (folder / "runs.csv").write_text("\n".join(rows) + "\n")
     steps = np.unique(np.geomspace(1, 2000, 60).astype(int))
     (folder / "curve.csv").write_text("step,loss\n" + "".join(f"{s},{2.0 * s ** -0.5:.6f}\n" for s in steps))
+    # `lmech predict`: a small regression data set as .npy pair and as .csv, and a model factory
+    X = rng.standard_normal((300, 5))
+    y = np.tanh(X[:, 0]) + 0.1 * rng.standard_normal(300)
+    np.save(folder / "X.npy", X)
+    np.save(folder / "y.npy", y)
+    header = ",".join([f"x{i}" for i in range(5)] + ["label"])
+    (folder / "data.csv").write_text(header + "\n" + "".join(",".join(f"{v:.6f}" for v in row) + "\n"
+                                                             for row in np.column_stack([X, y])))
+    (folder / "mynets.py").write_text(
+        "import torch\n\n\ndef make_net(d):\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(d, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))\n")
 
 
 def _prepare(command: str, folder: Path) -> None:
