@@ -261,7 +261,8 @@ class _Reset:
 
 
 def _run_one(make: Callable[[], nn.Module], param: Parameterization, batch: tuple, loss_fn, lr: float, steps: int,
-             seed: int, axis: str, roles: Mapping[str, str] | None = None) -> tuple[dict[str, list[tuple[float, float, float]]], set[str]]:
+             seed: int, axis: str, roles: Mapping[str, str] | None = None,
+             width: int | None = None) -> tuple[dict[str, list[tuple[float, float, float]]], set[str]]:
     """Train one model for ``steps`` steps on a fixed batch.
 
     Returns per quantity, per t: (size, delta, l1); and the names of readout modules (whose
@@ -269,7 +270,7 @@ def _run_one(make: Callable[[], nn.Module], param: Parameterization, batch: tupl
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = make()
-    param.apply(model, generator=gen, roles=roles)
+    param.apply(model, generator=gen, roles=roles, width=width)
     groups = param.param_groups(model, lr=lr)
     opt = torch.optim.Adam(groups) if param.optimizer == "adam" else torch.optim.SGD(groups, lr=lr)
     tracker = _Tracker(model, axis)
@@ -340,7 +341,8 @@ def coord_check(
         A built-in model (trained on a fixed MNIST-1D batch of ``batch_size`` examples,
         default 128, or ``batch_size`` text windows of ``seq_len`` characters, default 8 x 32,
         for ``gpt``), or
-        ``make_model(width, depth) -> nn.Module`` (then ``batch=(x, y)`` is required).
+        ``make_model(width, depth) -> nn.Module`` (then ``batch=(x, y)`` is required; the
+        width is handed to :meth:`Parameterization.apply` as ``width=``).
     scheme : str or Parameterization
         Scheme under test. A string gets base width = first width (width axis) or
         ``width``, and base depth = first depth (depth axis) or ``depth``. A
@@ -466,7 +468,7 @@ def coord_check(
     for p, x, s in jobs:
         w, d = (x, depth) if axis == "width" else (width, x)
         res, readouts = _run_one(lambda: make(w, d), p, batch, loss_fn, lr, steps, 7919 * seed + 1000 * s + 17, axis,
-                                      roles)
+                                 roles, w)
         output_like.update(readouts)
         per_q = raw.setdefault(p.scheme, {})
         for q, series in res.items():
