@@ -20,6 +20,8 @@ __all__ = [
     "Layout",
     "classify",
     "ScaledLinear",
+    "HeadDimWarning",
+    "check_optimizer",
 ]
 
 _LAZY = {
@@ -31,6 +33,8 @@ _LAZY = {
     "Layout": "lmech.param.roles",
     "classify": "lmech.param.roles",
     "ScaledLinear": "lmech.param.layers",
+    "HeadDimWarning": "lmech.param.roles",
+    "check_optimizer": "lmech.param.parameterization",
 }
 
 

@@ -14,11 +14,14 @@ Usage::
 
 Nothing wraps or subclasses the optimizer: ``param_groups`` returns plain ``list[dict]``
 (one group per distinct ``(lr, eps, weight_decay)``; each carries ``names``, ``roles`` and
-``lr_scale`` for logging and schedulers).
+``lr_scale`` for logging and schedulers, and ``lmech_optimizer``, checked at the first
+``step()`` so that Adam groups are not silently trained by SGD or the reverse).
 """
 from __future__ import annotations
 
 import math
+import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, asdict, dataclass
 from typing import Any
@@ -27,7 +30,7 @@ import torch
 from torch import nn
 
 from lmech._validation import check_choice, check_int, check_real, fail
-from lmech.param.roles import Layout, Role, classify, clean_name, unwrap
+from lmech.param.roles import HeadDimWarning, Layout, Role, classify, clean_name, unwrap
 from lmech.param.rules import (
     OPTIMIZERS,
     ROLE_KINDS,
@@ -41,10 +44,76 @@ from lmech.param.rules import (
     width_factors,
 )
 
-__all__ = ["Parameterization", "RECORD_ATTR"]
+__all__ = ["Parameterization", "RECORD_ATTR", "GROUP_TAG", "optimizer_family", "check_optimizer"]
 
 RECORD_ATTR = "_lmech_param"
+GROUP_TAG = "lmech_optimizer"
 _WD_MODES = ("coupled", "independent")
+
+# stock optimizers by update geometry; anything else (custom optimizers) is not checked
+_ADAM_FAMILY = tuple(getattr(torch.optim, n) for n in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad",
+                                                        "RMSprop", "Adadelta", "SparseAdam") if hasattr(torch.optim, n))
+_SGD_FAMILY = (torch.optim.SGD,)
+
+
+def optimizer_family(optimizer: torch.optim.Optimizer) -> str | None:
+    """``"adam"`` (entrywise normalised stock optimizers), ``"sgd"`` (``torch.optim.SGD``) or None."""
+    if isinstance(optimizer, _SGD_FAMILY):
+        return "sgd"
+    if isinstance(optimizer, _ADAM_FAMILY):
+        return "adam"
+    return None
+
+
+def check_optimizer(optimizer: torch.optim.Optimizer) -> None:
+    """Raise ValueError if ``optimizer`` holds lmech groups built for another update geometry.
+
+    Groups from :meth:`Parameterization.param_groups` carry the key ``"lmech_optimizer"``
+    (``"adam"`` or ``"sgd"``); a stock optimizer of the other family would apply the wrong
+    learning-rate, epsilon and weight-decay factors without any error. Optimizers outside
+    ``torch.optim``'s Adam-like and SGD classes are not checked.
+    """
+    family = optimizer_family(optimizer)
+    if family is None:
+        return
+    for i, group in enumerate(optimizer.param_groups):
+        tag = group.get(GROUP_TAG)
+        if tag is not None and tag != family:
+            names = group.get("names", [])
+            raise ValueError(
+                f"optimizer: {type(optimizer).__module__}.{type(optimizer).__qualname__} ({family!r} family) holds "
+                f"parameter group {i} {names[:3]} built for optimizer={tag!r}; build the groups with "
+                f"Parameterization(..., optimizer={family!r}) (learning-rate, epsilon and weight-decay factors "
+                "differ between Adam-like and SGD updates)"
+            )
+
+
+# Checked once per optimizer and per number of groups (add_param_group re-checks); the hook
+# is global because param_groups() never sees the optimizer it feeds, and it costs one
+# dictionary lookup per step.
+_checked: "weakref.WeakKeyDictionary[torch.optim.Optimizer, int]" = weakref.WeakKeyDictionary()
+_hook_handle = None
+
+
+def _step_pre_hook(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    n = len(optimizer.param_groups)
+    if _checked.get(optimizer) == n:
+        return
+    check_optimizer(optimizer)
+    _checked[optimizer] = n
+
+
+def _install_step_hook() -> None:
+    global _hook_handle
+    if _hook_handle is None:
+        from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+        _hook_handle = register_optimizer_step_pre_hook(_step_pre_hook)
+
+
+def _merge_key(x: float) -> float:
+    """Hyperparameter value rounded to 12 significant digits (merges float-noise duplicates)."""
+    return float(f"{x:.12g}")
 
 
 @dataclass(frozen=True)
@@ -238,6 +307,7 @@ class Parameterization:
         blocks: str | None = None,
         generator: torch.Generator | None = None,
         reinit: bool = False,
+        reinit_frozen: bool = False,
     ) -> nn.Module:
         """Initialise ``model`` in place and set its forward multipliers; returns ``model``.
 
@@ -248,9 +318,15 @@ class Parameterization:
         Applying the same parameterization again (same init-relevant fields, see
         :meth:`init_key`) is a no-op unless ``reinit``. On the meta device nothing is
         drawn; call ``apply`` again after ``model.to_empty(...)``.
+
+        Frozen tensors (``requires_grad=False``, e.g. loaded pretrained parts) keep their
+        values unless ``reinit_frozen=True``; they still get roles and forward multipliers.
         """
+        if not isinstance(reinit_frozen, bool):
+            fail("reinit_frozen", "a bool", reinit_frozen, TypeError)
         inner = unwrap(model)
         record = getattr(inner, RECORD_ATTR, None)
+        after_meta = record is not None and not record.get("initialized", True)
         if record is not None and self._compatible(record) and not reinit and record.get("initialized", True):
             return model
         if record is not None:
@@ -267,6 +343,8 @@ class Parameterization:
             for name, role in layout.roles.items():
                 p = params[name]
                 if p.device.type == "meta":
+                    continue
+                if not p.requires_grad and not reinit_frozen and not after_meta:
                     continue
                 init = role.init
                 if init == "normal" and ((self.zero_readout and role.kind == "readout") or (self.zero_query and role.query)):
@@ -342,6 +420,16 @@ class Parameterization:
             setattr(inner.get_submodule(b), "branch_multiplier", float(bm))
         for mname, (hd, base_hd) in layout.attention_sites.items():
             setattr(inner.get_submodule(mname), "attn_scale", float(attention_scale(self.scheme, hd, base_hd)))
+        grown = [f"{n} (head_dim {hd:g}, {base_hd:g} at the base width)"
+                 for n, (hd, base_hd) in layout.stock_attention.items() if hd != base_hd]
+        if grown and self.scheme not in ("sp", "ntp"):
+            warnings.warn(
+                f"stock attention's head dimension grows with the width in {', '.join(grown[:4])}: scheme "
+                f"{self.scheme!r} needs attention logits scaled by 1/head_dim, but nn.MultiheadAttention always "
+                "uses 1/sqrt(head_dim) and has no scale to set, so the logits grow with width. Keep head_dim "
+                "fixed and grow the number of heads, or use an attention module with an `attn_scale` site",
+                HeadDimWarning, stacklevel=3,
+            )
 
     # ------------------------------------------------------------------ optimizer groups
     def param_groups(
@@ -374,9 +462,20 @@ class Parameterization:
         Returns
         -------
         list of dict
-            One group per distinct ``(lr, eps, weight_decay)``, in ``named_parameters()``
-            order, with keys ``params, lr, weight_decay, [eps], lr_scale, names, roles``.
+            One group per distinct ``(lr, eps, weight_decay)`` (values equal to 12 significant
+            digits share a group), in ``named_parameters()`` order, with keys
+            ``params, lr, weight_decay, [eps], lr_scale, names, roles, lmech_optimizer``.
             ``lr_scale = group lr / lr`` supports schedules that set ``lr`` by hand.
+            ``lmech_optimizer`` (``"adam"`` or ``"sgd"``) tags the update geometry: a global
+            optimizer step pre-hook (``torch.optim.optimizer.register_optimizer_step_pre_hook``,
+            installed on the first call; once per optimizer, then a dictionary lookup per step)
+            refuses the groups at the first ``step()`` of a stock optimizer of the other family,
+            see :func:`check_optimizer`. The optimizer is never wrapped or subclassed.
+
+        Raises
+        ------
+        ValueError
+            If the model gained parameters after :meth:`apply` (they have no role).
         """
         lr = check_real(lr, "lr", lo=0.0, lo_closed=False)
         weight_decay = check_real(weight_decay, "weight_decay", lo=0.0)
@@ -389,7 +488,16 @@ class Parameterization:
         missing = [n for n in layout.roles if n not in params]
         if missing:
             raise ValueError(f"`model` has no parameters named {missing[:6]} (recorded by apply()); was it rebuilt?")
+        late = [n for n in params if n not in layout.roles]
+        if late:
+            raise ValueError(
+                f"`model` has parameters added after apply(), which have no role and would get no group: "
+                f"{late[:8]}{' ...' if len(late) > 8 else ''}; add every parameter before apply(), or call "
+                "apply(model, reinit=True) (re-initialises all) or attach(model) (keeps the weights) to record "
+                "the roles again"
+            )
         factors = self.factors(layout)
+        _install_step_hook()
         groups: dict[tuple[float, float, float], dict[str, Any]] = {}
         for name, role in layout.roles.items():
             f = factors[name]
@@ -401,12 +509,13 @@ class Parameterization:
             else:
                 g_wd = weight_decay / g_lr
             g_eps = eps * f.eps if self.optimizer == "adam" else 0.0
-            key = (g_lr, g_eps, g_wd)
+            key = (_merge_key(g_lr), _merge_key(g_eps), _merge_key(g_wd))
             if key not in groups:
                 grp: dict[str, Any] = {"params": [], "lr": g_lr, "weight_decay": g_wd}
                 if self.optimizer == "adam":
                     grp["eps"] = g_eps
                 grp.update(lr_scale=f.lr, names=[], roles=[])
+                grp[GROUP_TAG] = self.optimizer
                 groups[key] = grp
             grp = groups[key]
             grp["params"].append(params[name])
@@ -414,6 +523,18 @@ class Parameterization:
             if role.kind not in grp["roles"]:
                 grp["roles"].append(role.kind)
         return list(groups.values())
+
+    def check_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """Raise ValueError if ``optimizer`` is of the other family than ``self.optimizer`` or holds
+        lmech groups built for the other family (see :func:`check_optimizer`); custom optimizers
+        outside ``torch.optim`` pass."""
+        family = optimizer_family(optimizer)
+        if family is not None and family != self.optimizer:
+            raise ValueError(
+                f"optimizer: {type(optimizer).__qualname__} is {family!r}-like but {self!r} builds groups for "
+                f"optimizer={self.optimizer!r}"
+            )
+        check_optimizer(optimizer)
 
     # ------------------------------------------------------------------ reporting
     def table(self, model: nn.Module, **kw: Any) -> str:

@@ -33,8 +33,23 @@ from torch import nn
 
 from lmech._validation import check_choice, check_int, fail
 from lmech.param.rules import ROLE_KINDS
+from lmech.results import LmechWarning
 
-__all__ = ["Role", "Layout", "classify", "unwrap", "clean_name"]
+__all__ = ["Role", "Layout", "classify", "unwrap", "clean_name", "HeadDimWarning"]
+
+
+class HeadDimWarning(LmechWarning):
+    """Stock attention (``nn.MultiheadAttention``) whose head dimension grows with the width.
+
+    The muP family needs attention logits ``q.k / d_head`` once ``d_head`` grows, but the stock
+    module always uses ``1/sqrt(d_head)`` and has no scale to set. Keep the head dimension fixed
+    and grow the number of heads, or use an attention module with an ``attn_scale`` site.
+    """
+
+
+# parameters of ``nn.MultiheadAttention`` that act like a Linear weight / bias
+_MHA_WEIGHTS = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
+_MHA_BIASES = ("in_proj_bias", "bias_k", "bias_v")
 
 _LINEAR_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORM_TYPES = (
@@ -115,6 +130,7 @@ class Layout:
     branch_sites: tuple[str, ...] = ()
     attention_sites: dict[str, tuple[float, float]] = field(default_factory=dict)
     method: str = "chain"
+    stock_attention: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +143,7 @@ class Layout:
             "branch_sites": list(self.branch_sites),
             "attention_sites": {k: list(v) for k, v in self.attention_sites.items()},
             "method": self.method,
+            "stock_attention": {k: list(v) for k, v in self.stock_attention.items()},
         }
 
     @classmethod
@@ -141,6 +158,7 @@ class Layout:
             branch_sites=tuple(d.get("branch_sites", ())),
             attention_sites={k: (float(v[0]), float(v[1])) for k, v in d.get("attention_sites", {}).items()},
             method=d.get("method", "chain"),
+            stock_attention={k: (float(v[0]), float(v[1])) for k, v in d.get("stock_attention", {}).items()},
         )
 
     def table(self) -> str:
@@ -414,6 +432,8 @@ def classify(
             "parameters with no role (pass `roles={pattern: role}` with a role among "
             f"{', '.join(ROLE_KINDS)}): " + "; ".join(unassigned)
         )
+    if method == "chain" and width_v != base_width:
+        _check_chain_roles(result, canonical, uses, tensors, overrides, width_v)
 
     # ---- sites
     branch_sites = tuple(b for b in block_names if hasattr(model.get_submodule(b), "branch_multiplier"))
@@ -429,10 +449,56 @@ def classify(
                 # head_dim scales like the width, or not at all
                 base_hd = hd if phd == hd else hd / m
             attention_sites[mname] = (hd, float(base_hd) if base_hd is not None else hd)
+    # stock attention has a fixed 1/sqrt(head_dim) logit scale: record how its head dim grows
+    stock_attention: dict[str, tuple[float, float]] = {}
+    for mname, mod in model.named_modules():
+        if isinstance(mod, nn.MultiheadAttention):
+            hd = float(mod.head_dim)
+            pm = probe_mods.get(mname)
+            if method == "probe" and isinstance(pm, nn.MultiheadAttention):
+                base_hd = hd if float(pm.head_dim) == hd else hd / m
+            else:
+                base_hd = hd  # unknown without a probe: assume a fixed head dimension
+            stock_attention[mname] = (hd, base_hd)
     return Layout(
         width=width_v, depth=depth_v, m=m, m_L=m_L, roles=result, blocks=blocks_name,
         branch_sites=branch_sites, attention_sites=attention_sites, method=method,
+        stock_attention=stock_attention,
     )
+
+
+def _check_chain_roles(result, canonical, uses, tensors, overrides, width: int) -> None:
+    """Refuse chain-rule roles that contradict the width (modules registered out of forward order).
+
+    The chain rule trusts registration order: the first Linear/Conv layer is taken as the one
+    fed by the data, the last one as the readout. Two shape patterns show that the order is not
+    the forward order: an ``input`` layer that reads a width-sized vector but does not produce
+    one (it is really a head), and a ``readout`` that maps the width to the width (it is really
+    a hidden layer).
+    """
+    bad: list[str] = []
+    for pid, name in canonical.items():
+        role = result.get(name)
+        mname, mod, pname = uses[pid][0]
+        if role is None or pname != "weight" or not isinstance(mod, _LINEAR_TYPES):
+            continue
+        if any(fnmatch.fnmatchcase(name, pat) for pat in overrides):
+            continue
+        shape = tuple(tensors[pid].shape)
+        fan_out, fan_in_ch = shape[0], shape[1]
+        if role.kind == "input" and fan_in_ch == width and fan_out != width:
+            bad.append(f"{name} {shape} classified 'input' but its input dimension is the width {width} "
+                       "(is it the output head?)")
+        elif role.kind == "readout" and fan_out == width:
+            bad.append(f"{name} {shape} classified 'readout' but its output dimension is the width {width} "
+                       "(is it a hidden layer?)")
+    if bad:
+        raise ValueError(
+            "roles inferred from module registration order contradict the width (the first registered "
+            "Linear/Conv layer is taken as the input layer and the last as the readout): " + "; ".join(bad)
+            + ". Register modules in forward order, or pass `roles={pattern: role}` overrides or "
+            "`base_model=` (the same model at another width)"
+        )
 
 
 def _has_input_site(mod: nn.Module) -> bool:
@@ -485,6 +551,17 @@ def _chain_width(model, canonical, uses, tensors, grow) -> int | None:
 
 
 def _structural_role(mod: nn.Module, pname: str, p: torch.Tensor, g: tuple[bool, ...], m: float) -> Role | None:
+    if isinstance(mod, nn.MultiheadAttention):
+        # stock attention: the packed/separate projections are Linear weights (out, in); the
+        # growing dimensions (probe, or both by default) decide the role as for nn.Linear
+        if pname in _MHA_WEIGHTS and p.ndim == 2:
+            kind = {(True, False): "input", (True, True): "hidden", (False, True): "readout",
+                    (False, False): "scalar"}[(g[0], g[1])]
+            return Role(kind, fan_in=int(p.shape[1]), m_in=m if g[1] else 1.0, m_out=m if g[0] else 1.0)
+        if pname in _MHA_BIASES:
+            init = "zeros"
+            return Role("bias", m_out=m, init=init) if g and g[-1] else Role("scalar", init=init)
+        return None
     if isinstance(mod, nn.Embedding) and pname == "weight":
         return Role("input", fan_in=1, m_out=m) if g[1] else Role("scalar", fan_in=1)
     if isinstance(mod, _LINEAR_TYPES):

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,7 +269,8 @@ class _Reset:
 
 
 def _run_one(make: Callable[[], nn.Module], param: Parameterization, batch: tuple, loss_fn, lr: float, steps: int,
-             seed: int, axis: str) -> tuple[dict[str, list[tuple[float, float, float]]], set[str]]:
+             seed: int, axis: str, roles: Mapping[str, str] | None = None,
+             width: int | None = None) -> tuple[dict[str, list[tuple[float, float, float]]], set[str]]:
     """Train one model for ``steps`` steps on a fixed batch.
 
     Returns per quantity, per t: (size, delta, l1); and the names of readout modules (whose
@@ -277,7 +278,7 @@ def _run_one(make: Callable[[], nn.Module], param: Parameterization, batch: tupl
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = make()
-    param.apply(model, generator=gen)
+    param.apply(model, generator=gen, roles=roles, width=width)
     groups = param.param_groups(model, lr=lr)
     opt = torch.optim.Adam(groups) if param.optimizer == "adam" else torch.optim.SGD(groups, lr=lr)
     tracker = _Tracker(model, axis)
@@ -337,6 +338,7 @@ def coord_check(
     tolerance: float = 0.1,
     separation: float = 0.4,
     max_ratio: float = 1.5,
+    roles: Mapping[str, str] | None = None,
     progress: bool = False,
 ) -> CoordCheckResult:
     """Run the coordinate check of ``scheme`` (and its negative controls) over widths or depths.
@@ -347,7 +349,8 @@ def coord_check(
         A built-in model (trained on a fixed MNIST-1D batch of ``batch_size`` examples,
         default 128, or ``batch_size`` text windows of ``seq_len`` characters, default 8 x 32,
         for ``gpt``), or
-        ``make_model(width, depth) -> nn.Module`` (then ``batch=(x, y)`` is required).
+        ``make_model(width, depth) -> nn.Module`` (then ``batch=(x, y)`` is required; the
+        width is handed to :meth:`Parameterization.apply` as ``width=``).
     scheme : str or Parameterization
         Scheme under test. A string gets base width = first width (width axis) or
         ``width``, and base depth = first depth (depth axis) or ``depth``. A
@@ -380,6 +383,10 @@ def coord_check(
     fit_points, tolerance, separation, max_ratio :
         Fit on the largest ``fit_points`` grid points; pass if ``|slope| <= tolerance`` and
         max/min ``<= max_ratio``; controls must reach ``|slope| >= separation``.
+    roles : mapping of str to str, optional
+        Role overrides (parameter-name glob pattern -> role) passed to
+        :meth:`Parameterization.apply` for every model, scheme and control; for models whose
+        roles cannot be inferred (see :func:`lmech.param.classify`).
 
     Returns
     -------
@@ -408,6 +415,8 @@ def coord_check(
     max_ratio = check_real(max_ratio, "max_ratio", lo=1.0)
     check_choice(optimizer, "optimizer", ("adam", "sgd"))
     width = check_int(width, "width", lo=1)
+    if roles is not None and not isinstance(roles, Mapping):
+        fail("roles", "a mapping from parameter-name patterns to role names", roles, TypeError)
 
     if isinstance(model, str):
         check_choice(model, "model", ("mlp", "resmlp", "gpt"))
@@ -466,7 +475,8 @@ def coord_check(
         bar = tqdm(total=len(jobs), desc="coord-check", unit="run")
     for p, x, s in jobs:
         w, d = (x, depth) if axis == "width" else (width, x)
-        res, readouts = _run_one(lambda: make(w, d), p, batch, loss_fn, lr, steps, 7919 * seed + 1000 * s + 17, axis)
+        res, readouts = _run_one(lambda: make(w, d), p, batch, loss_fn, lr, steps, 7919 * seed + 1000 * s + 17, axis,
+                                 roles, w)
         output_like.update(readouts)
         per_q = raw.setdefault(p.scheme, {})
         for q, series in res.items():
