@@ -484,8 +484,6 @@ KNOWN = {}
 KNOWN_SLOW = {
     "lmech.theory.icl.icl_risk": "valid depths above ~25 take over 5 s (the optimal polynomial's "
                                  "fit grows with depth): cost, not a hang; depth is capped at 1000",
-    "lmech.theory.icl.rrs_risk": "hypothesis found depth=71 on a random spectrum returning NaN risk "
-                                 "with no flag (high-degree polynomial fit loses precision)",
 }
 
 

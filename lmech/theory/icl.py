@@ -452,6 +452,10 @@ def rrs_risk(eigenvalues, depth, *, model: str = "untied") -> ICLRiskResult:
     status = "closed_form" if model == "untied" else ("converged" if ok else "max_iter")
     message = {"converged": "step sizes optimised (no residual)", "closed_form": "closed form",
                "max_iter": "step-size optimisation did not converge"}[status]
+    if not np.all(np.isfinite(risk)):  # very deep polynomials lose precision in float64
+        ok, status = False, "max_iter"
+        message = ("the risk is not finite at some depth (the optimal polynomial of this degree loses float64 "
+                   "precision); use smaller depths")
     if not ok:
         warn_not_converged("rrs_risk", message)
     return ICLRiskResult(risk=risk, depth=depths, alpha=np.array([np.inf]), step_sizes=steps, model=model,
