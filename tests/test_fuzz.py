@@ -94,6 +94,7 @@ EXCLUDED = {
     "lmech.sim.td.simulate_td_chain": "Monte Carlo simulation; validated in test_td",
     "lmech.sim.td.simulate_td_gaussian": "Monte Carlo simulation; validated in test_td",
     "lmech.sim.td.simulate_td_online": "Monte Carlo simulation; validated in test_td",
+    "lmech.param.check_optimizer": "needs a torch optimizer; refusals tested in test_param_robust",
 }
 
 

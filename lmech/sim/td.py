@@ -93,6 +93,22 @@ def _td_fixed_point(S0, S1, q0, gamma):
     return np.linalg.solve(S0 - gamma * S1, q0)
 
 
+def _chain(transition, features, rewards):
+    """Validated ``(P, Phi, r, pi)`` of a finite chain: row-stochastic P, one feature row and one
+    reward per state, and the stationary distribution pi (the eigenvector of P^T at 1)."""
+    P = check_array(transition, "transition", ndim=2, nonnegative=True)
+    n = P.shape[0]
+    if P.shape != (n, n) or not np.allclose(P.sum(1), 1.0, atol=1e-10):
+        fail("transition", "a square row-stochastic matrix", P)
+    Phi = check_array(features, "features", ndim=2)
+    if Phi.shape[0] != n:
+        fail("features", f"of shape ({n}, N)", Phi)
+    r = check_array(rewards, "rewards", shape=(n,))
+    evals, evecs = np.linalg.eig(P.T)
+    pi = np.abs(np.real(evecs[:, int(np.argmin(np.abs(evals - 1.0)))]))
+    return P, Phi, r, pi / pi.sum()
+
+
 def simulate_td_chain(
     transition,
     features,
@@ -124,14 +140,8 @@ def simulate_td_chain(
     record_every : int
         Record the value error every this many steps (and at the end).
     """
-    P = check_array(transition, "transition", ndim=2, nonnegative=True)
+    P, Phi, r_s, pi = _chain(transition, features, rewards)
     n = P.shape[0]
-    if P.shape != (n, n) or not np.allclose(P.sum(1), 1.0, atol=1e-10):
-        fail("transition", "a square row-stochastic matrix", P)
-    Phi = check_array(features, "features", ndim=2)
-    if Phi.shape[0] != n:
-        fail("features", f"of shape ({n}, N)", Phi)
-    r_s = check_array(rewards, "rewards", shape=(n,))
     gamma = check_real(discount, "discount", lo=0.0, hi=1.0, hi_closed=False)
     steps = check_int(n_steps, "n_steps", lo=0)
     B = check_int(batch_size, "batch_size", lo=1)
@@ -142,11 +152,7 @@ def simulate_td_chain(
     lrs = _lr_schedule(lr, steps)
     rng = np.random.default_rng(seed)
 
-    # stationary distribution by power iteration from uniform, then exact statistics
-    evals, evecs = np.linalg.eig(P.T)
-    i = int(np.argmin(np.abs(evals - 1.0)))
-    pi = np.real(evecs[:, i])
-    pi = np.abs(pi) / np.abs(pi).sum()
+    # exact statistics under the stationary distribution
     S0 = Phi.T @ (pi[:, None] * Phi)
     S1 = Phi.T @ (pi[:, None] * (P @ Phi))
     w_value = _td_fixed_point(S0, S1, Phi.T @ (pi * r_s), gamma)
@@ -337,23 +343,14 @@ def simulate_td_online(transition, features, rewards, *, discount: float, lr, n_
     ``w <- w + lr phi(s_t) (r_t + gamma phi(s_{t+1}) . w - phi(s_t) . w)``; value error as in
     :func:`simulate_td_chain` (``lr`` scalar or one per step; other parameters as there).
     """
-    P = check_array(transition, "transition", ndim=2, nonnegative=True)
+    P, Phi, r_s, pi = _chain(transition, features, rewards)
     n = P.shape[0]
-    if P.shape != (n, n) or not np.allclose(P.sum(1), 1.0, atol=1e-10):
-        fail("transition", "a square row-stochastic matrix", P)
-    Phi = check_array(features, "features", ndim=2)
-    if Phi.shape[0] != n:
-        fail("features", f"of shape ({n}, N)", Phi)
-    r_s = check_array(rewards, "rewards", shape=(n,))
     gamma = check_real(discount, "discount", lo=0.0, hi=1.0, hi_closed=False)
     steps = check_int(n_steps, "n_steps", lo=0)
     s2 = check_real(reward_noise, "reward_noise", lo=0.0)
     runs = check_int(n_runs, "n_runs", lo=1)
     lrs = _lr_schedule(lr, steps)
     rng = np.random.default_rng(seed)
-    evals, evecs = np.linalg.eig(P.T)
-    pi = np.abs(np.real(evecs[:, int(np.argmin(np.abs(evals - 1.0)))]))
-    pi = pi / pi.sum()
     S0 = Phi.T @ (pi[:, None] * Phi)
     w_value = _td_fixed_point(S0, Phi.T @ (pi[:, None] * (P @ Phi)), Phi.T @ (pi * r_s), gamma)
     cdf = np.cumsum(P, axis=1)
