@@ -206,6 +206,18 @@ def _log_likelihood(P: np.ndarray, k: np.ndarray, n: np.ndarray, n0: float, eps:
     return float(np.sum(k * np.log(f) + (n - k) * np.log1p(-f)))
 
 
+def _check_counts(n_points, n_separable, n_trials) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated separability counts: P (capped), separable dichotomies <= trials, all shape (k,)."""
+    P = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1)
+    if np.any(P > MAX_SIZE):
+        fail("n_points", f"at most {MAX_SIZE:.0e} (a size cap far above real use)", n_points)
+    k = check_array(n_separable, "n_separable", shape=(P.shape[0],), nonnegative=True)
+    n = check_array(n_trials, "n_trials", shape=(P.shape[0],), positive=True)
+    if np.any(k > n):
+        fail("n_separable", "at most n_trials elementwise", n_separable)
+    return P, k, n
+
+
 def cover_log_likelihood(n_points, n_separable, n_trials, n_dims: float) -> float:
     """Binomial log-likelihood of measured separability counts under Cover's count with ``n_dims``.
 
@@ -221,13 +233,7 @@ def cover_log_likelihood(n_points, n_separable, n_trials, n_dims: float) -> floa
     n_dims : float
         Dimension in Cover's count (>= 0).
     """
-    P = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1)
-    if np.any(P > MAX_SIZE):
-        fail("n_points", f"at most {MAX_SIZE:.0e} (a size cap far above real use)", n_points)
-    k = check_array(n_separable, "n_separable", shape=(P.shape[0],), nonnegative=True)
-    n = check_array(n_trials, "n_trials", shape=(P.shape[0],), positive=True)
-    if np.any(k > n):
-        fail("n_separable", "at most n_trials elementwise", n_separable)
+    P, k, n = _check_counts(n_points, n_separable, n_trials)
     return _log_likelihood(P, k, n, check_real(n_dims, "n_dims", lo=0))
 
 
@@ -245,13 +251,7 @@ def fit_fixed_space_dim(n_points, n_separable, n_trials, *, bounds: tuple[float,
     bounds : (float, float), optional
         Search interval for N_0 (default (0.05, max P)).
     """
-    P = check_array(n_points, "n_points", ndim=1, positive=True, min_size=1)
-    if np.any(P > MAX_SIZE):
-        fail("n_points", f"at most {MAX_SIZE:.0e} (a size cap far above real use)", n_points)
-    k = check_array(n_separable, "n_separable", shape=(P.shape[0],), nonnegative=True)
-    n = check_array(n_trials, "n_trials", shape=(P.shape[0],), positive=True)
-    if np.any(k > n):
-        fail("n_separable", "at most n_trials elementwise", n_separable)
+    P, k, n = _check_counts(n_points, n_separable, n_trials)
     lo, hi = (0.05, float(P.max())) if bounds is None else bounds
     lo = check_real(lo, "bounds[0]", lo=0, lo_closed=False)
     hi = check_real(hi, "bounds[1]", lo=lo, lo_closed=False)
