@@ -26,6 +26,8 @@ __all__ = ["main", "build_parser"]
 # cheap to import (no torch at import time): the parser is built on every call.
 _EXTERNAL_COMMANDS: tuple[tuple[str, str], ...] = (
     ("transfer", "lmech.commands.transfer"),
+    ("transfer-doctor", "lmech.commands.transfer_doctor"),
+    ("transfer-recommend", "lmech.commands.transfer_recommend"),
     ("coord-check", "lmech.commands.coord_check"),
     ("scaling", "lmech.commands.scaling"),
     ("schedule", "lmech.commands.schedule"),
@@ -219,8 +221,22 @@ def _print_summary(results) -> None:
             print(f"{r.name}: error: {last[0]}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser: ``lmech transfer doctor|recommend ...`` is read as the commands
+    ``transfer-doctor`` / ``transfer-recommend`` (``transfer`` itself takes options, not actions)."""
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        argv = list(sys.argv[1:] if args is None else args)
+        i = 0
+        while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-h", "--help", "--version"):
+            i += 1  # global options before the command (-v, -q)
+        if i + 1 < len(argv) and argv[i] == "transfer" and argv[i + 1] in ("doctor", "recommend"):
+            argv[i:i + 2] = [f"transfer-{argv[i + 1]}"]
+        return super().parse_known_args(argv, namespace)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lmech", description="Learning mechanics: theory vs simulation, HP transfer.")
+    parser = _Parser(prog="lmech", description="Learning mechanics: theory vs simulation, HP transfer.")
     parser.add_argument("--version", action="version", version=f"lmech {_version()}")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="count", default=0,

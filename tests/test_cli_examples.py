@@ -74,6 +74,7 @@ CHEAP: list[tuple[str, dict[str, list[str]]]] = [
                                     "--seeds": ["0"], "--steps": ["2"]}),
     ("lmech transfer --model resmlp", {"--depths": ["2", "4"], "--lrs": ["2^-8", "2^-6"], "--steps": ["2"]}),
     ("lmech scaling fit", {"--bootstrap": ["10"]}),
+    ("lmech transfer doctor", {"--widths": ["16,32,64"], "--steps": ["2"], "--seeds": ["1"], "--no-plot": []}),
     ("lmech predict", {"--bootstrap": ["4"], "--splits": ["2"]}),
 ]
 # As written, but not run even under -m slow (parsed only).
@@ -123,12 +124,20 @@ def _write_inputs(folder: Path) -> None:
                                                              for row in np.column_stack([X, y])))
     (folder / "mynets.py").write_text(
         "import torch\n\n\ndef make_net(d):\n"
-        "    return torch.nn.Sequential(torch.nn.Linear(d, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))\n")
+        "    return torch.nn.Sequential(torch.nn.Linear(d, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))\n\n\n"
+        "def make_mlp(width):\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(8, width), torch.nn.ReLU(), torch.nn.Linear(width, width),\n"
+        "                               torch.nn.ReLU(), torch.nn.Linear(width, 3))\n\n\n"
+        "def make_batch():\n"
+        "    g = torch.Generator().manual_seed(0)\n"
+        "    return torch.randn(16, 8, generator=g), torch.randint(0, 3, (16,), generator=g)\n")
 
 
 def _prepare(command: str, folder: Path) -> None:
     """Stores that ``report`` / ``results`` read (made cheaply, in-process)."""
     argv = shlex.split(command)
+    if argv[1:3] == ["transfer", "recommend"]:
+        argv = ["lmech", "results", "--kind", "sweep", "--out", argv[argv.index("--from") + 1]]
     if argv[1] not in ("report", "results"):
         return
     out = argv[argv.index("--out") + 1]

@@ -65,6 +65,7 @@ EXCLUDED = {
     # network training loops: seconds per valid call, fuzzed through their validation tests
     "lmech.sim.coord_check.coord_check": "trains networks over a width grid (seconds per call)",
     "lmech.sim.hp_trial.run_trial": "trains a network from a config dict (seconds per call)",
+    "lmech.sim.hp_trial.build_model": "builds a model from a config dict (validated by TrialConfig, like run_trial)",
     "lmech.sim.icl.train_icl": "trains attention models (seconds per call)",
     "lmech.sim.icl.sample_contexts": "takes an np.random.Generator; internal sampler of train_icl",
     "lmech.sim.icl.sample_context_stats": "takes an np.random.Generator; internal sampler",

@@ -43,6 +43,8 @@ EXAMPLE = """examples:
 add --backend ray [--address HOST:PORT] to run the trials on Ray.
 rerun the same command to resume; --force replaces a different sweep in --out.
 one run per --out folder at a time: a second one is refused (exit 2) naming the running one.
+related: `lmech transfer doctor` (does muP hold on your own model? which parameter breaks it?) and
+`lmech transfer recommend --from runs/mlp_width --width 2048` (hyperparameters at a target shape).
 """
 
 

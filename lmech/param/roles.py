@@ -334,7 +334,7 @@ def classify(
                 raise ValueError(f"parameter {name!r} has shape {t} in `model` but {b} in `base_model`")
             grow[name] = tuple(x != y for x, y in zip(t, b))
             ratio_seen.update(x / y for x, y in zip(t, b) if x != y)
-        if any(grow.values()):
+        if any(any(g) for g in grow.values()):
             method = "probe"
         else:
             grow = {}  # same shapes (width == base): fall back to the chain rule for the roles

@@ -28,7 +28,7 @@ from typing import Any
 
 from lmech._validation import check_choice, check_int, check_real, fail
 
-__all__ = ["TrialConfig", "TrialOutcome", "run_trial", "TASKS", "MODELS"]
+__all__ = ["TrialConfig", "TrialOutcome", "run_trial", "build_model", "TASKS", "MODELS"]
 
 MODELS = ("mlp", "resmlp", "gpt")
 TASKS = ("mnist1d", "digits", "text")
@@ -370,3 +370,11 @@ def _lr_factor(step: int, *, cfg: TrialConfig) -> float:
         span = max(1, cfg.steps - cfg.warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / span)))
     return 1.0
+
+
+def build_model(config: TrialConfig | dict):
+    """The (not yet initialised) model a trial with ``config`` trains, on its task's shapes."""
+    cfg = TrialConfig.from_dict(config) if isinstance(config, dict) else config
+    if not isinstance(cfg, TrialConfig):
+        fail("config", "a TrialConfig or a dict", config, TypeError)
+    return _build(cfg)
