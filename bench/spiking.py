@@ -1,0 +1,51 @@
+"""Speed of the spiking-network simulator and of one PSPM epoch (no theory to compare with).
+
+PSPM is a learning procedure, not a solvable theory: there is no theory-vs-simulation ratio.
+This measures what the issue asks of the simulator instead: 400 LIF neurons for 5000 steps
+per trial (target: well under a second on one core), and one PSPM epoch (two networks
+simulated, spikes paired, weights updated).
+
+    python bench/spiking.py [--repeats N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+
+def measure(repeats: int = 3) -> dict[str, float]:
+    from lmech.sim import spiking as sp
+
+    n, steps = 400, 5000
+    u = sp.lif_inputs(n, steps, seed=1)
+    W, inhib = sp.reference_weights(n, 0.05, sparsity=0.4, seed=2)
+    L, _ = sp.reference_weights(n, 0.06, seed=3, inhibitory_idx=inhib)
+    sim = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        sp.simulate_lif(W, u)
+        sim.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    sp.train_pspm(W, L, inhib, u, epochs=2)
+    epoch = (time.perf_counter() - t) / 3  # the target, and 3 evaluations of learner + control
+    return {"lif_400x5000_seconds": float(np.median(sim)), "pspm_epoch_400x5000_seconds": epoch}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", help="also write the numbers to this file")
+    args = ap.parse_args()
+    res = measure(args.repeats)
+    for k, v in res.items():
+        print(f"{k:34s} {v:8.3f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
