@@ -44,6 +44,9 @@ class SpectralRun:
     loss : ndarray (S, R)                   training loss (1/2P) sum |f - y|^2
     width, param, gamma, lr : the setting (gamma as used at this width)
     final_spectrum : ndarray (S, N) or None all singular values of W1 / sqrt(N) at the last record
+    spike_overlap : ndarray (S, k) or None  ``u_i^T (W1(0)/sqrt N) v_i`` for the top-k singular pairs
+                                            (u_i, v_i) of the update at the end of training (``record_overlap``)
+    diverged : ndarray bool (S,)            the run's loss became non-finite or exceeded 1e6 x its initial value
     init_weight, update : ndarray or None   seed 0's W1(0)/sqrt(N) and final update (``keep_matrices``)
     """
 
@@ -57,25 +60,29 @@ class SpectralRun:
     gamma: float
     lr: float
     final_spectrum: np.ndarray | None = None
+    spike_overlap: np.ndarray | None = None
+    diverged: np.ndarray | None = None
     init_weight: np.ndarray | None = None
     update: np.ndarray | None = None
 
 
-def teacher_task(P: int, D: int, n_outputs: int = 1, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian inputs ``x ~ N(0, I_D)`` (P of them) and targets ``y_c = tanh(2 beta_c . x / sqrt(D))``
-    for ``n_outputs`` random unit-variance teacher directions ``beta_c``; returns ``(X, Y)``."""
+def teacher_task(P: int, D: int, n_outputs: int = 1, *, noise: float = 0.0,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian inputs ``x ~ N(0, I_D)`` (P of them) and targets ``y_c = tanh(2 beta_c . x / sqrt(D)) + noise xi``
+    for ``n_outputs`` random unit-variance teacher directions ``beta_c``, xi ~ N(0, 1); returns ``(X, Y)``."""
     P, D = check_int(P, "P", lo=1, hi=100_000), check_int(D, "D", lo=1, hi=100_000)
     n_outputs = check_int(n_outputs, "n_outputs", lo=1, hi=100_000)
+    noise = check_real(noise, "noise", lo=0.0)
     gen = np.random.default_rng(seed)
     X = gen.standard_normal((P, D))
     beta = gen.standard_normal((D, n_outputs))
-    return X, np.tanh(2.0 * X @ beta / math.sqrt(D))
+    return X, np.tanh(2.0 * X @ beta / math.sqrt(D)) + noise * gen.standard_normal((P, n_outputs))
 
 
 def _forward(X, W0, W1, W2, gamma, N, D):
-    h1 = X @ W0.transpose(1, 2) / math.sqrt(D)          # (S, P, N)
+    h1 = (X @ W0.transpose(1, 2)).mul_(1.0 / math.sqrt(D))          # (S, P, N)
     a1 = torch.tanh(h1)
-    h2 = a1 @ W1.transpose(1, 2) / math.sqrt(N)
+    h2 = (a1 @ W1.transpose(1, 2)).mul_(1.0 / math.sqrt(N))
     a2 = torch.tanh(h2)
     return h1, a1, h2, a2, a2 @ W2.transpose(1, 2) / (gamma * N)   # f: (S, P, C)
 
@@ -99,7 +106,7 @@ def _ntk_top(X, W1, W2, a1, h1, a2, h2, N, D) -> torch.Tensor:
 def train_spectral_mlp(X, Y, *, width: int, param: str = "mup", gamma0: float = 1.0, lr: float = 1.0,
                        n_steps: int = 100, record_steps=None, top_k: int = 5, seeds: int = 1, seed: int = 0,
                        base_width: int = 128, record_ntk: bool = True, record_spectrum: bool = True,
-                       keep_matrices: bool = False) -> SpectralRun:
+                       record_overlap: bool = False, keep_matrices: bool = False) -> SpectralRun:
     """Train ``seeds`` three-layer tanh MLPs of hidden width ``width`` by full-batch GD; see the module.
 
     Parameters
@@ -114,6 +121,7 @@ def train_spectral_mlp(X, Y, *, width: int, param: str = "mup", gamma0: float = 
     seeds, seed : int                      independent networks trained together, and the base seed
     record_ntk : bool                      compute the NTK eigenvalue (the costly part for many outputs)
     record_spectrum : bool                 compute the singular values (NaN when False; the costly part at large N)
+    record_overlap : bool                  compute ``spike_overlap`` (one more SVD, with vectors)
     keep_matrices : bool                   return seed 0's W1(0)/sqrt(N) and final update
     """
     X = np.asarray(X, dtype=np.float64)
@@ -141,10 +149,16 @@ def train_spectral_mlp(X, Y, *, width: int, param: str = "mup", gamma0: float = 
     W1_init = W1.clone()
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
     eta = lr * gamma**2 * N
+    loss0 = torch.full((S,), math.inf, dtype=dt)
+    bad = torch.zeros(S, dtype=torch.bool)
     sv, usv, ntk, loss, spectrum = [], [], [], [], None
     for t in range(n_steps + 1):
         h1, a1, h2, a2, f = _forward(Xt, W0, W1, W2, gamma, N, D)
         err = f - Yt                                             # (S, P, C)
+        if t == 0 or t % 10 == 0 or t == n_steps:
+            cur = 0.5 * (err**2).sum((1, 2)) / P
+            loss0 = cur if t == 0 else loss0
+            bad |= ~torch.isfinite(cur) | (cur > 1e6 * loss0)
         if t in rec:
             if record_spectrum:
                 s_all = torch.linalg.svdvals(W1 / math.sqrt(N))
@@ -159,18 +173,23 @@ def train_spectral_mlp(X, Y, *, width: int, param: str = "mup", gamma0: float = 
         if t == n_steps:
             break
         # backprop of L = (1/2P) sum |f - y|^2
-        dh2 = (err @ W2) / (gamma * N * P) * (1.0 - a2**2)      # dL/dh2 (S, P, N)
-        dh1 = (dh2 @ W1) / math.sqrt(N) * (1.0 - a1**2)
-        gW2 = err.transpose(1, 2) @ a2 / (gamma * N * P)
-        gW1 = dh2.transpose(1, 2) @ a1 / math.sqrt(N)
-        gW0 = dh1.transpose(1, 2) @ Xt / math.sqrt(D)
-        W0, W1, W2 = W0 - eta * gW0, W1 - eta * gW1, W2 - eta * gW2
-        if t % 50 == 49 and not torch.isfinite(W1).all():
+        dh2 = (err @ W2).mul_(1.0 / (gamma * N * P)).mul_(1.0 - a2**2)      # dL/dh2 (S, P, N)
+        dh1 = (dh2 @ W1).mul_(1.0 / math.sqrt(N)).mul_(1.0 - a1**2)
+        W2 = W2 - (eta / (gamma * N * P)) * (err.transpose(1, 2) @ a2)     # new tensors: W1_init stays intact
+        W1 = torch.baddbmm(W1, dh2.transpose(1, 2), a1, alpha=-eta / math.sqrt(N))
+        W0 = torch.baddbmm(W0, dh1.transpose(1, 2), Xt.expand(S, P, D), alpha=-eta / math.sqrt(D))
+        if t % 10 == 9 and not torch.isfinite(W1).all():
+            bad |= ~torch.isfinite(W1).flatten(1).all(1)
             break
+    overlap = None
+    if record_overlap:
+        Uu, _, Vh = torch.linalg.svd((W1 - W1_init) / math.sqrt(N))
+        Uu, Vh = Uu[:, :, :top_k], Vh[:, :top_k, :]
+        overlap = torch.einsum("sni,snm,sim->si", Uu, W1_init / math.sqrt(N), Vh).numpy()
     pad = len(rec) - len(sv)
     stack = lambda xs, shape: np.concatenate([torch.stack(xs, 1).numpy() if xs else np.zeros((S, 0, *shape)),  # noqa: E731
                                               np.full((S, pad, *shape), np.nan)], 1)
     return SpectralRun(np.array(rec), stack(sv, (top_k,)), stack(usv, (top_k,)), stack(ntk, ()), stack(loss, ()), N,
-                       param, gamma, lr, None if spectrum is None else spectrum.numpy(),
+                       param, gamma, lr, None if spectrum is None else spectrum.numpy(), overlap, bad.numpy(),
                        (W1_init[0] / math.sqrt(N)).numpy() if keep_matrices else None,
                        ((W1 - W1_init)[0] / math.sqrt(N)).numpy() if keep_matrices else None)
