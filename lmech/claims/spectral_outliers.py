@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lmech.claims.toolkit import (ClaimOutcome, Comparison, SeedStream, Setting, claim, one_thread, rel_err_theory,
-                                  slope_panel, width_slope)
+from lmech.claims.toolkit import (ClaimOutcome, Comparison, SeedStream, Setting, claim, fragile, one_thread,
+                                  rel_err_theory, slope_panel, width_slope)
 from lmech.sim.spectral_outliers import teacher_task, train_spectral_mlp
 from lmech.theory.spectral_outliers import bulk_edges, free_outlier_closed_form, outlier_positions
 
@@ -40,7 +40,9 @@ def _runs(s: Widths, seeds: SeedStream, **kw) -> dict:
 
 @claim("spectral.outliers.mup_consistent", paper=PAPER, tolerance=0.25,
        metric="|fitted slope + 1/2| of the across-seed s.d. of the top singular value of W1/sqrt(N) against N (muP)",
-       quick=Widths(), full=Widths(widths=(64, 128, 256, 512, 1024), n_seeds=32))
+       quick=Widths(), full=Widths(widths=(64, 128, 256, 512, 1024), n_seeds=32),
+       expect=fragile("s.d. from 16 seeds is +-18% per width: the fitted slope scattered from -0.34 to -0.78 over "
+                      "quick seeds 0-4 (3 of 5 passed); widths 128-1024 gave -0.28 (16/12 seeds)", n_seeds=3))
 def mup_consistent(s: Widths, seeds: SeedStream):
     """In muP the outlier singular value of the hidden weight escapes the bulk (edge 2) at the same
     position at every width; the width-N networks differ from each other by O(N^-1/2): the seed-to-seed
@@ -102,12 +104,12 @@ def secular(s: Widths, seeds: SeedStream):
 @dataclass(frozen=True)
 class Stability(Widths):
     widths: tuple[int, ...] = (64, 128)
-    n_seeds: int = 2
+    n_seeds: int = 3
     P: int = 128
     noise: float = 0.5
-    lrs: tuple[float, ...] = (2.0, 4.0)
+    lrs: tuple[float, ...] = (3.0, 6.0)
     n_steps: int = 300
-    window: int = 4  # records averaged at the end (every 20 steps)
+    window: int = 5  # records averaged at the end (every 20 steps)
 
 @claim("spectral.outliers.edge_of_stability", paper=PAPER, tolerance=0.1,
        metric="max over widths and lr of |lr lambda_max(NTK/P) / 2 - 1| averaged over the last records (muP)",

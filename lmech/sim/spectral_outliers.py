@@ -72,8 +72,8 @@ def teacher_task(P: int, D: int, n_outputs: int = 1, *, noise: float = 0.0,
     for ``n_outputs`` random unit-variance teacher directions ``beta_c``, xi ~ N(0, 1); returns ``(X, Y)``."""
     P, D = check_int(P, "P", lo=1, hi=100_000), check_int(D, "D", lo=1, hi=100_000)
     n_outputs = check_int(n_outputs, "n_outputs", lo=1, hi=100_000)
-    noise = check_real(noise, "noise", lo=0.0)
-    gen = np.random.default_rng(seed)
+    noise = check_real(noise, "noise", lo=0.0, hi=1e6)
+    gen = np.random.default_rng(check_int(seed, "seed", lo=0))
     X = gen.standard_normal((P, D))
     beta = gen.standard_normal((D, n_outputs))
     return X, np.tanh(2.0 * X @ beta / math.sqrt(D)) + noise * gen.standard_normal((P, n_outputs))
@@ -136,6 +136,7 @@ def train_spectral_mlp(X, Y, *, width: int, param: str = "mup", gamma0: float = 
     top_k = check_int(top_k, "top_k", lo=1, hi=N)
     S = check_int(seeds, "seeds", lo=1, hi=1024)
     base_width = check_int(base_width, "base_width", lo=1)
+    seed = check_int(seed, "seed", lo=0)
     rec = sorted({int(r) for r in (np.linspace(0, n_steps, 5) if record_steps is None else record_steps)})
     if rec and (rec[0] < 0 or rec[-1] > n_steps):
         fail("record_steps", f"steps in [0, n_steps={n_steps}]", rec)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = ["OutlierResult", "SecularResult", "bulk_edges", "mp_resolvent", "outlier_positions", "secular_outliers",
@@ -75,10 +75,11 @@ def mp_resolvent(w, aspect: float) -> tuple[np.ndarray, np.ndarray]:
     (the root with ``g ~ 1/w`` at large w). ``w`` must exceed ``(1 + sqrt(c))^2``. Returns ``(g, gt)``.
     """
     c = check_real(aspect, "aspect", lo=0.0, lo_closed=False)
-    w = np.asarray(w, dtype=np.float64)
-    if not np.all(np.isfinite(w)) or np.any(w <= (1 + np.sqrt(c)) ** 2):
-        fail("w", f"finite and above the bulk edge (1 + sqrt(aspect))^2 = {(1 + np.sqrt(c)) ** 2:g}", w)
-    disc = np.sqrt(np.maximum((w - 1 - c) ** 2 - 4 * c, 0.0))
+    w = check_array(w, "w", max_abs=MAX_MAGNITUDE)
+    if np.any(w <= (1 + np.sqrt(c)) ** 2):
+        fail("w", f"above the bulk edge (1 + sqrt(aspect))^2 = {(1 + np.sqrt(c)) ** 2:g}", w)
+    d = w - 1 - c
+    disc = np.abs(d) * np.sqrt(np.maximum(1.0 - 4 * c / d**2, 0.0))   # sqrt(d^2 - 4c) without overflow
     g = 2.0 / ((w + c - 1) + disc)   # = ((w + c - 1) - disc) / (2 c w), without the cancellation
     return g, c * g + (1 - c) / w
 
@@ -134,12 +135,12 @@ def outlier_positions(spike, n_rows: int, n_cols: int, variance: float = 1.0, ov
     bisection; ``status`` is ``converged`` when every bracket shrank below ``tol``.
     """
     n, m, v = _shape(n_rows, n_cols, variance)
-    theta = check_array(spike, "spike", ndim=1, finite=True)
-    if np.any(theta < 0):
-        fail("spike", "non-negative strengths", theta)
+    theta = check_array(spike, "spike", ndim=1, nonnegative=True, max_abs=1e50)
     try:
-        kappa = np.broadcast_to(np.asarray(overlap, dtype=np.float64), theta.shape) / np.sqrt(v)
-    except ValueError:
+        kappa = np.broadcast_to(check_array(overlap, "overlap"), theta.shape) / np.sqrt(v)
+    except ValueError as e:
+        if "`overlap`" in str(e):
+            raise
         fail("overlap", f"a number or an array of the shape of spike {theta.shape}", overlap)
     c, scale = n / m, np.sqrt(v)
     if not np.all(np.isfinite(kappa)) or np.any(np.abs(kappa) >= np.sqrt(c)):
@@ -189,11 +190,10 @@ def free_outlier_closed_form(spike, n_rows: int, n_cols: int, variance: float = 
     independent route to the ``overlap = 0`` case of :func:`outlier_positions`.
     """
     n, m, v = _shape(n_rows, n_cols, variance)
-    theta = check_array(spike, "spike", ndim=1, finite=True)
+    theta = check_array(spike, "spike", ndim=1, nonnegative=True, max_abs=1e50)
     c, scale = _canonical(n, m, v)
-    t = np.maximum(theta / scale, 1e-300)
-    z = np.sqrt((1 + t**2) * (c + t**2)) / t
-    return scale * np.where(t > c**0.25, z, 1.0 + np.sqrt(c))
+    t = np.maximum(theta / scale, c**0.25)   # under the threshold: the edge (z(c^1/4) = 1 + sqrt(c))
+    return scale * np.sqrt(1 + 1 / t**2) * np.sqrt(c + t**2)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -225,7 +225,7 @@ def secular_outliers(X, U, S, V, *, n_grid: int = 2000, tol: float = 1e-12) -> S
     n, m = X.shape
     U = check_array(U, "U", ndim=2, finite=True)
     V = check_array(V, "V", ndim=2, finite=True)
-    S = check_array(S, "S", ndim=1, finite=True)
+    S = check_array(S, "S", ndim=1, max_abs=1e50)
     k = S.size
     if U.shape != (n, k) or V.shape != (m, k):
         fail("U, V", f"shapes ({n}, {k}) and ({m}, {k}) for X of shape {X.shape} and {k} strengths",
