@@ -41,8 +41,8 @@ def _runs(s: Widths, seeds: SeedStream, **kw) -> dict:
 @claim("spectral.outliers.mup_consistent", paper=PAPER, tolerance=0.25,
        metric="|fitted slope + 1/2| of the across-seed s.d. of the top singular value of W1/sqrt(N) against N (muP)",
        quick=Widths(), full=Widths(widths=(64, 128, 256, 512, 1024), n_seeds=32),
-       expect=fragile("s.d. from 16 seeds is +-18% per width: the fitted slope scattered from -0.34 to -0.78 over "
-                      "quick seeds 0-4 (3 of 5 passed); widths 128-1024 gave -0.28 (16/12 seeds)", n_seeds=3))
+       expect=fragile("s.d. from 16 seeds is +-18% per width: fitted slopes -0.34, -0.54, -0.22, -0.69, -0.43 at quick "
+                      "seeds 0-4 (seed 1 failed the width-spread check, seed 2 the slope); widths 128-1024 gave -0.28", n_seeds=3))
 def mup_consistent(s: Widths, seeds: SeedStream):
     """In muP the outlier singular value of the hidden weight escapes the bulk (edge 2) at the same
     position at every width; the width-N networks differ from each other by O(N^-1/2): the seed-to-seed
