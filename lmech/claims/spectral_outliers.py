@@ -38,17 +38,22 @@ def _runs(s: Widths, seeds: SeedStream, **kw) -> dict:
     with one_thread():
         return {N: train_spectral_mlp(X, Y, width=N, seed=seeds.next(), **opts) for N in s.widths}
 
+def _sv(runs: dict, i: int = 0) -> list:
+    """Per width: the i-th singular value of W1/sqrt(N) of every seed at the last record."""
+    return [r.singular_values[:, -1, i] for r in runs.values()]
+
 @claim("spectral.outliers.mup_consistent", paper=PAPER, tolerance=0.25,
        metric="|fitted slope + 1/2| of the across-seed s.d. of the top singular value of W1/sqrt(N) against N (muP)",
        quick=Widths(), full=Widths(widths=(64, 128, 256, 512, 1024), n_seeds=32),
-       expect=fragile("s.d. from 16 seeds is +-18% per width: fitted slopes -0.34, -0.54, -0.22, -0.69, -0.43 at quick "
-                      "seeds 0-4 (seed 1 failed the width-spread check, seed 2 the slope); widths 128-1024 gave -0.28", n_seeds=3))
+       expect=fragile("s.d. from 16 seeds is +-18% per width: fitted slopes -0.34, -0.54, -0.22, -0.69, -0.43 at "
+                      "quick seeds 0-4 (seed 1 failed the width-spread check, seed 2 the slope); widths 128-1024 "
+                      "gave -0.28", n_seeds=3))
 def mup_consistent(s: Widths, seeds: SeedStream):
     """In muP the outlier singular value of the hidden weight escapes the bulk (edge 2) at the same
     position at every width; the width-N networks differ from each other by O(N^-1/2): the seed-to-seed
     standard deviation of the outlier falls with slope -1/2 in N."""
     runs, N = _runs(s, seeds), np.array(s.widths)
-    s1 = np.array([runs[n].singular_values[:, -1, 0] for n in s.widths])
+    s1 = np.array(_sv(runs))
     sd, mean = s1.std(1, ddof=1), s1.mean(1)
     slope = width_slope(N, sd)
     cmp = Comparison("muP outlier across widths", "width N", "top singular value of W1/sqrt(N)", yscale="linear")
@@ -65,11 +70,11 @@ def mup_consistent(s: Widths, seeds: SeedStream):
        quick=Widths(widths=(64, 128, 256), n_seeds=4, param="ntp"),
        full=Widths(widths=(128, 256, 512, 1024), n_seeds=8, param="ntp"))
 def ntp_width_dependent(s: Widths, seeds: SeedStream):
-    """In the NTK parameterization (equal to muP at the smallest width) the spike grows like N^-1/2
+    """In the NTK parameterization (equal to muP at the smallest width) the spike shrinks like N^-1/2
     and the outlier sinks toward the bulk edge as N grows; the same networks in muP keep it."""
     ntp, mup = _runs(s, seeds), _runs(s, seeds, param="mup")
     N = np.array(s.widths)
-    exc = {k: np.array([r[n].singular_values[:, -1, 0].mean() - 2.0 for n in s.widths]) for k, r in (("ntp", ntp), ("mup", mup))}
+    exc = {k: np.array([v.mean() - 2.0 for v in _sv(r)]) for k, r in (("ntp", ntp), ("mup", mup))}
     theta = np.array([ntp[n].update_singular_values[:, -1, 0].mean() for n in s.widths])
     cmp = Comparison("outlier excess over the bulk edge", "width N", "s_1 - 2", yscale="linear")
     for k in exc:
@@ -126,8 +131,8 @@ def edge_of_stability(s: Stability, seeds: SeedStream):
             sharp[f"{lr:g}/{n}"] = float(lr * r.ntk_top[:, -s.window:].mean() / 2)
     cmp.reference("edge of stability", rec, np.ones(len(rec)))
     v = np.array(list(sharp.values())).reshape(len(s.lrs), -1)
-    return ClaimOutcome(float(np.abs(v - 1).max()), [cmp.panel], {
-        "width-consistent (spread over widths < 0.05 at each lr)": bool(np.ptp(v, 1).max() < 0.05)}, {"sharpness": sharp})
+    checks = {"width-consistent (spread over widths < 0.05 at each lr)": bool(np.ptp(v, 1).max() < 0.05)}
+    return ClaimOutcome(float(np.abs(v - 1).max()), [cmp.panel], checks, {"sharpness": sharp})
 
 @claim("spectral.outliers.many_outputs", paper=PAPER, tolerance=0.2,
        metric="top gap (s_1 - s_2) / (s_1 - 2) of W1/sqrt(N) at the largest width, 32 outputs (muP, seed mean)",
@@ -138,9 +143,9 @@ def many_outputs(s: Widths, seeds: SeedStream):
     values form a continuous band that reshapes the top of the bulk (no isolated outlier: the top
     gap is a small part of the escape), its edge width-consistent; one output gives one isolated outlier."""
     many, one = _runs(s, seeds), _runs(replace(s, n_outputs=1), seeds)
-    gap = {k: np.array([np.mean((r[n].singular_values[:, -1, 0] - r[n].singular_values[:, -1, 1])
-                                / (r[n].singular_values[:, -1, 0] - 2)) for n in s.widths]) for k, r in (("many", many), ("one", one))}
-    edge = np.array([many[n].singular_values[:, -1, 0].mean() for n in s.widths])
+    gap = {k: np.array([np.mean((a - b) / (a - 2)) for a, b in zip(_sv(r), _sv(r, 1))]) for k, r in
+           (("many", many), ("one", one))}
+    edge = np.array([v.mean() for v in _sv(many)])
     n_esc = [int(np.mean((many[n].final_spectrum > 2 + 3 * n ** (-2 / 3)).sum(1))) for n in s.widths]
     cmp = Comparison("spectrum of W1/sqrt(N) at the largest width", "index", "singular value", "linear", "linear")
     for k, r in (("many", many), ("one", one)):
