@@ -43,13 +43,13 @@ MODULES = [
     "lmech.theory.icl", "lmech.theory.kappa", "lmech.theory.kernel_curves",
     "lmech.theory.laplace", "lmech.theory.precision", "lmech.theory.scaling",
     "lmech.theory.schedules", "lmech.theory.sgd", "lmech.theory.td", "lmech.theory.two_point",
-    "lmech.theory.variance_onset", "lmech.theory.dmft", "lmech.theory.dmft.lazy",
+    "lmech.theory.variance_onset", "lmech.theory.spectral_outliers", "lmech.theory.dmft", "lmech.theory.dmft.lazy",
     "lmech.theory.dmft.learning_rules", "lmech.kernels", "lmech.spectra", "lmech.fits",
     "lmech.metrics", "lmech.sim.capacity", "lmech.sim.circle", "lmech.sim.coord_check",
     "lmech.sim.feature_learning", "lmech.sim.hp_trial", "lmech.sim.icl",
     "lmech.sim.kernel_regression", "lmech.sim.learning_rules", "lmech.sim.linear_sgd",
     "lmech.sim.mean_field", "lmech.sim.precision", "lmech.sim.random_features", "lmech.sim.td",
-    "lmech.sim.variance_onset", "lmech.param",
+    "lmech.sim.variance_onset", "lmech.sim.spectral_outliers", "lmech.param",
 ]
 
 EXCLUDED = {
@@ -82,6 +82,7 @@ EXCLUDED = {
     "lmech.sim.variance_onset.train_relu_network": "takes torch tensors and trains a network",
     "lmech.sim.variance_onset.final_ntk_curves": "trains networks (seconds per call)",
     "lmech.sim.feature_learning.train_projected_gd": "trains with torch (seconds per call)",
+    "lmech.sim.spectral_outliers.train_spectral_mlp": "trains MLPs; validation tested in test_spectral_outliers",
     # the DMFT solvers sample thousands of fields per sweep: a valid baseline is seconds
     "lmech.theory.dmft.two_layer": "seconds per valid call; fuzzed in the slow profile only",
     "lmech.theory.dmft.deep": "seconds per valid call; fuzzed in the slow profile only",
@@ -149,6 +150,15 @@ def _baselines():
         "lmech.theory.capacity.permutation_orbit_count": dict(generators=[[1, 2, 0]], n=3),
         "lmech.theory.capacity.fit_fixed_space_dim": dict(n_points=[4, 6, 8], n_separable=[20, 12, 4], n_trials=[20, 20, 20]),
         "lmech.theory.capacity.cover_log_likelihood": dict(n_points=[4, 6, 8], n_separable=[20, 12, 4], n_trials=[20, 20, 20], n_dims=3.0),
+        # theory.spectral_outliers
+        "lmech.theory.spectral_outliers.bulk_edges": dict(n_rows=4, n_cols=6, variance=1.0),
+        "lmech.theory.spectral_outliers.mp_resolvent": dict(w=[5.0, 9.0], aspect=0.5),
+        "lmech.theory.spectral_outliers.outlier_positions": dict(spike=[0.5, 1.5], n_rows=4, n_cols=6, variance=1.0,
+                                                                 overlap=0.3, tol=1e-10, max_iter=100),
+        "lmech.theory.spectral_outliers.free_outlier_closed_form": dict(spike=[0.5, 1.5], n_rows=4, n_cols=6, variance=1.0),
+        "lmech.theory.spectral_outliers.secular_outliers": dict(X=X6, U=np.ones((6, 1)) / 6**0.5, S=[2.0],
+                                                                V=np.ones((3, 1)) / 3**0.5, n_grid=50, tol=1e-10),
+        "lmech.sim.spectral_outliers.teacher_task": dict(P=4, D=3, n_outputs=2, noise=0.1, seed=0),
         # theory.circle
         "lmech.theory.circle.circle_ntk": dict(delta=np.linspace(0, 3, 5)),
         "lmech.theory.circle.circle_ntk_spectrum": dict(n_freq=4, n_grid=64),

@@ -129,6 +129,10 @@ NOT_SOLVERS = {
     "lmech.theory.td.linear_reward_moments": "moment builder",
     "lmech.theory.td.markov_chain_moments": "moment builder",
     "lmech.theory.td.stationary_distribution": "array",
+    # spectral outliers: Marchenko-Pastur formulas
+    "lmech.theory.spectral_outliers.bulk_edges": "closed-form (lower, upper) edges",
+    "lmech.theory.spectral_outliers.mp_resolvent": "closed-form arrays",
+    "lmech.theory.spectral_outliers.free_outlier_closed_form": "closed-form array",
     # two-point: spectrum helper
     "lmech.theory.two_point.random_feature_spectrum": "spectrum builder",
     # variance onset: records and fits that are not SolverResults
@@ -187,6 +191,12 @@ def _chain():
     return P, rng.standard_normal((5, 3)), rng.standard_normal(5)
 
 
+def _spike():
+    rng = np.random.default_rng(3)
+    U, V = np.linalg.qr(rng.standard_normal((20, 2)))[0], np.linalg.qr(rng.standard_normal((30, 2)))[0]
+    return rng.standard_normal((20, 30)) / np.sqrt(30), U, np.array([2.0, 1.5]), V
+
+
 def _capacity_counts():
     from lmech.theory.capacity import separable_fraction
 
@@ -216,6 +226,7 @@ def _cases():
     from lmech.theory import feature_learning as fl
     from lmech.theory import kernel_curves as kc
     from lmech.theory import td
+    from lmech.theory import spectral_outliers as so
     from lmech.theory import variance_onset as vo
 
     lam, v2 = _spectrum()
@@ -225,6 +236,13 @@ def _cases():
     law, N, D, L, bits, deg = _precision_data()
     ec = sgd.critical_lr(lam, 1)
     return {
+        "lmech.theory.spectral_outliers.outlier_positions": [
+            ("free", lambda: so.outlier_positions([0.5, 1.5], 40, 60), "converged"),
+            ("dependent", lambda: so.outlier_positions([1.2], 50, 50, overlap=0.6), "converged"),
+            ("too few bisections", lambda: so.outlier_positions([1.5], 50, 50, max_iter=3), "max_iter")],
+        "lmech.theory.spectral_outliers.secular_outliers": [
+            ("rank 2", lambda: so.secular_outliers(*_spike(), n_grid=200), "converged"),
+            ("too few bisections", lambda: so.secular_outliers(*_spike(), n_grid=200, tol=1e-300), "max_iter")],
         "lmech.theory.capacity.fit_fixed_space_dim": [
             ("mle", lambda: capacity.fit_fixed_space_dim(*_capacity_counts()), "converged")],
         "lmech.theory.feature_learning.rich_linear_curve": [
