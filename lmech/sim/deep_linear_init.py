@@ -103,6 +103,7 @@ def train_deep_linear(
     spectrum=None,
     target=None,
     noise: float = 0.0,
+    center: bool = False,
     n_seeds: int = 8,
     every: int = 1,
     seed: int = 0,
@@ -135,6 +136,9 @@ def train_deep_linear(
         from ``seed``).
     noise : float
         Label noise standard deviation.
+    center : bool
+        Subtract the initial function (``f - f_0``, i.e. ``beta - beta_0``): removes the random
+        initial output, O(sqrt(D/N)/gamma0) in muP, so that small ``gamma0`` is the lazy limit.
     n_seeds, seed : int
         Independent initialisations per learning rate and the base seed.
     """
@@ -176,6 +180,8 @@ def train_deep_linear(
     params = Ws + [w]
     lam_t = torch.as_tensor(lam, dtype=torch.float64)
     kw = dict(scale=scale, residual=residual, branch=br)
+    with torch.no_grad():
+        beta0 = end_to_end(Ws, w, **kw) if center else torch.zeros(R, D, dtype=torch.float64)
 
     def draw(n):
         X = torch.randn(R, n, D, generator=gen, dtype=torch.float64) * lam_t.sqrt()
@@ -183,7 +189,7 @@ def train_deep_linear(
         return X, y
 
     def pop_loss():
-        beta = end_to_end(Ws, w, **kw)
+        beta = end_to_end(Ws, w, **kw) - beta0
         return 0.5 * ((beta - bstar) ** 2 * lam_t).sum(-1) / D + 0.5 * sig ** 2
 
     if data == "repeated":
@@ -199,7 +205,8 @@ def train_deep_linear(
             loss = pop_loss()
         else:
             X, y = (Xr, yr) if data == "repeated" else draw(batch_size)
-            loss = 0.5 * ((y - _forward(Ws, w, X, **kw)) ** 2).mean(-1)
+            f = _forward(Ws, w, X, **kw) - torch.einsum("rbd,rd->rb", X, beta0) / np.sqrt(D)
+            loss = 0.5 * ((y - f) ** 2).mean(-1)
         if t % ev == 0:
             with torch.no_grad():
                 test.append(pop_loss().detach().clone() if data != "population" else loss.detach().clone())

@@ -160,7 +160,8 @@ def whitened_online(*, depth: int, gamma0: float, lr: float, steps: int) -> Init
     return _finish(np.arange(T + 1), loss, np.zeros(T + 1), "whitened_online")
 
 
-def two_layer_population(*, spectrum, target, gamma0: float, lr: float, steps: int) -> InitDynamicsResult:
+def two_layer_population(*, spectrum, target, gamma0: float, lr: float, steps: int,
+                         closure: str = "moments") -> InitDynamicsResult:
     """Infinite-width GD of a two-layer muP linear network on the population loss, any diagonal covariance.
 
     Equation (eq:deep_linear_init.two_layer): ``Q' = Q + a (m g^T + g m^T) + a^2 q g g^T,
@@ -169,31 +170,33 @@ def two_layer_population(*, spectrum, target, gamma0: float, lr: float, steps: i
 
     from ``Q = I``, ``m = 0``, ``q = 1``: the GD step of every neuron, ``W_i += a w_i g``,
     ``w_i += a W_i . g``, is linear, so the Gaussian neuron measure at ``N = inf`` is carried by
-    its second moments exactly. ``gamma0 -> 0`` is the lazy map ``beta += lr (q + Q) g`` with
-    ``q + Q = 2 I``. Cost O(T D^2).
+    its second moments exactly (``closure="moments"``, cost O(T D^2)). Under gradient flow the
+    moments obey the exact invariants ``Q = I + m m^T / (1 + q)`` and ``q = sqrt(1 + |m|^2)``
+    (differentiate both; they hold at ``m = 0``), so ``closure="flow"`` takes the Euler step
+    ``beta += lr ((q + 1) g + m (m.g) / (1 + q))`` with ``m = gamma0 beta / sqrt(D)``: gradient
+    flow to O(lr), cost O(T D). ``gamma0 = 0`` is the lazy map ``beta += 2 lr g``.
     """
     lam = check_array(spectrum, "spectrum", ndim=1, nonnegative=True, min_size=1)
     D = lam.size
     bstar = check_array(target, "target", shape=(D,))
     _, g0, eta, T = _common(1, gamma0, lr, steps)
-    if g0 == 0:
-        beta, loss = np.zeros(D), np.empty(T + 1)
-        for t in range(T + 1):
-            loss[t] = 0.5 * np.sum(lam * (bstar - beta) ** 2) / D
-            beta = beta + 2 * eta * lam * (bstar - beta)
-        return _finish(np.arange(T + 1), loss, np.zeros(T + 1), "two_layer_population")
+    check_choice(closure, "closure", ("moments", "flow"))
     a = eta * g0 / np.sqrt(D)
-    Q, m, q = np.eye(D), np.zeros(D), 1.0
+    Q, beta, q = np.eye(D) if closure == "moments" else None, np.zeros(D), 1.0
     loss = np.full(T + 1, np.inf)
     for t in range(T + 1):
-        beta = np.sqrt(D) * m / g0
         loss[t] = 0.5 * np.sum(lam * (bstar - beta) ** 2) / D
         if not np.isfinite(loss[t]) or loss[t] > _BLOWUP:
             break
         g = lam * (bstar - beta)
+        m = g0 * beta / np.sqrt(D)
+        if Q is None:
+            q = np.sqrt(1.0 + m @ m)
+            beta = beta + eta * ((q + 1.0) * g + m * (m @ g) / (1.0 + q))
+            continue
         Qg, mg = Q @ g, m @ g
-        Q, m, q = (Q + a * (np.outer(m, g) + np.outer(g, m)) + a * a * q * np.outer(g, g),
-                   m + a * (q * g + Qg) + a * a * mg * g, q + 2 * a * mg + a * a * g @ Qg)
+        beta = beta + eta * (q * g + Qg + a * mg * g)
+        Q, q = Q + a * (np.outer(m, g) + np.outer(g, m)) + a * a * q * np.outer(g, g), q + 2 * a * mg + a * a * g @ Qg
     return _finish(np.arange(T + 1), loss, np.zeros(T + 1), "two_layer_population")
 
 
