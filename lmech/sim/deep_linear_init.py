@@ -100,6 +100,7 @@ def train_deep_linear(
     data: str = "online",
     batch_size: int = 64,
     n_samples: int | None = None,
+    samples=None,
     spectrum=None,
     target=None,
     noise: float = 0.0,
@@ -129,6 +130,8 @@ def train_deep_linear(
         Fresh samples per step (online).
     n_samples : int
         Samples reused every step (repeated).
+    samples : array (n_seeds, P, D), optional
+        The repeated samples of each seed (default: drawn from ``seed``); labels come from ``target``.
     spectrum : array (D,), optional
         Input covariance eigenvalues ``lam`` (default all ones: whitened).
     target : array (D,), optional
@@ -172,11 +175,12 @@ def train_deep_linear(
     R = len(lrs) * S
     scale = np.sqrt(D) / (g0 * N) if param == "mup" else 1.0 / (g0 * np.sqrt(N))
     raw = torch.as_tensor(np.repeat(lrs, S) * g0 ** 2 * (N if param == "mup" else D), dtype=torch.float64)
-    # the same S initialisations for every learning rate
+    # the same S initialisations for every learning rate; input and readout weights are drawn first,
+    # so runs of different depth with the same seed share them (common random numbers)
     init = [torch.randn(S, N, D, generator=gen, dtype=torch.float64)]
+    w = torch.randn(S, N, generator=gen, dtype=torch.float64).repeat(len(lrs), 1).requires_grad_(True)
     init += [torch.randn(S, N, N, generator=gen, dtype=torch.float64) for _ in range(L if residual else L - 1)]
     Ws = [W.repeat(len(lrs), 1, 1).requires_grad_(True) for W in init]
-    w = torch.randn(S, N, generator=gen, dtype=torch.float64).repeat(len(lrs), 1).requires_grad_(True)
     params = Ws + [w]
     lam_t = torch.as_tensor(lam, dtype=torch.float64)
     kw = dict(scale=scale, residual=residual, branch=br)
@@ -194,7 +198,8 @@ def train_deep_linear(
 
     if data == "repeated":
         P = check_int(n_samples, "n_samples", lo=1, hi=10**6)
-        Xr = torch.randn(S, P, D, generator=gen, dtype=torch.float64) * lam_t.sqrt()
+        Xr = torch.randn(S, P, D, generator=gen, dtype=torch.float64) * lam_t.sqrt() if samples is None else \
+            torch.as_tensor(check_array(samples, "samples", shape=(S, P, D)))
         yr = Xr @ bstar / np.sqrt(D) + sig * torch.randn(S, P, generator=gen, dtype=torch.float64)
         Xr, yr = Xr.repeat(len(lrs), 1, 1), yr.repeat(len(lrs), 1)
     else:

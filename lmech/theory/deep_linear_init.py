@@ -201,7 +201,7 @@ def two_layer_population(*, spectrum, target, gamma0: float, lr: float, steps: i
 
 
 def repeated_data(*, dim: int, n_samples: int, depth: int, gamma0: float, lr: float, steps: int,
-                  n_datasets: int = 8, seed: int = 0) -> InitDynamicsResult:
+                  n_datasets: int = 8, seed: int = 0, samples=None, target=None) -> InitDynamicsResult:
     """Infinite-width full-batch GD on ``P`` reused whitened samples, averaged over data sets.
 
     Equation (eq:deep_linear_init.repeated): ``Lpop(t) = E_X (1/2D) sum_k (beta*_k - f_k(t))^2``,
@@ -211,18 +211,22 @@ def repeated_data(*, dim: int, n_samples: int, depth: int, gamma0: float, lr: fl
     (the simulator's muP readout is ``1/(gamma N)`` with ``gamma = gamma0/sqrt(D)`` and its raw step
     ``lr gamma0^2 N = (lr D) gamma^2 N``). The test points form a scaled orthonormal basis, so
     their loss is the population loss exactly. ``stderr`` is over the ``n_datasets`` draws of
-    ``(X, beta_*)``. Cost O(n_datasets L T^3 (P + D)^3).
+    ``(X, beta_*)``; ``samples`` (n_datasets, P, D) and ``target`` (D,) fix them instead (e.g. the
+    simulator's). Cost O(n_datasets L T^3 (P + D)^3).
     """
     D = check_int(dim, "dim", lo=1, hi=512)
     P = check_int(n_samples, "n_samples", lo=1, hi=4096)
     L, g0, eta, T = _common(depth, gamma0, lr, steps)
     n = check_int(n_datasets, "n_datasets", lo=1, hi=10**4)
     rng = np.random.default_rng(seed)
+    Xs = None if samples is None else check_array(samples, "samples", shape=(n, P, D))
+    bt = None if target is None else check_array(target, "target", shape=(D,))
     test, train = np.full((n, T + 1), np.inf), np.full((n, T + 1), np.inf)
     for i in range(n):
-        b = rng.standard_normal(D)
-        b *= np.sqrt(D) / np.linalg.norm(b)
-        X = rng.standard_normal((P, D))
+        b = rng.standard_normal(D) if bt is None else bt
+        if bt is None:
+            b *= np.sqrt(D) / np.linalg.norm(b)
+        X = rng.standard_normal((P, D)) if Xs is None else Xs[i]
         r = deep_linear(X, X @ b / np.sqrt(D), depth=L, gamma0=g0 / np.sqrt(D), lr=eta * D, steps=T,
                         X_test=np.sqrt(D) * np.eye(D), y_test=b, check=False)
         test[i, :len(r.test_loss)], train[i, :len(r.train_loss)] = r.test_loss, r.train_loss
