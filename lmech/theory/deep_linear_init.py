@@ -85,8 +85,8 @@ def _finish(steps, loss, se, where, train=None, n=0) -> InitDynamicsResult:
 
 
 def finite_population_gd(*, dim: int, width: int, depth: int, gamma0: float, lr: float, steps: int,
-                         spectrum=None, target=None, residual: bool = False, n_inits: int = 16,
-                         seed: int = 0) -> InitDynamicsResult:
+                         spectrum=None, target=None, residual: bool = False, center: bool = False,
+                         n_inits: int = 16, seed: int = 0) -> InitDynamicsResult:
     """Exact GD of finite muP deep linear networks on the population loss, Monte Carlo over inits.
 
     Equation (eq:deep_linear_init.population_gd): ``W^l <- W^l - lr gamma0^2 N dLpop/dW^l,
@@ -97,6 +97,7 @@ def finite_population_gd(*, dim: int, width: int, depth: int, gamma0: float, lr:
     sqrt(D)/(gamma0 N)``, ``beta = s W^{0T} b^1``, ``dLpop/dW^0 = -s b^1 g^T`` and readout gradient
     ``-s a^L``. Explicit forward/backward products of the matrices
     (no autodiff): deterministic given the initialization, which is drawn ``n_inits`` times.
+    ``center=True`` subtracts the initial end-to-end vector ``beta(0)`` (the random initial function).
     """
     D = check_int(dim, "dim", lo=1, hi=10**4)
     N = check_int(width, "width", lo=1, hi=10**4)
@@ -126,6 +127,9 @@ def finite_population_gd(*, dim: int, width: int, depth: int, gamma0: float, lr:
         for W in reversed(Ws):
             b.insert(0, mat(W, b[0], True))
         beta = s * np.einsum("sji,sj->si", W0, b[0])
+        if t == 0:
+            beta0 = beta.copy() if center else np.zeros_like(beta)
+        beta = beta - beta0
         loss[:, t] = 0.5 * np.sum(lam * (beta - bstar) ** 2, -1) / D
         if t == T or not np.all(np.isfinite(loss[:, t])) or loss[:, t].max() > _BLOWUP:
             loss[:, t + 1:] = np.inf
