@@ -233,7 +233,8 @@ def repeated_data(*, dim: int, n_samples: int, depth: int, gamma0: float, lr: fl
         X = rng.standard_normal((P, D)) if Xs is None else Xs[i]
         r = deep_linear(X, X @ b / np.sqrt(D), depth=L, gamma0=g0 / np.sqrt(D), lr=eta * D, steps=T,
                         X_test=np.sqrt(D) * np.eye(D), y_test=b, check=False)
-        test[i, :len(r.test_loss)], train[i, :len(r.train_loss)] = r.test_loss, r.train_loss
+        n_ok = len(r.train_loss)  # shorter when the dynamics diverged
+        test[i, :n_ok], train[i, :n_ok] = np.asarray(r.test_loss), r.train_loss
     se = test.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(T + 1)
     return _finish(np.arange(T + 1), test.mean(0), se, "repeated_data", train=train.mean(0), n=n)
 
