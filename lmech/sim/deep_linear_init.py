@@ -35,7 +35,7 @@ import torch
 
 from lmech._validation import check_array, check_choice, check_int, check_real, fail
 
-__all__ = ["DeepLinearRunResult", "train_deep_linear", "end_to_end"]
+__all__ = ["DeepLinearRunResult", "train_deep_linear", "end_to_end", "optimal_lr"]
 
 
 @dataclass(frozen=True)
@@ -233,3 +233,15 @@ def train_deep_linear(
         se = tl.std(1, ddof=1) / np.sqrt(S) if S > 1 else np.zeros_like(mean)
     trl = torch.stack(train, -1).numpy().reshape(len(lrs), S, -1) if train else None
     return DeepLinearRunResult(np.arange(0, T + 1, ev), lrs, tl, trl, mean, se, diverged)
+
+
+def optimal_lr(lrs, loss) -> float:
+    """Loss-minimising learning rate: vertex of a parabola in (log lr, log loss) through the best grid
+    point and its two neighbours (the best grid point itself if the parabola opens downwards)."""
+    lrs, loss = np.asarray(lrs, dtype=float), np.asarray(loss, dtype=float)
+    if lrs.ndim != 1 or lrs.size < 3 or loss.shape != lrs.shape:
+        fail("lrs", "a 1-d grid of at least 3 learning rates matching `loss`", lrs)
+    i = int(np.clip(np.argmin(loss), 1, lrs.size - 2))
+    x, y = np.log(lrs[i - 1:i + 2]), np.log(loss[i - 1:i + 2])
+    c = np.polyfit(x, y, 2)
+    return float(np.exp(np.clip(-c[1] / (2 * c[0]), x[0], x[2]) if c[0] > 0 else x[1]))
