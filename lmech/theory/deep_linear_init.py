@@ -102,8 +102,8 @@ def finite_population_gd(*, dim: int, width: int, depth: int, gamma0: float, lr:
     D = check_int(dim, "dim", lo=1, hi=10**4)
     N = check_int(width, "width", lo=1, hi=10**4)
     L, g0, eta, T = _common(depth, gamma0, lr, steps)
-    if g0 == 0:
-        fail("gamma0", "> 0 at finite width", gamma0)
+    if not 0 < g0 <= 1e6:
+        fail("gamma0", "in (0, 1e6] at finite width", gamma0)
     S = check_int(n_inits, "n_inits", lo=1, hi=10**5)
     lam = np.ones(D) if spectrum is None else check_array(spectrum, "spectrum", shape=(D,), nonnegative=True)
     rng = np.random.default_rng(seed)
@@ -240,10 +240,10 @@ def repeated_data(*, dim: int, n_samples: int, depth: int, gamma0: float, lr: fl
 
 
 def power_law_task(dim: int, spectrum_exponent: float, target_exponent: float) -> tuple[np.ndarray, np.ndarray]:
-    """Covariance ``lam_k ~ k^-a`` (``sum lam = D``) and teacher with ``lam_k beta*_k^2 ~ k^-b`` (``Var y = 1``)."""
+    """Covariance ``lam_k ~ k^-a`` (``sum lam = D``) and teacher with ``lam_k beta*_k^2 ~ k^-b`` (``Var y = 1``), a, b <= 30."""
     D = check_int(dim, "dim", lo=1, hi=10**6)
-    a = check_real(spectrum_exponent, "spectrum_exponent", lo=0.0)
-    b = check_real(target_exponent, "target_exponent", lo=0.0)
+    a = check_real(spectrum_exponent, "spectrum_exponent", lo=0.0, hi=30.0)
+    b = check_real(target_exponent, "target_exponent", lo=0.0, hi=30.0)
     k = np.arange(1, D + 1, dtype=float)
     lam = k ** -a
     lam *= D / lam.sum()
