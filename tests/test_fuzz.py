@@ -44,6 +44,7 @@ MODULES = [
     "lmech.theory.laplace", "lmech.theory.precision", "lmech.theory.scaling",
     "lmech.theory.schedules", "lmech.theory.sgd", "lmech.theory.td", "lmech.theory.two_point",
     "lmech.theory.variance_onset", "lmech.theory.spectral_outliers", "lmech.theory.dmft", "lmech.theory.dmft.lazy",
+    "lmech.theory.deep_linear_init",
     "lmech.theory.dmft.learning_rules", "lmech.kernels", "lmech.spectra", "lmech.fits",
     "lmech.metrics", "lmech.sim.capacity", "lmech.sim.circle", "lmech.sim.coord_check",
     "lmech.sim.feature_learning", "lmech.sim.hp_trial", "lmech.sim.icl",
@@ -251,6 +252,13 @@ def _baselines():
         "lmech.theory.variance_onset.toy_onset": dict(eigenvalues=EV, target_power=TP, widths=[4.0, 16.0], P=np.geomspace(1, 100, 8), ridge=0.1),
         "lmech.theory.variance_onset.relu_ntk_sphere_spectrum": dict(d=3, n_levels=4, n_quad=50),
         "lmech.theory.variance_onset.gram_learning_curve": dict(gram=GRAM, y=Y6, P=[2, 4]),
+        # theory.deep_linear_init
+        "lmech.theory.deep_linear_init.finite_population_gd": dict(dim=3, width=4, depth=2, gamma0=1.0, lr=0.1, steps=3, n_inits=2),
+        "lmech.theory.deep_linear_init.whitened_online": dict(depth=2, gamma0=1.0, lr=0.1, steps=3),
+        "lmech.theory.deep_linear_init.two_layer_population": dict(spectrum=EV, target=np.sqrt(TP), gamma0=1.0, lr=0.1, steps=3),
+        "lmech.theory.deep_linear_init.repeated_data": dict(dim=2, n_samples=3, depth=1, gamma0=1.0, lr=0.05, steps=3, n_datasets=2),
+        "lmech.theory.deep_linear_init.lazy_power_law": dict(spectrum=EV, target=np.sqrt(TP), depth=1, lr=0.1, steps=3),
+        "lmech.theory.deep_linear_init.power_law_task": dict(dim=8, spectrum_exponent=1.5, target_exponent=2.0),
         # theory.dmft
         "lmech.theory.dmft.deep_linear": dict(X=X6, y=Y6, depth=1, gamma0=0.5, lr=0.2, steps=4),
         "lmech.theory.dmft.lazy_effective_kernel": dict(input_kernel=GRAM / 7.0, rule="bp", n_quad=16),

@@ -108,6 +108,8 @@ NOT_SOLVERS = {
     "lmech.theory.scaling.rf_exponents": "exponents record",
     "lmech.theory.scaling.compute_optimal": "closed-form record",
     "lmech.fits.fit_power_law": "generic fit with its own result type (re-exported by scaling)",
+    # deep linear networks from random init: problem builder
+    "lmech.theory.deep_linear_init.power_law_task": "spectrum and teacher builder",
     "lmech.theory.scaling.compute_frontier": "grid + parabola record over rf_loss_curve (which warns itself)",
     # schedules: losses, gradients and schedule shapes
     "lmech.theory.schedules.final_loss": "float",
@@ -222,6 +224,7 @@ def _cases():
     infinite context ratio, an unchecked error estimate); the finiteness check skips them.
     """
     from lmech.theory import capacity, icl, kappa, laplace, precision, scaling, schedules, sgd, two_point
+    from lmech.theory import deep_linear_init as dli
     from lmech.theory import dmft
     from lmech.theory import feature_learning as fl
     from lmech.theory import kernel_curves as kc
@@ -320,6 +323,29 @@ def _cases():
             ("gd", lambda: two_point.two_time_correlation(lam, v2, 50, [1.0, 5.0], 0.1), "converged")],
         "lmech.theory.variance_onset.noisy_feature_curve": [
             ("noisy", lambda: vo.noisy_feature_curve(lam, v2, [5, 50], noise_eigenvalues=0.1 * lam), "converged")],
+        "lmech.theory.deep_linear_init.finite_population_gd": [
+            ("plain", lambda: dli.finite_population_gd(dim=3, width=8, depth=2, gamma0=1.0, lr=0.1, steps=4, n_inits=3),
+             "closed_form"),
+            ("lr far too large", lambda: dli.finite_population_gd(dim=3, width=8, depth=2, gamma0=1.0, lr=50.0,
+                                                                 steps=30, n_inits=2), "diverged")],
+        "lmech.theory.deep_linear_init.whitened_online": [
+            ("depth 2", lambda: dli.whitened_online(depth=2, gamma0=1.0, lr=0.1, steps=5), "closed_form"),
+            ("lr far too large", lambda: dli.whitened_online(depth=1, gamma0=1.0, lr=20.0, steps=50), "diverged")],
+        "lmech.theory.deep_linear_init.two_layer_population": [
+            ("moments", lambda: dli.two_layer_population(spectrum=lam[:5], target=np.ones(5), gamma0=1.0, lr=0.1,
+                                                         steps=5), "closed_form"),
+            ("flow", lambda: dli.two_layer_population(spectrum=lam[:5], target=np.ones(5), gamma0=1.0, lr=0.1,
+                                                      steps=5, closure="flow"), "closed_form"),
+            ("lr far too large", lambda: dli.two_layer_population(spectrum=np.ones(3), target=np.ones(3), gamma0=1.0,
+                                                                  lr=20.0, steps=40), "diverged")],
+        "lmech.theory.deep_linear_init.repeated_data": [
+            ("two data sets", lambda: dli.repeated_data(dim=3, n_samples=4, depth=1, gamma0=1.0, lr=0.05, steps=4,
+                                                        n_datasets=2), "closed_form", {"residual"})],
+        "lmech.theory.deep_linear_init.lazy_power_law": [
+            ("stable", lambda: dli.lazy_power_law(spectrum=[1.0, 0.5], target=[1.0, 1.0], depth=1, lr=0.1, steps=5),
+             "closed_form"),
+            ("lr far too large", lambda: dli.lazy_power_law(spectrum=[1.0, 0.5], target=[1.0, 1.0], depth=1, lr=5.0,
+                                                            steps=500), "diverged")],
         "lmech.theory.dmft.deep_linear.deep_linear": [
             ("causal", lambda: dmft.deep_linear(X, y, depth=1, gamma0=1.0, lr=0.1, steps=5), "closed_form"),
             ("picard", lambda: dmft.deep_linear(X, y, depth=2, gamma0=1.0, lr=0.1, steps=5, method="picard"),
