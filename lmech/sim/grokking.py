@@ -145,3 +145,92 @@ def train_two_layer(X, y, X_test, y_test, alphas, *, eps: float, lr: float, step
     return GrokkingRun(alphas=al, times=times, train_loss=tr.reshape(shp), test_loss=te.reshape(shp),
                        test_loss_sem=sem.reshape(shp), alignment=align.reshape(shp), init_weights=W0,
                        l=ls.reshape(shp + (D,)), A=As.reshape(shp + (D, D)))
+
+
+def separable_task(P: int, D: int, *, n_test: int = 2000, seed: int = 0):
+    """Linearly separable binary data: labels of a random unit teacher v, inputs x ~ N(0, I_D).
+
+    Returns ``X (P, D), y (P,), X_test, y_test`` with labels ``sign(v.x)`` in {-1, +1}.
+    """
+    P = check_int(P, "P", lo=2, hi=10 ** 6)
+    D = check_int(D, "D", lo=1, hi=10 ** 4)
+    n_test = check_int(n_test, "n_test", lo=1, hi=10 ** 7)
+    rng = np.random.default_rng(check_int(seed, "seed", lo=0))
+    v = rng.standard_normal(D)
+    v /= np.linalg.norm(v)
+    X, Xt = rng.standard_normal((P, D)), rng.standard_normal((n_test, D))
+    return X, np.where(X @ v >= 0, 1.0, -1.0), Xt, np.where(Xt @ v >= 0, 1.0, -1.0)
+
+
+@dataclass(frozen=True)
+class MarginRun:
+    """Overtraining of a linear logistic readout, recorded at ``steps`` (n_rec,).
+
+    ``weights`` (n_rec, D); ``margin`` the normalised margin ``min_mu y_mu w.x_mu / |w|``;
+    ``train_accuracy``, ``test_accuracy``; ``saturation_step`` the first step with 100% training
+    accuracy (-1 if never); ``flipped`` the fraction, at each record, of the held-out examples
+    misclassified at ``saturation_step`` that are now classified correctly (NaN if none were).
+    """
+
+    steps: np.ndarray
+    weights: np.ndarray
+    margin: np.ndarray
+    train_accuracy: np.ndarray
+    test_accuracy: np.ndarray
+    saturation_step: int
+    flipped: np.ndarray
+
+
+def _logistic_grad(w, Z):
+    u = Z @ w
+    return -(Z.T @ (0.5 * (1.0 - np.tanh(0.5 * u)))) / len(Z)  # gradient of mean log(1 + e^{-u})
+
+
+def overtrain_logistic(X, y, X_test, y_test, *, lr: float, record_steps) -> MarginRun:
+    """GD from ``w = 0`` on the mean logistic loss of a linear readout (no bias), recorded at ``record_steps``."""
+    X = check_array(X, "X", ndim=2, min_size=1)
+    P, D = X.shape
+    y = check_array(y, "y", ndim=1, shape=(P,))
+    Xt = check_array(X_test, "X_test", ndim=2, shape=(None, D), min_size=D)
+    yt = check_array(y_test, "y_test", ndim=1, shape=(len(Xt),))
+    lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
+    rec = np.unique(check_array(record_steps, "record_steps", ndim=1, nonnegative=True, min_size=1)).astype(np.int64)
+    if float(rec[-1]) * P * D > 1e12:
+        fail("record_steps", "at most 1e12 / (P D) steps", rec[-1])
+    w = np.zeros(D)
+    Z, Zt = X * y[:, None], Xt * yt[:, None]
+    out_w, sat, wrong, j = [], -1, None, 0
+    for t in range(int(rec[-1]) + 1):
+        if sat < 0 and np.all(Z @ w > 0):
+            sat, wrong = t, Zt @ w <= 0
+        if t == rec[j]:
+            out_w.append(w.copy())
+            j += 1
+        if t < rec[-1]:
+            w = w - lr * _logistic_grad(w, Z)
+    Wr = np.array(out_w)
+    nrm = np.maximum(np.linalg.norm(Wr, axis=1), 1e-300)
+    flipped = np.full(len(rec), np.nan)
+    if wrong is not None and wrong.any():
+        flipped = np.mean((Zt[wrong] @ Wr.T) > 0, axis=0)
+    return MarginRun(steps=rec, weights=Wr, margin=np.min(Z @ Wr.T, axis=0) / nrm,
+                     train_accuracy=np.mean(Z @ Wr.T > 0, axis=0), test_accuracy=np.mean(Zt @ Wr.T > 0, axis=0),
+                     saturation_step=sat, flipped=flipped)
+
+
+def steps_to_reverse(X, y, w, *, lr: float, fraction: float = 0.5, max_steps: int = 10 ** 6) -> int:
+    """GD steps on the logistic loss of the *reversed* labels ``-y``, from ``w``, until at least
+    ``fraction`` of the training points are classified with the new labels (-1 if never)."""
+    X = check_array(X, "X", ndim=2, min_size=1)
+    P, D = X.shape
+    y = check_array(y, "y", ndim=1, shape=(P,))
+    w = check_array(w, "w", ndim=1, shape=(D,)).copy()
+    lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
+    frac = check_real(fraction, "fraction", lo=0.0, hi=1.0, lo_closed=False)
+    cap = check_int(max_steps, "max_steps", lo=1, hi=10 ** 8)
+    Z = -X * y[:, None]
+    for t in range(cap + 1):
+        if np.mean(Z @ w > 0) >= frac:
+            return t
+        w = w - lr * _logistic_grad(w, Z)
+    return -1

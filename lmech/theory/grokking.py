@@ -301,3 +301,154 @@ def ntk_krr_test_loss(X, teacher, *, eps: float, linear: float = 0.0, ridge: flo
     return KernelRegressionLoss(converged=True, status="closed_form", iterations=0, residual=np.nan,
                                 message="pseudo-inverse kernel regression", test_loss=float(quadratic_test_loss(l, A, b, lin)),
                                 train_loss=float(np.mean((f - y) ** 2)), l=l, A=A)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaxMargin(SolverResult):
+    """Hard-margin linear SVM through the origin (:func:`max_margin`).
+
+    Attributes
+    ----------
+    w_hat : ndarray (D,)
+        ``argmin |w|`` subject to ``y_mu w.x_mu >= 1``; ``w_hat = sum_mu alpha_mu y_mu x_mu``.
+    dual : ndarray (P,)
+        The dual variables ``alpha >= 0`` (positive on the support vectors).
+    margin : float
+        The maximal normalised margin ``gamma* = 1 / |w_hat|``.
+    support : ndarray of bool (P,)
+    """
+
+    w_hat: np.ndarray
+    dual: np.ndarray
+    margin: float
+    support: np.ndarray
+
+
+def max_margin(X, y, *, tol: float = 1e-9, max_iter: int = 10_000) -> MaxMargin:
+    """Hard-margin SVM (no bias) by its dual, polished on the support set.
+
+    Equation (eq:mice.svm): ``max_alpha>=0 sum alpha - |sum_mu alpha_mu y_mu x_mu|^2 / 2,  w_hat = sum alpha_mu y_mu x_mu,  gamma* = 1/|w_hat|``
+
+    The bound-constrained dual is solved with L-BFGS-B; then the support set ``S`` (alpha > 0) is
+    polished exactly by solving ``Z_S Z_S^T alpha_S = 1`` (``Z = y x``). ``residual`` is the KKT
+    violation ``max(1 - min_mu y_mu w.x_mu, max_mu |alpha_mu (y_mu w.x_mu - 1)|)``; status
+    ``converged`` when it is below ``tol``, else ``max_iter`` (also for data that are not linearly
+    separable through the origin: the dual is then unbounded).
+    """
+    X = check_array(X, "X", ndim=2, min_size=1)
+    P, D = X.shape
+    if P > 5000:
+        fail("X", "at most 5000 rows (dense dual QP)", X)
+    y = check_array(y, "y", ndim=1, shape=(P,))
+    if not np.all(np.abs(y) == 1):
+        fail("y", "labels in {-1, +1}", y)
+    tol = check_real(tol, "tol", lo=0.0, lo_closed=False, hi=1.0)
+    cap = check_int(max_iter, "max_iter", lo=1, hi=MAX_SIZE)
+    Z = X * y[:, None]
+    Q = Z @ Z.T
+
+    def fun(al):
+        Qa = Q @ al
+        return 0.5 * al @ Qa - al.sum(), Qa - 1.0
+    opt = optimize.minimize(fun, np.full(P, 1e-3), jac=True, method="L-BFGS-B", bounds=[(0, None)] * P,
+                            options={"maxiter": cap, "ftol": 1e-15, "gtol": 1e-12})
+    alpha = np.maximum(opt.x, 0.0)
+    sv = alpha > 1e-8 * max(alpha.max(), 1e-300)
+    if sv.any():
+        sol = np.linalg.lstsq(Q[np.ix_(sv, sv)], np.ones(sv.sum()), rcond=None)[0]
+        if np.all(sol > 0):
+            alpha = np.zeros(P)
+            alpha[sv] = sol
+    w = Z.T @ alpha
+    m = Z @ w
+    res = float(max(1.0 - m.min(), np.max(np.abs(alpha * (m - 1.0)))))
+    ok = bool(np.isfinite(res) and res < tol and np.linalg.norm(w) > 0)
+    msg = "KKT conditions met" if ok else f"KKT violation {res:.3g} >= tol (data not separable through the origin?)"
+    if not ok:
+        warn_not_converged("max_margin", msg)
+    nw = float(np.linalg.norm(w))
+    return MaxMargin(converged=ok, iterations=int(opt.nit), residual=res, message=msg, w_hat=w, dual=alpha,
+                     margin=1.0 / nw if nw > 0 else np.inf, support=alpha > 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarginAsymptotics(SolverResult):
+    """Late-time logistic-loss GD on separable data (:func:`margin_asymptotics`).
+
+    Attributes
+    ----------
+    steps : ndarray
+    margin : ndarray
+        Predicted normalised margin ``min_mu y_mu w.x_mu / |w|`` at each step.
+    max_margin : float
+        ``gamma*`` (the limit).
+    gap_coefficient : float
+        ``c`` in ``gamma* - gamma ~ c / log tau`` (the slow, logarithmic approach).
+    weights : ndarray (n, D)
+        ``w_hat log tau + w_tilde_S`` (the part of ``w_tilde`` in the support span).
+    svm : MaxMargin
+    """
+
+    steps: np.ndarray
+    margin: np.ndarray
+    max_margin: float
+    gap_coefficient: float
+    weights: np.ndarray
+    svm: MaxMargin
+
+
+def margin_asymptotics(X, y, steps, *, lr: float) -> MarginAsymptotics:
+    """Normalised margin of GD on the mean logistic loss at late times (implicit bias to max margin).
+
+    Equation (eq:mice.margin): ``w(tau) = w_hat log tau + w_tilde + o(1),  y_n x_n.w_tilde = -log(P alpha_n) (n in S),
+        gamma(tau) = (log tau - log(P alpha_max)) / (|w_hat| log tau - sum_n alpha_n log(P alpha_n) / |w_hat|)``
+
+    with ``tau = lr k`` after k GD steps on ``(1/P) sum log(1 + exp(-y w.x))``. Substituting the ansatz
+    into gradient flow with ``log(1 + e^-u) ~ e^-u`` makes the support vectors' terms balance
+    ``w_hat / tau`` exactly when ``exp(-z_n.w_tilde)/P`` equals the SVM dual variable ``alpha_n``; only
+    ``w_hat.w_tilde = -sum alpha_n log(P alpha_n)`` enters ``|w|`` to O(1/log tau), so the prediction is
+    exact up to O(1/log^2 tau) (non-support points and the component of ``w_tilde`` outside the
+    support span enter only there). Hence ``gamma* - gamma ~ c / log tau`` with
+    ``c = gamma* (log(P alpha_max) - gamma*^2 sum alpha_n log(P alpha_n))``. Status ``closed_form``
+    (``max_iter`` if the SVM solve fails).
+    """
+    svm = max_margin(X, y)
+    P = len(X)
+    k = check_array(steps, "steps", ndim=1, positive=True, min_size=1)
+    lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
+    al = svm.dual[svm.support]
+    L = np.log(lr * k)
+    nw = 1.0 / svm.margin
+    a_max = float(np.log(P * al.max()))
+    b = float(np.sum(al * np.log(P * al)))
+    gamma = (L - a_max) / (nw * L - b / nw)
+    Zs = (X * np.asarray(y, dtype=float)[:, None])[svm.support]
+    w_tilde = np.linalg.lstsq(Zs, -np.log(P * al), rcond=None)[0]
+    c = svm.margin * (a_max - svm.margin ** 2 * b)
+    return MarginAsymptotics(converged=svm.converged, status="closed_form" if svm.converged else "max_iter",
+                             iterations=0, residual=svm.residual, message=svm.message, steps=k, margin=gamma,
+                             max_margin=svm.margin, gap_coefficient=float(c),
+                             weights=np.outer(L, svm.w_hat) + w_tilde, svm=svm)
+
+
+def reversal_steps(X, y, w, *, lr: float, fraction: float = 0.5) -> float:
+    """Predicted GD steps to relabel ``fraction`` of the training set after the labels are reversed.
+
+    Equation (eq:mice.reversal): ``j_n = y_n x_n.w / (lr y_n x_n.zbar),  zbar = (1/P) sum_mu y_mu x_mu,  steps = quantile_fraction(j_n)``
+
+    While the old margins are large the reversed-label logistic gradient is saturated,
+    ``dw/dk ~ -lr zbar``, so point n changes side after ``j_n`` steps; more overtraining (larger
+    ``w``) means a slower reversal. Returns a float (inf if fewer than ``fraction`` of the points
+    move towards the new side).
+    """
+    X = check_array(X, "X", ndim=2, min_size=1)
+    P, D = X.shape
+    y = check_array(y, "y", ndim=1, shape=(P,))
+    w = check_array(w, "w", ndim=1, shape=(D,))
+    lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
+    frac = check_real(fraction, "fraction", lo=0.0, hi=1.0, lo_closed=False)
+    Z = X * y[:, None]
+    speed = lr * (Z @ Z.mean(axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        j = np.where(speed > 0, np.maximum(Z @ w, 0.0) / speed, np.inf)
+    return float(np.quantile(j, frac, method="higher"))
