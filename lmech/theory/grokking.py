@@ -73,8 +73,8 @@ def quadratic_test_loss(l, A, teacher, linear: float = 0.0) -> np.ndarray:
 
     ``l`` has shape (..., D) and ``A`` (..., D, D) (symmetrised here); returns shape (...).
     """
-    l = check_array(l, "l", ndim=(1, 2, 3))
-    A = check_array(A, "A", ndim=(2, 3, 4))
+    l = check_array(l, "l", ndim=(1, 2, 3, 4))
+    A = check_array(A, "A", ndim=(2, 3, 4, 5))
     D = l.shape[-1]
     if A.shape[-2:] != (D, D) or A.shape[:-2] != l.shape[:-1]:
         fail("A", f"of shape {l.shape[:-1] + (D, D)} to match `l`", A)
@@ -256,29 +256,32 @@ class KernelRegressionLoss(SolverResult):
 
     Attributes
     ----------
-    test_loss : float
-        Exact Gaussian test MSE of the kernel predictor.
-    train_loss : float
+    test_loss : float or ndarray
+        Exact Gaussian test MSE of the kernel predictor (an array over ``steps`` when given).
+    train_loss : float or ndarray
         Its training MSE (0 up to round-off for the ridgeless interpolant below the interpolation
         threshold ``P < D + D (D + 1) / 2``).
     l, A : ndarray
         The predictor's coefficients ``f(x) = l.x + x^T A x / 2``.
     """
 
-    test_loss: float
-    train_loss: float
+    test_loss: float | np.ndarray
+    train_loss: float | np.ndarray
     l: np.ndarray
     A: np.ndarray
 
 
-def ntk_krr_test_loss(X, teacher, *, eps: float, linear: float = 0.0, ridge: float = 0.0) -> KernelRegressionLoss:
-    """Kernel regression with the network's infinite-width initial NTK: the lazy (alpha -> inf) endpoint.
+def ntk_krr_test_loss(X, teacher, *, eps: float, linear: float = 0.0, ridge: float = 0.0, lr: float = 1.0,
+                      steps=None) -> KernelRegressionLoss:
+    """Kernel regression with the network's infinite-width initial NTK: the lazy (alpha -> inf) network.
 
-    Equation (eq:grokking.krr): ``K(x, x') = q + eps^2 q^2,  q = x.x'/D,  f = K(x, X) (K + ridge P I)^+ y,
-        l = sum_mu c_mu x_mu / D,  A = 2 eps^2 sum_mu c_mu x_mu x_mu^T / D^2``
+    Equation (eq:grokking.krr): ``K(x, x') = q + eps^2 q^2,  q = x.x'/D,  f = K(x, X) c,  c = (K + ridge P I)^+ y
+        (GD for t steps: c_t = K^+ (1 - (1 - lr K / P)^t) y),  l = sum_mu c_mu x_mu / D,  A = 2 eps^2 sum_mu c_mu x_mu x_mu^T / D^2``
 
-    The ridgeless limit is the pseudo-inverse (minimum-RKHS-norm interpolant), which is where GD
-    on the linearised network from ``f = 0`` converges. The test loss is then the closed form
+    The ridgeless limit is the pseudo-inverse (minimum-RKHS-norm interpolant), where GD on the
+    linearised network from ``f = 0`` converges; with ``steps`` (an array of GD step counts, learning
+    rate ``lr`` as in :func:`grokking_dynamics`; ridge 0) it is the linearised network after that many
+    steps, i.e. the alpha -> inf limit of the training curve. The test loss is the closed form
     :func:`quadratic_test_loss` of the predictor's coefficients. Status ``closed_form``.
     """
     X = check_array(X, "X", ndim=2, min_size=1)
@@ -289,18 +292,29 @@ def ntk_krr_test_loss(X, teacher, *, eps: float, linear: float = 0.0, ridge: flo
     eps = check_real(eps, "eps", lo=0.0, hi=1e3)
     lin = check_real(linear, "linear", lo=-1e6, hi=1e6)
     ridge = check_real(ridge, "ridge", lo=0.0, hi=1e12)
+    lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
     y = lin * (X @ b) + 0.5 * (X @ b) ** 2
     q = X @ X.T / D
-    K = q + eps ** 2 * q ** 2
-    w, V = np.linalg.eigh(K + ridge * P * np.eye(P))
+    w, V = np.linalg.eigh(q + eps ** 2 * q ** 2 + ridge * P * np.eye(P))
     keep = w > max(w.max(), 1e-300) * P * 1e-12
-    c = V[:, keep] @ ((V[:, keep].T @ y) / w[keep])
-    l = X.T @ c / D
-    A = 2 * eps ** 2 * (X.T * c) @ X / D ** 2
-    f = X @ l + 0.5 * np.einsum("pi,ij,pj->p", X, A, X)
+    w, V = w[keep], V[:, keep]
+    if steps is None:
+        gain = (1.0 / w)[None, :]
+    else:
+        t = check_array(steps, "steps", ndim=(0, 1), nonnegative=True).reshape(-1)
+        if ridge:
+            fail("ridge", "0 when `steps` is given", ridge)
+        gain = (1.0 - (1.0 - lr * w[None, :] / P) ** t[:, None]) / w[None, :]
+    c = (gain * (V.T @ y)) @ V.T  # (n_t, P)
+    l = c @ X / D
+    A = 2 * eps ** 2 * np.einsum("tp,pi,pj->tij", c, X, X) / D ** 2
+    f = l @ X.T + 0.5 * np.sum(np.matmul(X, A) * X, axis=-1)
+    test, train = quadratic_test_loss(l, A, b, lin), np.mean((f - y) ** 2, axis=-1)
+    one = steps is None or np.ndim(steps) == 0
     return KernelRegressionLoss(converged=True, status="closed_form", iterations=0, residual=np.nan,
-                                message="pseudo-inverse kernel regression", test_loss=float(quadratic_test_loss(l, A, b, lin)),
-                                train_loss=float(np.mean((f - y) ** 2)), l=l, A=A)
+                                message="pseudo-inverse kernel regression" if steps is None else "kernel gradient descent",
+                                test_loss=float(test[0]) if one else test, train_loss=float(train[0]) if one else train,
+                                l=l[0] if one else l, A=A[0] if one else A)
 
 
 @dataclass(frozen=True, kw_only=True)
