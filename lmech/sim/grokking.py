@@ -169,7 +169,8 @@ class MarginRun:
     ``weights`` (n_rec, D); ``margin`` the normalised margin ``min_mu y_mu w.x_mu / |w|``;
     ``train_accuracy``, ``test_accuracy``; ``saturation_step`` the first step with 100% training
     accuracy (-1 if never); ``flipped`` the fraction, at each record, of the held-out examples
-    misclassified at ``saturation_step`` that are now classified correctly (NaN if none were).
+    misclassified at ``saturation_step`` that are now classified correctly (NaN if none were);
+    ``wrong_at_saturation`` marks those held-out examples (all False if training never saturated).
     """
 
     steps: np.ndarray
@@ -179,6 +180,7 @@ class MarginRun:
     test_accuracy: np.ndarray
     saturation_step: int
     flipped: np.ndarray
+    wrong_at_saturation: np.ndarray
 
 
 def _logistic_grad(w, Z):
@@ -215,7 +217,8 @@ def overtrain_logistic(X, y, X_test, y_test, *, lr: float, record_steps) -> Marg
         flipped = np.mean((Zt[wrong] @ Wr.T) > 0, axis=0)
     return MarginRun(steps=rec, weights=Wr, margin=np.min(Z @ Wr.T, axis=0) / nrm,
                      train_accuracy=np.mean(Z @ Wr.T > 0, axis=0), test_accuracy=np.mean(Zt @ Wr.T > 0, axis=0),
-                     saturation_step=sat, flipped=flipped)
+                     saturation_step=sat, flipped=flipped,
+                     wrong_at_saturation=np.zeros(len(yt), bool) if wrong is None else wrong)
 
 
 def steps_to_reverse(X, y, w, *, lr: float, fraction: float = 0.5, max_steps: int = 10 ** 6) -> int:

@@ -272,7 +272,7 @@ class KernelRegressionLoss(SolverResult):
 
 
 def ntk_krr_test_loss(X, teacher, *, eps: float, linear: float = 0.0, ridge: float = 0.0, lr: float = 1.0,
-                      steps=None) -> KernelRegressionLoss:
+                      steps=None, init_weights=None) -> KernelRegressionLoss:
     """Kernel regression with the network's infinite-width initial NTK: the lazy (alpha -> inf) network.
 
     Equation (eq:grokking.krr): ``K(x, x') = q + eps^2 q^2,  q = x.x'/D,  f = K(x, X) c,  c = (K + ridge P I)^+ y
@@ -282,7 +282,10 @@ def ntk_krr_test_loss(X, teacher, *, eps: float, linear: float = 0.0, ridge: flo
     linearised network from ``f = 0`` converges; with ``steps`` (an array of GD step counts, learning
     rate ``lr`` as in :func:`grokking_dynamics`; ridge 0) it is the linearised network after that many
     steps, i.e. the alpha -> inf limit of the training curve. The test loss is the closed form
-    :func:`quadratic_test_loss` of the predictor's coefficients. Status ``closed_form``.
+    :func:`quadratic_test_loss` of the predictor's coefficients. ``init_weights`` (the first neuron of
+    each pair, (N/2, D)) uses that finite network's initial NTK
+    ``K = q [1 + eps (m.x + m.x')/sqrt D + eps^2 x^T M x'/D]`` (``m``, ``M`` the weights' mean and second
+    moment) instead, still a quadratic predictor. Status ``closed_form``.
     """
     X = check_array(X, "X", ndim=2, min_size=1)
     P, D = X.shape
@@ -295,7 +298,13 @@ def ntk_krr_test_loss(X, teacher, *, eps: float, linear: float = 0.0, ridge: flo
     lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
     y = lin * (X @ b) + 0.5 * (X @ b) ** 2
     q = X @ X.T / D
-    w, V = np.linalg.eigh(q + eps ** 2 * q ** 2 + ridge * P * np.eye(P))
+    m, M = np.zeros(D), np.eye(D)
+    if init_weights is not None:
+        W0 = check_array(init_weights, "init_weights", ndim=2, shape=(None, D), min_size=D)
+        m, M = W0.mean(axis=0), W0.T @ W0 / len(W0)
+    xm = X @ m / np.sqrt(D)
+    w, V = np.linalg.eigh(q * (1 + eps * (xm[:, None] + xm[None, :]) + eps ** 2 * (X @ M @ X.T) / D)
+                          + ridge * P * np.eye(P))
     keep = w > max(w.max(), 1e-300) * P * 1e-12
     w, V = w[keep], V[:, keep]
     if steps is None:
@@ -305,9 +314,11 @@ def ntk_krr_test_loss(X, teacher, *, eps: float, linear: float = 0.0, ridge: flo
         if ridge:
             fail("ridge", "0 when `steps` is given", ridge)
         gain = (1.0 - (1.0 - lr * w[None, :] / P) ** t[:, None]) / w[None, :]
-    c = (gain * (V.T @ y)) @ V.T  # (n_t, P)
-    l = c @ X / D
-    A = 2 * eps ** 2 * np.einsum("tp,pi,pj->tij", c, X, X) / D ** 2
+    c = (gain * (V.T @ y)) @ V.T  # (n_t, P): f = sum_mu c_mu K(x, x_mu)
+    l = (c * (1 + eps * xm)) @ X / D
+    u = (eps / D ** 1.5) * np.outer(np.ones(P), m) + (eps ** 2 / D ** 2) * (X @ M)  # (P, D): K's x-quadratic part
+    B = np.einsum("tp,pi,pj->tij", c, X, u)
+    A = B + np.swapaxes(B, 1, 2)
     f = l @ X.T + 0.5 * np.sum(np.matmul(X, A) * X, axis=-1)
     test, train = quadratic_test_loss(l, A, b, lin), np.mean((f - y) ** 2, axis=-1)
     one = steps is None or np.ndim(steps) == 0
