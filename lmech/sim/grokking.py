@@ -21,6 +21,8 @@ import numpy as np
 
 from lmech._validation import check_array, check_int, check_real, fail
 
+_MAX_IN = 1e30  # larger inputs overflow the quadratic activations / logistic margins
+
 __all__ = [
     "polynomial_task",
     "GrokkingRun",
@@ -50,11 +52,12 @@ def polynomial_task(P: int, D: int, *, n_test: int = 4000, linear: float = 0.0, 
 
 @dataclass(frozen=True)
 class GrokkingRun:
-    """Curves of GD runs, shape (n_alpha, n_seeds, n_rec) unless noted.
+    """Curves of GD runs, shape (n_alpha, n_seeds, n_rec) at ``times`` unless noted.
 
-    ``train_loss`` (MSE on the training set), ``test_loss`` (MSE on the fresh test set; Monte Carlo,
-    ``test_loss_sem`` its standard error), ``alignment`` (centred NTK-target alignment on the training
-    set); these two are recorded every ``align_every`` records and at the end, NaN between, ``init_weights`` (n_seeds, N/2, D) the
+    ``train_loss`` (MSE on the training set); at ``probe_times`` (every ``align_every``-th record and
+    the last; shape (n_alpha, n_seeds, n_probe)) ``test_loss`` (MSE on the fresh test set; Monte Carlo,
+    ``test_loss_sem`` its standard error) and ``alignment`` (centred NTK-target alignment on the
+    training set; 0 when ``align_every`` is 0), ``init_weights`` (n_seeds, N/2, D) the
     first neuron of each pair, and ``l``, ``A`` the coefficients of ``f = l.x + x^T A x / 2`` read off
     the weights at each record, (n_alpha, n_seeds, n_rec, D) and (n_alpha, n_seeds, n_rec, D, D).
     """
@@ -62,6 +65,7 @@ class GrokkingRun:
     alphas: np.ndarray
     times: np.ndarray
     train_loss: np.ndarray
+    probe_times: np.ndarray
     test_loss: np.ndarray
     test_loss_sem: np.ndarray
     alignment: np.ndarray
@@ -74,7 +78,9 @@ def _alignment(K: np.ndarray, y: np.ndarray) -> np.ndarray:
     yc = y - y.mean()
     Kc = K - K.mean(axis=-1, keepdims=True)
     Kc = Kc - Kc.mean(axis=-2, keepdims=True)
-    return np.einsum("p,...pq,q->...", yc, Kc, yc) / (np.sqrt(np.sum(Kc * Kc, axis=(-2, -1))) * (yc @ yc))
+    num = np.einsum("p,...pq,q->...", yc, Kc, yc)
+    den = np.sqrt(np.sum(Kc * Kc, axis=(-2, -1))) * (yc @ yc)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
 def train_two_layer(X, y, X_test, y_test, alphas, *, eps: float, lr: float, steps: int, width: int,
@@ -86,12 +92,14 @@ def train_two_layer(X, y, X_test, y_test, alphas, *, eps: float, lr: float, step
     each); the Monte Carlo test loss is always recorded at the last step. Same seed, same initial
     weights for every alpha.
     """
-    X = check_array(X, "X", ndim=2, min_size=1)
+    X = check_array(X, "X", ndim=2, min_size=1, max_abs=_MAX_IN)
     P, D = X.shape
-    y = check_array(y, "y", ndim=1, shape=(P,))
-    Xt = check_array(X_test, "X_test", ndim=2, shape=(None, D), min_size=D)
-    yt = check_array(y_test, "y_test", ndim=1, shape=(len(Xt),))
-    al = check_array(alphas, "alphas", ndim=(0, 1), positive=True).reshape(-1)
+    y = check_array(y, "y", ndim=1, shape=(P,), max_abs=_MAX_IN)
+    Xt = check_array(X_test, "X_test", ndim=2, shape=(None, D), min_size=D, max_abs=_MAX_IN)
+    yt = check_array(y_test, "y_test", ndim=1, shape=(len(Xt),), max_abs=_MAX_IN)
+    al = check_array(alphas, "alphas", ndim=(0, 1), positive=True, min_size=1, max_abs=1e6).reshape(-1)
+    if al.min() < 1e-6:
+        fail("alphas", "at least 1e-6 (the step lr / alpha would overflow)", al)
     eps = check_real(eps, "eps", lo=0.0, hi=1e3)
     lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
     steps = check_int(steps, "steps", lo=0, hi=10 ** 7)
@@ -111,7 +119,9 @@ def train_two_layer(X, y, X_test, y_test, alphas, *, eps: float, lr: float, step
     sq = np.sqrt(D)
     times = np.arange(0, steps + 1, every)
     n_rec = len(times)
-    tr, te, sem, align = (np.full((B, n_rec), np.nan) for _ in range(4))
+    probe = [r for r in range(n_rec) if (aevery and r % aevery == 0) or r == n_rec - 1]
+    tr = np.zeros((B, n_rec))
+    te, sem, align = (np.zeros((B, len(probe))) for _ in range(3))
     ls, As = np.zeros((B, n_rec, D)), np.zeros((B, n_rec, D, D))
     scale = np.repeat(al, S)[:, None]  # (B, 1)
     step = np.repeat(lr / scale[:, 0], N)  # per column of Wt
@@ -127,24 +137,25 @@ def train_two_layer(X, y, X_test, y_test, alphas, *, eps: float, lr: float, step
         if t % every == 0:
             W = Wt.T.reshape(B, N, D)
             tr[:, r] = np.mean(delta ** 2, axis=-1)
-            if (aevery and r % aevery == 0) or t == steps:
+            if r in probe:
+                j = probe.index(r)
                 err = (forward(Xt, Wt)[1] - yt) ** 2
-                te[:, r], sem[:, r] = err.mean(axis=-1), err.std(axis=-1, ddof=1) / np.sqrt(len(yt))
+                te[:, j], sem[:, j] = err.mean(axis=-1), err.std(axis=-1, ddof=1) / np.sqrt(len(yt))
             ls[:, r] = (a @ W) * (scale / (N * sq))
             As[:, r] = np.matmul(np.swapaxes(W, 1, 2) * a, W) * (scale * eps / (N * D))[:, :, None]
-            if aevery and r % aevery == 0:
+            if r in probe and aevery:
                 Jp = np.swapaxes(1.0 + eps * H, 0, 1)  # phi'(h), (B, P, N)
-                align[:, r] = _alignment((X @ X.T / D) * np.matmul(Jp, np.swapaxes(Jp, 1, 2)) / N, y)
+                align[:, probe.index(r)] = _alignment((X @ X.T / D) * np.matmul(Jp, np.swapaxes(Jp, 1, 2)) / N, y)
             r += 1
         if t == steps:
             break
         # dL/dw_i = (1/P) sum_mu delta_mu (alpha/N) a_i phi'(h_i mu) x_mu / sqrt D; step lr N / alpha^2
         coef = (delta.T[:, :, None] * (1.0 + eps * H) * a).reshape(P, B * N)
         Wt -= step * (X.T @ coef) / (P * sq)
-    shp = (len(al), S, n_rec)
-    return GrokkingRun(alphas=al, times=times, train_loss=tr.reshape(shp), test_loss=te.reshape(shp),
-                       test_loss_sem=sem.reshape(shp), alignment=align.reshape(shp), init_weights=W0,
-                       l=ls.reshape(shp + (D,)), A=As.reshape(shp + (D, D)))
+    shp, pshp = (len(al), S, n_rec), (len(al), S, len(probe))
+    return GrokkingRun(alphas=al, times=times, train_loss=tr.reshape(shp), probe_times=times[probe],
+                       test_loss=te.reshape(pshp), test_loss_sem=sem.reshape(pshp), alignment=align.reshape(pshp),
+                       init_weights=W0, l=ls.reshape(shp + (D,)), A=As.reshape(shp + (D, D)))
 
 
 def separable_task(P: int, D: int, *, n_test: int = 2000, seed: int = 0):
@@ -169,7 +180,7 @@ class MarginRun:
     ``weights`` (n_rec, D); ``margin`` the normalised margin ``min_mu y_mu w.x_mu / |w|``;
     ``train_accuracy``, ``test_accuracy``; ``saturation_step`` the first step with 100% training
     accuracy (-1 if never); ``flipped`` the fraction, at each record, of the held-out examples
-    misclassified at ``saturation_step`` that are now classified correctly (NaN if none were);
+    misclassified at ``saturation_step`` that are now classified correctly (0 if none were);
     ``wrong_at_saturation`` marks those held-out examples (all False if training never saturated).
     """
 
@@ -190,13 +201,18 @@ def _logistic_grad(w, Z):
 
 def overtrain_logistic(X, y, X_test, y_test, *, lr: float, record_steps) -> MarginRun:
     """GD from ``w = 0`` on the mean logistic loss of a linear readout (no bias), recorded at ``record_steps``."""
-    X = check_array(X, "X", ndim=2, min_size=1)
+    X = check_array(X, "X", ndim=2, min_size=1, max_abs=_MAX_IN)
     P, D = X.shape
-    y = check_array(y, "y", ndim=1, shape=(P,))
-    Xt = check_array(X_test, "X_test", ndim=2, shape=(None, D), min_size=D)
-    yt = check_array(y_test, "y_test", ndim=1, shape=(len(Xt),))
+    y = check_array(y, "y", ndim=1, shape=(P,), max_abs=_MAX_IN)
+    Xt = check_array(X_test, "X_test", ndim=2, shape=(None, D), min_size=D, max_abs=_MAX_IN)
+    yt = check_array(y_test, "y_test", ndim=1, shape=(len(Xt),), max_abs=_MAX_IN)
+    if not (np.all(np.abs(y) == 1) and np.all(np.abs(yt) == 1)):
+        fail("y", "labels in {-1, +1} (and so must `y_test`)", y)
     lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
-    rec = np.unique(check_array(record_steps, "record_steps", ndim=1, nonnegative=True, min_size=1)).astype(np.int64)
+    rec = check_array(record_steps, "record_steps", ndim=1, nonnegative=True, min_size=1, max_abs=1e12)
+    if np.any(rec != np.round(rec)):
+        fail("record_steps", "whole numbers of steps", rec)
+    rec = np.unique(rec).astype(np.int64)
     if float(rec[-1]) * P * D > 1e12:
         fail("record_steps", "at most 1e12 / (P D) steps", rec[-1])
     w = np.zeros(D)
@@ -212,7 +228,7 @@ def overtrain_logistic(X, y, X_test, y_test, *, lr: float, record_steps) -> Marg
             w = w - lr * _logistic_grad(w, Z)
     Wr = np.array(out_w)
     nrm = np.maximum(np.linalg.norm(Wr, axis=1), 1e-300)
-    flipped = np.full(len(rec), np.nan)
+    flipped = np.zeros(len(rec))
     if wrong is not None and wrong.any():
         flipped = np.mean((Zt[wrong] @ Wr.T) > 0, axis=0)
     return MarginRun(steps=rec, weights=Wr, margin=np.min(Z @ Wr.T, axis=0) / nrm,
@@ -224,10 +240,12 @@ def overtrain_logistic(X, y, X_test, y_test, *, lr: float, record_steps) -> Marg
 def steps_to_reverse(X, y, w, *, lr: float, fraction: float = 0.5, max_steps: int = 10 ** 6) -> int:
     """GD steps on the logistic loss of the *reversed* labels ``-y``, from ``w``, until at least
     ``fraction`` of the training points are classified with the new labels (-1 if never)."""
-    X = check_array(X, "X", ndim=2, min_size=1)
+    X = check_array(X, "X", ndim=2, min_size=1, max_abs=_MAX_IN)
     P, D = X.shape
     y = check_array(y, "y", ndim=1, shape=(P,))
-    w = check_array(w, "w", ndim=1, shape=(D,)).copy()
+    if not np.all(np.abs(y) == 1):
+        fail("y", "labels in {-1, +1}", y)
+    w = check_array(w, "w", ndim=1, shape=(D,), max_abs=_MAX_IN).copy()
     lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
     frac = check_real(fraction, "fraction", lo=0.0, hi=1.0, lo_closed=False)
     cap = check_int(max_steps, "max_steps", lo=1, hi=10 ** 8)

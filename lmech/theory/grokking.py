@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from lmech._validation import MAX_SIZE, check_array, check_int, check_real, fail
+from lmech._validation import MAX_SIZE, check_array, check_int, check_real, check_scale, fail
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = [
@@ -51,6 +51,10 @@ __all__ = [
     "margin_asymptotics",
     "reversal_steps",
 ]
+
+
+# Inputs beyond this magnitude would overflow float64 in the kernels (|x|^4) and the quadratic forms.
+_MAX_IN = 1e30
 
 
 def _teacher(teacher, D: int) -> np.ndarray:
@@ -73,13 +77,13 @@ def quadratic_test_loss(l, A, teacher, linear: float = 0.0) -> np.ndarray:
 
     ``l`` has shape (..., D) and ``A`` (..., D, D) (symmetrised here); returns shape (...).
     """
-    l = check_array(l, "l", ndim=(1, 2, 3, 4))
-    A = check_array(A, "A", ndim=(2, 3, 4, 5))
+    l = check_array(l, "l", ndim=(1, 2, 3, 4), max_abs=_MAX_IN)
+    A = check_array(A, "A", ndim=(2, 3, 4, 5), max_abs=_MAX_IN)
     D = l.shape[-1]
     if A.shape[-2:] != (D, D) or A.shape[:-2] != l.shape[:-1]:
         fail("A", f"of shape {l.shape[:-1] + (D, D)} to match `l`", A)
     b = _teacher(teacher, D)
-    lin = check_real(linear, "linear")
+    lin = check_real(linear, "linear", lo=-1e6, hi=1e6)
     A = 0.5 * (A + np.swapaxes(A, -1, -2))
     Ap = A - np.outer(b, b)
     dl = l - lin * b
@@ -89,9 +93,11 @@ def quadratic_test_loss(l, A, teacher, linear: float = 0.0) -> np.ndarray:
 
 def first_crossing(times, curve, threshold) -> np.ndarray:
     """First time at which ``curve`` (shape (..., n_t)) is <= ``threshold`` (shape (...)); inf if never."""
-    t = check_array(times, "times", ndim=1)
-    c = np.asarray(curve, dtype=float)
-    thr = np.asarray(threshold, dtype=float)[..., None]
+    t = check_array(times, "times", ndim=1, min_size=1)
+    c = check_array(curve, "curve", ndim=(1, 2, 3, 4), finite=False)
+    if c.shape[-1] != len(t):
+        fail("curve", f"of last dimension {len(t)} (the length of `times`)", c)
+    thr = check_array(threshold, "threshold", finite=False)[..., None]
     below = c <= thr
     idx = np.argmax(below, axis=-1)
     return np.where(below.any(axis=-1), t[idx], np.inf)
@@ -141,7 +147,8 @@ def _centred_alignment(K: np.ndarray, y: np.ndarray) -> np.ndarray:
     Kc = K - K.mean(axis=-1, keepdims=True)
     Kc = Kc - Kc.mean(axis=-2, keepdims=True)
     num = np.einsum("p,...pq,q->...", yc, Kc, yc)
-    return num / (np.sqrt(np.sum(Kc * Kc, axis=(-2, -1))) * (yc @ yc))
+    den = np.sqrt(np.sum(Kc * Kc, axis=(-2, -1))) * (yc @ yc)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)  # 0 for constant labels or kernel
 
 
 def grokking_dynamics(X, teacher, alphas, *, eps: float, lr: float, steps: int, linear: float = 0.0,
@@ -163,11 +170,15 @@ def grokking_dynamics(X, teacher, alphas, *, eps: float, lr: float, steps: int, 
     move at rate ~ 1/alpha. Cost per step O(P D^2 + D^3) per alpha. Status ``closed_form`` (an exact
     recursion); ``diverged`` if the losses blow up (curves then hold inf from that point).
     """
-    X = check_array(X, "X", ndim=2, min_size=1)
+    X = check_array(X, "X", ndim=2, min_size=1, max_abs=_MAX_IN)
     P, D = X.shape
     b = _teacher(teacher, D)
-    al = check_array(alphas, "alphas", ndim=(0, 1), positive=True).reshape(-1)
+    al = check_array(alphas, "alphas", ndim=(0, 1), positive=True, min_size=1, max_abs=1e6).reshape(-1)
+    if al.min() < 1e-6:
+        fail("alphas", "at least 1e-6 (the step lr / alpha would overflow)", al)
     eps = check_real(eps, "eps", lo=0.0, hi=1e3)
+    if P < 2:
+        fail("X", "at least 2 rows (the alignment centres the labels)", X)
     lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
     steps = check_int(steps, "steps", lo=0, hi=10_000_000)
     every = check_int(record_every, "record_every", lo=1)
@@ -183,7 +194,7 @@ def grokking_dynamics(X, teacher, alphas, *, eps: float, lr: float, steps: int, 
     if init_weights is None:
         S[:, :D, :D] = np.eye(D)
     else:
-        W0 = check_array(init_weights, "init_weights", ndim=2, shape=(None, D), min_size=D)
+        W0 = check_array(init_weights, "init_weights", ndim=2, shape=(None, D), min_size=D, max_abs=_MAX_IN)
         S[:, :D, :D] = W0.T @ W0 / len(W0)
         z[:, :D] = W0.mean(axis=0)
     q = X @ X.T / D
@@ -287,7 +298,7 @@ def ntk_krr_test_loss(X, teacher, *, eps: float, linear: float = 0.0, ridge: flo
     ``K = q [1 + eps (m.x + m.x')/sqrt D + eps^2 x^T M x'/D]`` (``m``, ``M`` the weights' mean and second
     moment) instead, still a quadratic predictor. Status ``closed_form``.
     """
-    X = check_array(X, "X", ndim=2, min_size=1)
+    X = check_array(X, "X", ndim=2, min_size=1, max_abs=_MAX_IN)
     P, D = X.shape
     if P > 20_000:
         fail("X", "at most 20000 rows (a dense P x P solve)", X)
@@ -300,7 +311,7 @@ def ntk_krr_test_loss(X, teacher, *, eps: float, linear: float = 0.0, ridge: flo
     q = X @ X.T / D
     m, M = np.zeros(D), np.eye(D)
     if init_weights is not None:
-        W0 = check_array(init_weights, "init_weights", ndim=2, shape=(None, D), min_size=D)
+        W0 = check_array(init_weights, "init_weights", ndim=2, shape=(None, D), min_size=D, max_abs=_MAX_IN)
         m, M = W0.mean(axis=0), W0.T @ W0 / len(W0)
     xm = X @ m / np.sqrt(D)
     w, V = np.linalg.eigh(q * (1 + eps * (xm[:, None] + xm[None, :]) + eps ** 2 * (X @ M @ X.T) / D)
@@ -360,7 +371,7 @@ def max_margin(X, y, *, tol: float = 1e-9, max_iter: int = 10_000) -> MaxMargin:
     ``converged`` when it is below ``tol``, else ``max_iter`` (also for data that are not linearly
     separable through the origin: the dual is then unbounded).
     """
-    X = check_array(X, "X", ndim=2, min_size=1)
+    X = check_array(X, "X", ndim=2, min_size=1, max_abs=_MAX_IN)
     P, D = X.shape
     if P > 5000:
         fail("X", "at most 5000 rows (dense dual QP)", X)
@@ -437,10 +448,15 @@ def margin_asymptotics(X, y, steps, *, lr: float) -> MarginAsymptotics:
     ``c = gamma* (log(P alpha_max) - gamma*^2 sum alpha_n log(P alpha_n))``. Status ``closed_form``
     (``max_iter`` if the SVM solve fails).
     """
+    k = check_array(steps, "steps", ndim=1, positive=True, min_size=1, max_abs=1e300)
+    lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
     svm = max_margin(X, y)
     P = len(X)
-    k = check_array(steps, "steps", ndim=1, positive=True, min_size=1)
-    lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
+    if not svm.converged:  # not separable: no asymptotics (max_margin has warned)
+        nan = np.full(len(k), np.nan)
+        return MarginAsymptotics(converged=False, iterations=0, residual=svm.residual, message=svm.message, steps=k,
+                                 margin=nan, max_margin=np.nan, gap_coefficient=np.nan,
+                                 weights=np.full((len(k), X.shape[1]), np.nan), svm=svm)
     al = svm.dual[svm.support]
     L = np.log(lr * k)
     nw = 1.0 / svm.margin
@@ -450,8 +466,7 @@ def margin_asymptotics(X, y, steps, *, lr: float) -> MarginAsymptotics:
     Zs = (X * np.asarray(y, dtype=float)[:, None])[svm.support]
     w_tilde = np.linalg.lstsq(Zs, -np.log(P * al), rcond=None)[0]
     c = svm.margin * (a_max - svm.margin ** 2 * b)
-    return MarginAsymptotics(converged=svm.converged, status="closed_form" if svm.converged else "max_iter",
-                             iterations=0, residual=svm.residual, message=svm.message, steps=k, margin=gamma,
+    return MarginAsymptotics(converged=True, status="closed_form", iterations=0, residual=svm.residual, message=svm.message, steps=k, margin=gamma,
                              max_margin=svm.margin, gap_coefficient=float(c),
                              weights=np.outer(L, svm.w_hat) + w_tilde, svm=svm)
 
@@ -466,10 +481,13 @@ def reversal_steps(X, y, w, *, lr: float, fraction: float = 0.5) -> float:
     ``w``) means a slower reversal. Returns a float (inf if fewer than ``fraction`` of the points
     move towards the new side).
     """
-    X = check_array(X, "X", ndim=2, min_size=1)
+    X = check_array(X, "X", ndim=2, min_size=1, max_abs=_MAX_IN)
     P, D = X.shape
     y = check_array(y, "y", ndim=1, shape=(P,))
-    w = check_array(w, "w", ndim=1, shape=(D,))
+    if not np.all(np.abs(y) == 1):
+        fail("y", "labels in {-1, +1}", y)
+    check_scale(X, "X")
+    w = check_array(w, "w", ndim=1, shape=(D,), max_abs=_MAX_IN)
     lr = check_real(lr, "lr", lo=0.0, lo_closed=False, hi=1e6)
     frac = check_real(fraction, "fraction", lo=0.0, hi=1.0, lo_closed=False)
     Z = X * y[:, None]
