@@ -85,7 +85,8 @@ def delay(s: Net, seeds: SeedStream):
     p_th, p_sim = fit(theory.delay), fit(d)
     panel = Panel("delay t_test / t_train", "alpha", "delay", (Series("theory", s.alphas, theory.delay),
                   Series("sim", s.alphas, d, role="simulation")), "log", "log")
-    return ClaimOutcome(float(np.nan_to_num(abs(p_sim / p_th - 1), nan=np.inf)), [panel], {"delay grows with alpha (sim)": bool(np.all(np.diff(d) > 0))},
+    return ClaimOutcome(float(np.nan_to_num(abs(p_sim / p_th - 1), nan=np.inf)), [panel],
+                        {"delay grows with alpha (sim)": bool(np.all(np.diff(d) > 0))},
                         {"exponent_theory": p_th, "exponent_sim": p_sim, "delay_theory": theory.delay, "delay_sim": d,
                          "t_train_exponent_theory": fit(theory.t_train), "t_test_exponent_theory": fit(theory.t_test)})
 
@@ -196,7 +197,8 @@ def reversal(s: Overtrain, seeds: SeedStream):
     for X, y, _, run, asym in _overtrain(s, seeds):
         rev = [th.reversal_steps(X, y, asym.weights[i], lr=s.lr) for i in (0, -1)]
         pred.append(rev[1] / rev[0])
-        meas.append(sim.steps_to_reverse(X, y, run.weights[-1], lr=s.lr) / sim.steps_to_reverse(X, y, run.weights[0], lr=s.lr))
+        steps = [sim.steps_to_reverse(X, y, run.weights[i], lr=s.lr) for i in (0, -1)]
+        meas.append(steps[1] / steps[0])
     cmp = compare("ratio", np.arange(s.n_tasks), pred, meas, title="reversal slow-down", xlabel="task",
                   ylabel="steps ratio", xscale="linear", yscale="linear")
     return cmp.outcome(checks={"overtraining slows reversal (ratio > 1.2 in every task)": bool(np.min(meas) > 1.2)})

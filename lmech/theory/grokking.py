@@ -334,7 +334,8 @@ def ntk_krr_test_loss(X, teacher, *, eps: float, linear: float = 0.0, ridge: flo
     test, train = quadratic_test_loss(l, A, b, lin), np.mean((f - y) ** 2, axis=-1)
     one = steps is None or np.ndim(steps) == 0
     return KernelRegressionLoss(converged=True, status="closed_form", iterations=0, residual=np.nan,
-                                message="pseudo-inverse kernel regression" if steps is None else "kernel gradient descent",
+                                message="pseudo-inverse kernel regression" if steps is None
+                                else "kernel gradient descent",
                                 test_loss=float(test[0]) if one else test, train_loss=float(train[0]) if one else train,
                                 l=l[0] if one else l, A=A[0] if one else A)
 
@@ -466,7 +467,8 @@ def margin_asymptotics(X, y, steps, *, lr: float) -> MarginAsymptotics:
     Zs = (X * np.asarray(y, dtype=float)[:, None])[svm.support]
     w_tilde = np.linalg.lstsq(Zs, -np.log(P * al), rcond=None)[0]
     c = svm.margin * (a_max - svm.margin ** 2 * b)
-    return MarginAsymptotics(converged=True, status="closed_form", iterations=0, residual=svm.residual, message=svm.message, steps=k, margin=gamma,
+    return MarginAsymptotics(converged=True, status="closed_form", iterations=0, residual=svm.residual,
+                             message=svm.message, steps=k, margin=gamma,
                              max_margin=svm.margin, gap_coefficient=float(c),
                              weights=np.outer(L, svm.w_hat) + w_tilde, svm=svm)
 
