@@ -39,7 +39,7 @@ TIME_LIMIT = 5.0
 # Modules whose ``__all__`` is walked, and what is excluded (with the reason).
 # ---------------------------------------------------------------------------------------------
 MODULES = [
-    "lmech.theory.capacity", "lmech.theory.circle", "lmech.theory.feature_learning",
+    "lmech.theory.capacity", "lmech.theory.circle", "lmech.theory.feature_learning", "lmech.theory.grokking",
     "lmech.theory.icl", "lmech.theory.kappa", "lmech.theory.kernel_curves",
     "lmech.theory.laplace", "lmech.theory.precision", "lmech.theory.scaling",
     "lmech.theory.schedules", "lmech.theory.sgd", "lmech.theory.td", "lmech.theory.two_point",
@@ -47,7 +47,7 @@ MODULES = [
     "lmech.theory.deep_linear_init",
     "lmech.theory.dmft.learning_rules", "lmech.kernels", "lmech.spectra", "lmech.fits",
     "lmech.metrics", "lmech.sim.capacity", "lmech.sim.circle", "lmech.sim.coord_check",
-    "lmech.sim.feature_learning", "lmech.sim.hp_trial", "lmech.sim.icl",
+    "lmech.sim.feature_learning", "lmech.sim.grokking", "lmech.sim.hp_trial", "lmech.sim.icl",
     "lmech.sim.kernel_regression", "lmech.sim.learning_rules", "lmech.sim.linear_sgd",
     "lmech.sim.mean_field", "lmech.sim.precision", "lmech.sim.random_features", "lmech.sim.td",
     "lmech.sim.variance_onset", "lmech.sim.spectral_outliers", "lmech.param",
@@ -160,6 +160,15 @@ def _baselines():
         "lmech.theory.spectral_outliers.secular_outliers": dict(X=X6, U=np.ones((6, 1)) / 6**0.5, S=[2.0],
                                                                 V=np.ones((3, 1)) / 3**0.5, n_grid=50, tol=1e-10),
         "lmech.sim.spectral_outliers.teacher_task": dict(P=4, D=3, n_outputs=2, noise=0.1, seed=0),
+        # theory.grokking
+        "lmech.theory.grokking.quadratic_test_loss": dict(l=X6[:, 0][:3], A=np.eye(3), teacher=np.eye(3)[0], linear=0.5),
+        "lmech.theory.grokking.grokking_dynamics": dict(X=X6, teacher=np.eye(3)[0], alphas=[1.0, 4.0], eps=0.2, lr=0.5,
+                                                         steps=6, record_every=2),
+        "lmech.theory.grokking.ntk_krr_test_loss": dict(X=X6, teacher=np.eye(3)[0], eps=0.2, lr=0.5, steps=[0.0, 5.0]),
+        "lmech.theory.grokking.first_crossing": dict(times=TIMES, curve=[1.0, 0.5, 0.1], threshold=0.2),
+        "lmech.theory.grokking.max_margin": dict(X=X6, y=np.sign(X6[:, 0])),
+        "lmech.theory.grokking.margin_asymptotics": dict(X=X6, y=np.sign(X6[:, 0]), steps=[10.0, 100.0], lr=0.5),
+        "lmech.theory.grokking.reversal_steps": dict(X=X6, y=np.sign(X6[:, 0]), w=np.eye(3)[0], lr=0.5, fraction=0.5),
         # theory.circle
         "lmech.theory.circle.circle_ntk": dict(delta=np.linspace(0, 3, 5)),
         "lmech.theory.circle.circle_ntk_spectrum": dict(n_freq=4, n_grid=64),
@@ -286,6 +295,14 @@ def _baselines():
         "lmech.metrics.norm_rel_err_theory": dict(theory=[1.0, 2.0], sim=[1.1, 1.9]),
         # sim (functions of arrays and sizes that run in milliseconds)
         "lmech.sim.capacity.cyclic_shift_rep": dict(length=4, channels=1),
+        "lmech.sim.grokking.polynomial_task": dict(P=6, D=3, n_test=5, linear=0.5, seed=0),
+        "lmech.sim.grokking.train_two_layer": dict(X=X6, y=Y6, X_test=X6, y_test=Y6, alphas=[1.0], eps=0.2, lr=0.5,
+                                                   steps=3, width=4, n_seeds=1, record_every=1, align_every=1, seed=0),
+        "lmech.sim.grokking.separable_task": dict(P=6, D=3, n_test=5, seed=0),
+        "lmech.sim.grokking.overtrain_logistic": dict(X=X6, y=np.sign(X6[:, 0]), X_test=X6, y_test=np.sign(X6[:, 0]),
+                                                      lr=0.5, record_steps=[0, 5]),
+        "lmech.sim.grokking.steps_to_reverse": dict(X=X6, y=np.sign(X6[:, 0]), w=np.eye(3)[0], lr=0.5, fraction=0.5,
+                                                    max_steps=100),
         "lmech.sim.capacity.translation_rep_2d": dict(size=3, channels=1),
         "lmech.sim.capacity.dihedral_rep": dict(length=4, channels=1),
         "lmech.sim.capacity.permutation_rep": dict(perms=[[1, 2, 0], [0, 1, 2]]),
@@ -391,6 +408,7 @@ NONFINITE_OK = {
     "critical_lr",  # inf: no instability at any lr (gradient flow, batch_size=None)
     "heights",  # OverfittingPeaks.heights: inf at the ridgeless pole P = number of modes
     "delta",  # schedule_shape()["delta"]: NaN when under three positive rates in its window
+    "t_train", "t_test", "delay",  # GrokkingDynamics: inf = the loss never dropped below its threshold
 }
 
 
@@ -399,6 +417,7 @@ NAN_PROPAGATING = {
     "lmech.metrics.rel_err_theory", "lmech.metrics.rel_err_sim", "lmech.metrics.abs_err",
     "lmech.metrics.log_ratio", "lmech.metrics.norm_rel_err_theory",  # see lmech.metrics docstring
     "lmech.sim.coord_check.fit_slope",  # NaN slope when y has zeros/NaN (documented: "no fit")
+    "lmech.theory.grokking.first_crossing",  # inf = never crosses (documented); NaN curves never cross
 }
 
 

@@ -71,6 +71,10 @@ NOT_SOLVERS = {
     "lmech.theory.capacity.fixed_space_dim": "integer count",
     "lmech.theory.capacity.permutation_orbit_count": "integer count",
     "lmech.theory.capacity.cover_log_likelihood": "float (a log-likelihood)",
+    # grokking: a closed-form loss, a crossing time and a step-count estimate (arrays / floats)
+    "lmech.theory.grokking.quadratic_test_loss": "closed-form array",
+    "lmech.theory.grokking.first_crossing": "array of times",
+    "lmech.theory.grokking.reversal_steps": "float (an estimated step count)",
     # circle task: closed-form kernels, spectra and lazy curves (arrays)
     "lmech.theory.circle.circle_ntk": "closed-form kernel",
     "lmech.theory.circle.circle_ntk_spectrum": "FFT spectrum",
@@ -217,6 +221,10 @@ def _precision_data():
     return law, N, D, precision_loss(N, D, law), bits, 0.1 * np.exp(-bits / 2.0) * D**0.3 / N**0.2
 
 
+def _unit(D):
+    return np.eye(D)[0]
+
+
 def _cases():
     """{qualified name: [(label, thunk, expected status[, sentinel fields]), ...]}.
 
@@ -225,6 +233,7 @@ def _cases():
     """
     from lmech.theory import capacity, icl, kappa, laplace, precision, scaling, schedules, sgd, two_point
     from lmech.theory import deep_linear_init as dli
+    from lmech.theory import grokking
     from lmech.theory import dmft
     from lmech.theory import feature_learning as fl
     from lmech.theory import kernel_curves as kc
@@ -253,6 +262,22 @@ def _cases():
             ("unchecked", lambda: fl.rich_linear_curve(lam, v2, [1.0, 10.0], gamma=0.5, check=False), "closed_form"),
             ("step too coarse", lambda: fl.rich_linear_curve(lam, v2, [1.0, 10.0], gamma=0.5, eps=0.5, rtol=1e-9),
              "max_iter")],
+        "lmech.theory.grokking.grokking_dynamics": [
+            ("two alphas", lambda: grokking.grokking_dynamics(X, _unit(X.shape[1]), [1.0, 4.0], eps=0.2, lr=0.5, steps=5),
+             "closed_form", {"t_train", "t_test", "delay"}),  # inf: threshold not reached in 5 steps
+            ("lr far too large", lambda: grokking.grokking_dynamics(X, _unit(X.shape[1]), [1.0], eps=0.2, lr=1e5,
+                                                                    steps=50), "diverged")],
+        "lmech.theory.grokking.ntk_krr_test_loss": [
+            ("ridgeless", lambda: grokking.ntk_krr_test_loss(X, _unit(X.shape[1]), eps=0.2), "closed_form"),
+            ("kernel GD", lambda: grokking.ntk_krr_test_loss(X, _unit(X.shape[1]), eps=0.2, lr=0.5, steps=[1, 10]),
+             "closed_form")],
+        "lmech.theory.grokking.max_margin": [
+            ("separable", lambda: grokking.max_margin(X, np.sign(X[:, 0])), "converged"),
+            ("not separable", lambda: grokking.max_margin(np.vstack([X[:1], X[:1]]), np.array([1.0, -1.0])),
+             "max_iter")],
+        "lmech.theory.grokking.margin_asymptotics": [
+            ("separable", lambda: grokking.margin_asymptotics(X, np.sign(X[:, 0]), [10.0, 100.0], lr=0.5),
+             "closed_form")],
         "lmech.theory.icl.icl_risk": [
             ("untied", lambda: icl.icl_risk([0.5, 2.0], [1, 2], noise=0.1), "closed_form"),
             ("tied", lambda: icl.icl_risk([0.5, 2.0], 2, model="tied"), "converged")],
