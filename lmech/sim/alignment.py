@@ -164,7 +164,7 @@ def train_deep_linear(X, y, *, depth: int, width: int, sigma: float, lr: float, 
             fail("lr", f"small enough for stable training (diverged at step {step})", lr)
     ntk = np.stack(Ms, 1)
     return DeepLinearRun(rec * lr, np.stack(loss, 1), np.stack(vs, 1), ntk,
-                         _alignment(np.einsum("pd,stde,qe->stpq", X, ntk, X), y))
+                         _alignment(np.einsum("pd,stde,qe->stpq", X, ntk, X, optimize=True), y))
 
 
 def final_kernel_regression(X, y, X_test, ntk) -> np.ndarray:
@@ -175,9 +175,9 @@ def final_kernel_regression(X, y, X_test, ntk) -> np.ndarray:
     X, X_test = check_array(X, "X", ndim=2), check_array(X_test, "X_test", ndim=2)
     y = check_array(y, "y", shape=(X.shape[0],))
     ntk = check_array(ntk, "ntk")
-    K = np.einsum("pd,...de,qe->...pq", X, ntk, X)
+    K = np.einsum("pd,...de,qe->...pq", X, ntk, X, optimize=True)
     alpha = np.einsum("...pq,q->...p", np.linalg.pinv(K, hermitian=True), y)
-    return np.einsum("td,...de,pe,...p->...t", X_test, ntk, X, alpha)
+    return np.einsum("td,...de,pe,...p->...t", X_test, ntk, X, alpha, optimize=True)
 
 
 def train_two_layer_relu(X, Y, *, width: int, sigma: float, lr: float, n_steps: int, n_records: int = 20,

@@ -197,7 +197,7 @@ def two_layer_linear_gd(X, y, *, sigma: float, lr: float, n_steps: int) -> GramD
     if not ok:
         warn_not_converged("two_layer_linear_gd", "the Gram map diverged (lr too large)")
     return GramDynamics(t=eta * np.arange(len(V)), v=V, ntk=M, loss=loss,
-                        alignment=centered_alignment(np.einsum("pd,tde,qe->tpq", X, M, X), y),
+                        alignment=centered_alignment(np.einsum("pd,tde,qe->tpq", X, M, X, optimize=True), y),
                         converged=ok, status="closed_form" if ok else "diverged", iterations=len(V) - 1,
                         residual=float("nan"), message="" if ok else "diverged")
 
