@@ -140,7 +140,8 @@ def silent_alignment_two_layer(t, *, target_norm: float, sigma: float, dim: int,
     t_loss = float(_time_of_u((s_l + np.hypot(s_l, c0)) / c0, b, c0))
     return SilentAlignment(t=t, overlap=s, loss=(b - s) ** 2 / 2, kernel_parallel=2 * c, kernel_perp=c + c0,
                            alignment=align(c), t_align=t_align, t_loss=t_loss, final_alignment=a_inf,
-                           converged=True, status="closed_form", iterations=0, residual=float("nan"))
+                           converged=True, status="closed_form", iterations=0, residual=float("nan"),
+                           message="closed form (gradient flow, whitened data, large width)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,7 +200,8 @@ def two_layer_linear_gd(X, y, *, sigma: float, lr: float, n_steps: int) -> GramD
     return GramDynamics(t=eta * np.arange(len(V)), v=V, ntk=M, loss=loss,
                         alignment=centered_alignment(np.einsum("pd,tde,qe->tpq", X, M, X, optimize=True), y),
                         converged=ok, status="closed_form" if ok else "diverged", iterations=len(V) - 1,
-                        residual=float("nan"), message="" if ok else "diverged")
+                        residual=float("nan"),
+                        message="exact Gram map" if ok else "diverged: the Gram map left float range (lr too large)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,7 +230,8 @@ def mode_dynamics(t, *, depth: int, target_strength: float, s0: float, rtol: flo
 
     L = 2 is the closed-form logistic (``status="closed_form"``). For L >= 3 the time to reach
     ``s`` is the quadrature ``t(s) = int_{s0}^{s} ds' / (L s'^{2-2/L} (b - s'))``, done with
-    adaptive Gauss-Kronrod in ``log s``, then inverted by interpolation on a fine grid
+    adaptive Gauss-Kronrod in ``log s`` up to ``b/2`` and in
+    ``-log(b - s)`` beyond, then inverted by interpolation on a fine grid
     (``status="converged"`` when the quadrature meets ``rtol``). From "Neural Networks as
     Kernel Learners: The Silent Alignment Effect".
     """
@@ -244,23 +247,30 @@ def mode_dynamics(t, *, depth: int, target_strength: float, s0: float, rtol: flo
         logistic = b / (1 + (b / s0 - 1) * np.exp(-2 * b * t))
         return ModeDynamics(t=t, strength=logistic, escape_time=float(np.log(b / s0 - 1) / (2 * b)),
                             escape_asymptote=float(asym), converged=True, status="closed_form", iterations=0,
-                            residual=float("nan"))
+                            residual=float("nan"), message="closed-form logistic")
 
-    def rate(z):  # dt/d(log s)
+    def rate_low(z):  # dt/d(log s), s in [s0, b/2]
         s = np.exp(z)
         return 1.0 / (L * s ** (1 - 2 / L) * (b - s))
 
-    z = np.concatenate([np.linspace(np.log(s0), np.log(b / 2), 400),
-                        np.log(b - (b / 2) * np.geomspace(1, 1e-12, 400)[1:])])
-    pieces = [quad(rate, z0, z1, epsabs=0, epsrel=rtol, full_output=1) for z0, z1 in zip(z[:-1], z[1:])]
+    def rate_high(w):  # dt/dw with s = b - e^{-w}, s in [b/2, b)
+        return 1.0 / (L * (b - np.exp(-w)) ** (2 - 2 / L))
+
+    n = 1500
+    z = np.linspace(np.log(s0), np.log(b / 2), n)
+    w = np.linspace(-np.log(b / 2), -np.log(b / 2) + 30 * np.log(10), n)
+    pieces = [quad(rate_low, z0, z1, epsabs=0, epsrel=rtol) for z0, z1 in zip(z[:-1], z[1:])]
+    pieces += [quad(rate_high, w0, w1, epsabs=0, epsrel=rtol) for w0, w1 in zip(w[:-1], w[1:])]
     tt = np.concatenate([[0.0], np.cumsum([p[0] for p in pieces])])
     err = sum(p[1] for p in pieces) / tt[-1]
-    s = np.interp(t, tt, np.exp(z), right=b)
+    lo, hi = tt[:n], tt[n - 1:]  # interpolate log s below b/2 and -log(b - s) above (smooth in t)
+    s = np.where(t <= lo[-1], np.exp(np.interp(t, lo, z)), b - np.exp(-np.interp(t, hi, w, right=np.inf)))
     ok = bool(err <= 10 * rtol)
     if not ok:
         warn_not_converged("mode_dynamics", f"quadrature relative error {err:.2e} above rtol")
-    return ModeDynamics(t=t, strength=s, escape_time=float(tt[399]), escape_asymptote=float(asym), converged=ok,
-                        iterations=len(pieces), residual=float(err), message="" if ok else "quadrature error")
+    return ModeDynamics(t=t, strength=s, escape_time=float(tt[n - 1]), escape_asymptote=float(asym), converged=ok,
+                        iterations=len(pieces), residual=float(err),
+                        message="quadrature met rtol" if ok else f"quadrature relative error {err:.2e} above rtol")
 
 
 def final_alignment(depth, dim: int) -> np.ndarray:
@@ -356,4 +366,5 @@ def toy_kernel_evolution(K0, y, *, rate: float, t, rtol: float = 1e-9) -> ToyKer
     d, K = sol.y[:P].T, sol.y[P:].T.reshape(len(t), P, P)
     A = np.einsum("i,tij,j->t", y, K, y) / (np.linalg.norm(K, axis=(1, 2)) * (y @ y))
     return ToyKernelEvolution(t=t, loss=np.sum(d * d, 1) / (2 * P), alignment=A, kernel=K[-1], converged=True,
-                              status="converged", iterations=int(sol.nfev), residual=float("nan"))
+                              status="converged", iterations=int(sol.nfev), residual=float("nan"),
+                              message="adaptive Runge-Kutta (DOP853) met rtol")
