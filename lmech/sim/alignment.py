@@ -28,7 +28,7 @@ import numpy as np
 from lmech._validation import check_array, check_int, check_real, fail
 
 __all__ = ["DeepLinearRun", "ReluRun", "whitened_inputs", "train_deep_linear", "train_two_layer_relu",
-           "final_kernel_regression"]
+           "final_kernel_regression", "crossing_time", "kernel_shape_change"]
 
 
 @dataclass(frozen=True)
@@ -214,3 +214,27 @@ def train_two_layer_relu(X, Y, *, width: int, sigma: float, lr: float, n_steps: 
         if not np.all(np.abs(A) < 1e30):
             fail("lr", f"small enough for stable training (diverged at step {step})", lr)
     return ReluRun(rec * lr, np.stack(loss, 1), np.stack(spec, 1))
+
+
+def crossing_time(t, curve, level: float) -> float:
+    """First time a recorded curve crosses ``level`` (from either side), linearly interpolated."""
+    t, c = check_array(t, "t", ndim=1), check_array(curve, "curve", ndim=1)
+    side = np.sign(c - level)
+    hit = np.flatnonzero(side != side[0])
+    if side[0] == 0 or not hit.size:
+        return float(t[0]) if side[0] == 0 else fail("curve", f"to cross level {level:g}", curve)
+    i = int(hit[0])
+    return float(t[i - 1] + (t[i] - t[i - 1]) * (level - c[i - 1]) / (c[i] - c[i - 1]))
+
+
+def kernel_shape_change(X, loss, ntk, fraction: float = 0.5) -> float:
+    """``1 - CKA(K(t_*), K_final)`` of input-space kernels ``ntk`` (T, D, D) on the rows of X.
+
+    ``t_*`` is the first record whose loss is below ``fraction`` of its initial value; CKA is the
+    centred kernel alignment ``<HK_1H, HK_2H>_F / (|HK_1H|_F |HK_2H|_F)``.
+    """
+    X, loss, ntk = check_array(X, "X", ndim=2), check_array(loss, "loss", ndim=1), check_array(ntk, "ntk", ndim=3)
+    i = int(np.argmax(loss < check_real(fraction, "fraction", lo=0, hi=1) * loss[0]))
+    K = np.einsum("pd,tde,qe->tpq", X, ntk[[i, -1]], X, optimize=True)
+    K = K - K.mean(1, keepdims=True) - K.mean(2, keepdims=True) + K.mean((1, 2), keepdims=True)
+    return float(1 - np.sum(K[0] * K[1]) / np.linalg.norm(K[0]) / np.linalg.norm(K[1]))
