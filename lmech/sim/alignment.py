@@ -27,6 +27,8 @@ import numpy as np
 
 from lmech._validation import check_array, check_int, check_real, fail
 
+_BIG = 1e30  # entries beyond this overflow the kernels' products
+
 __all__ = ["DeepLinearRun", "ReluRun", "whitened_inputs", "train_deep_linear", "train_two_layer_relu",
            "final_kernel_regression", "crossing_time", "kernel_shape_change"]
 
@@ -172,9 +174,12 @@ def final_kernel_regression(X, y, X_test, ntk) -> np.ndarray:
 
     ``f(x) = x^T M X^T (X M X^T)^+ y`` for each leading batch index of ``ntk`` (..., D, D).
     """
-    X, X_test = check_array(X, "X", ndim=2), check_array(X_test, "X_test", ndim=2)
-    y = check_array(y, "y", shape=(X.shape[0],))
-    ntk = check_array(ntk, "ntk")
+    X, X_test = check_array(X, "X", ndim=2, max_abs=_BIG), check_array(X_test, "X_test", ndim=2, max_abs=_BIG)
+    y = check_array(y, "y", shape=(X.shape[0],), max_abs=_BIG)
+    D = X.shape[1]
+    ntk = check_array(ntk, "ntk", ndim=tuple(range(2, 8)), max_abs=_BIG)
+    if ntk.shape[-2:] != (D, D) or X_test.shape[1] != D:
+        fail("ntk", f"of trailing shape ({D}, {D}) with X_test of {D} columns", ntk)
     K = np.einsum("pd,...de,qe->...pq", X, ntk, X, optimize=True)
     alpha = np.einsum("...pq,q->...p", np.linalg.pinv(K, hermitian=True), y)
     return np.einsum("td,...de,pe,...p->...t", X_test, ntk, X, alpha, optimize=True)
@@ -218,7 +223,10 @@ def train_two_layer_relu(X, Y, *, width: int, sigma: float, lr: float, n_steps: 
 
 def crossing_time(t, curve, level: float) -> float:
     """First time a recorded curve crosses ``level`` (from either side), linearly interpolated."""
-    t, c = check_array(t, "t", ndim=1), check_array(curve, "curve", ndim=1)
+    t, c = check_array(t, "t", ndim=1, min_size=2), check_array(curve, "curve", ndim=1, min_size=2)
+    if len(c) != len(t):
+        fail("curve", f"as long as t ({len(t)})", curve)
+    level = check_real(level, "level")
     side = np.sign(c - level)
     hit = np.flatnonzero(side != side[0])
     if side[0] == 0 or not hit.size:
@@ -233,8 +241,12 @@ def kernel_shape_change(X, loss, ntk, fraction: float = 0.5) -> float:
     ``t_*`` is the first record whose loss is below ``fraction`` of its initial value; CKA is the
     centred kernel alignment ``<HK_1H, HK_2H>_F / (|HK_1H|_F |HK_2H|_F)``.
     """
-    X, loss, ntk = check_array(X, "X", ndim=2), check_array(loss, "loss", ndim=1), check_array(ntk, "ntk", ndim=3)
+    X, loss = check_array(X, "X", ndim=2, max_abs=_BIG), check_array(loss, "loss", ndim=1, min_size=1)
+    ntk = check_array(ntk, "ntk", shape=(len(loss), X.shape[1], X.shape[1]), max_abs=_BIG)
     i = int(np.argmax(loss < check_real(fraction, "fraction", lo=0, hi=1) * loss[0]))
     K = np.einsum("pd,tde,qe->tpq", X, ntk[[i, -1]], X, optimize=True)
     K = K - K.mean(1, keepdims=True) - K.mean(2, keepdims=True) + K.mean((1, 2), keepdims=True)
-    return float(1 - np.sum(K[0] * K[1]) / np.linalg.norm(K[0]) / np.linalg.norm(K[1]))
+    norms = np.linalg.norm(K[0]) * np.linalg.norm(K[1])
+    if not np.isfinite(norms) or norms == 0:
+        fail("ntk", "such that both centred kernels are non-zero and finite", ntk)
+    return float(1 - np.sum(K[0] * K[1]) / norms)

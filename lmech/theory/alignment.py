@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import MAX_SIZE, check_array, check_int, check_real, fail
+from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = ["centered_alignment", "SilentAlignment", "silent_alignment_two_layer", "GramDynamics",
@@ -55,17 +55,25 @@ def centered_alignment(K, y) -> np.ndarray:
 
     ``H = I - 11^T/P``. ``K`` may carry leading batch axes (..., P, P); returns their alignments.
     """
-    K = check_array(K, "K", ndim=tuple(range(2, 8)))
-    y = check_array(y, "y", ndim=1)
+    K = check_array(K, "K", ndim=tuple(range(2, 8)), max_abs=1e150)
+    y = check_array(y, "y", ndim=1, min_size=2, max_abs=1e75)
     if K.shape[-1] != len(y) or K.shape[-2] != len(y):
         fail("K", f"of trailing shape ({len(y)}, {len(y)}) to match y", K)
+    if np.ptp(y) == 0:
+        fail("y", "non-constant (its centred norm is 0)", y)
+    A = _alignment(K, y)
+    if not np.all(np.isfinite(A)):
+        fail("K", "non-constant after centring (|HKH|_F = 0)", K)
+    return A
+
+
+def _alignment(K: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Centred alignment without checks: NaN where ``HKH`` vanishes."""
     Kc = K - K.mean(-1, keepdims=True)
     Kc = Kc - Kc.mean(-2, keepdims=True)
     yc = y - y.mean()
-    den = np.linalg.norm(Kc, axis=(-2, -1)) * (yc @ yc)
-    if np.any(den == 0):
-        fail("K", "non-constant after centring, with a non-constant y", K)
-    return np.asarray(np.einsum("i,...ij,j->...", yc, Kc, yc) / den)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return np.asarray(np.einsum("i,...ij,j->...", yc, Kc, yc) / (np.linalg.norm(Kc, axis=(-2, -1)) * (yc @ yc)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,10 +183,14 @@ def two_layer_linear_gd(X, y, *, sigma: float, lr: float, n_steps: int) -> GramD
     (``status="closed_form"``); ``"diverged"`` if the map leaves float range. From "Neural
     Networks as Kernel Learners: The Silent Alignment Effect".
     """
-    X = check_array(X, "X", ndim=2, min_size=2)
-    y = check_array(y, "y", shape=(X.shape[0],))
+    X = check_array(X, "X", ndim=2, min_size=2, max_abs=1e30)
+    y = check_array(y, "y", shape=(X.shape[0],), max_abs=1e30)
+    if len(y) < 2 or not np.sum((y - y.mean()) ** 2) > 1e-200:
+        fail("y", "non-constant with at least 2 entries (its alignment is undefined otherwise)", y)
+    if not np.sum((X - X.mean(0)) ** 2) > 1e-100:
+        fail("X", "of non-negligible centred scale (rows not all equal)", X)
     sig = check_real(sigma, "sigma", lo=0, lo_closed=False, hi=1e3)
-    eta = check_real(lr, "lr", lo=0, lo_closed=False)
+    eta = np.float64(check_real(lr, "lr", lo=0, lo_closed=False, hi=1e6))
     n = check_int(n_steps, "n_steps", lo=1, hi=MAX_SIZE)
     P, D = X.shape
     Sigma, r = X.T @ X / P, X.T @ y / P
@@ -188,9 +200,10 @@ def two_layer_linear_gd(X, y, *, sigma: float, lr: float, n_steps: int) -> GramD
         vs.append(v)
         Ms.append(q * np.eye(D) + C)
         g = Sigma @ v - r
-        q, v, C = (q - 2 * eta * v @ g + eta**2 * g @ C @ g, v - eta * (C @ g + q * g) + eta**2 * (v @ g) * g,
-                   C - eta * (np.outer(v, g) + np.outer(g, v)) + eta**2 * q * np.outer(g, g))
-        if not (np.isfinite(q) and abs(q) < 1e100):
+        with np.errstate(over="ignore", invalid="ignore"):
+            q, v, C = (q - 2 * eta * v @ g + eta**2 * g @ C @ g, v - eta * (C @ g + q * g) + eta**2 * (v @ g) * g,
+                       C - eta * (np.outer(v, g) + np.outer(g, v)) + eta**2 * q * np.outer(g, g))
+        if not (np.isfinite(q) and abs(q) < 1e100 and np.all(np.abs(v) < 1e100)):
             ok = False
             break
     V, M = np.array(vs), np.array(Ms)
@@ -198,7 +211,7 @@ def two_layer_linear_gd(X, y, *, sigma: float, lr: float, n_steps: int) -> GramD
     if not ok:
         warn_not_converged("two_layer_linear_gd", "the Gram map diverged (lr too large)")
     return GramDynamics(t=eta * np.arange(len(V)), v=V, ntk=M, loss=loss,
-                        alignment=centered_alignment(np.einsum("pd,tde,qe->tpq", X, M, X, optimize=True), y),
+                        alignment=_alignment(np.einsum("pd,tde,qe->tpq", X, M, X, optimize=True), y),
                         converged=ok, status="closed_form" if ok else "diverged", iterations=len(V) - 1,
                         residual=float("nan"),
                         message="exact Gram map" if ok else "diverged: the Gram map left float range (lr too large)")
@@ -340,8 +353,10 @@ def toy_kernel_evolution(K0, y, *, rate: float, t, rtol: float = 1e-9) -> ToyKer
     """
     from scipy.integrate import solve_ivp
 
-    K0 = check_array(K0, "K0", ndim=2)
-    y = check_array(y, "y", ndim=1, min_size=1)
+    K0 = check_array(K0, "K0", ndim=2, max_abs=1e30)
+    y = check_array(y, "y", ndim=1, min_size=1, max_abs=1e30)
+    if not np.any(y):
+        fail("y", "not all zero", y)
     P = len(y)
     if K0.shape != (P, P):
         fail("K0", f"of shape ({P}, {P})", K0)
@@ -349,6 +364,9 @@ def toy_kernel_evolution(K0, y, *, rate: float, t, rtol: float = 1e-9) -> ToyKer
     t = check_array(t, "t", ndim=1, nonnegative=True, min_size=1)
     if np.any(np.diff(t) <= 0):
         fail("t", "strictly increasing", t)
+    scale = (np.linalg.norm(K0, 2) + np.sqrt(g) * np.linalg.norm(y) * np.sqrt(P)) / P  # inverse relaxation time
+    if t[-1] * scale > 1e4:
+        fail("t", f"at most 1e4 relaxation times (t_max <= {1e4 / scale:.3g})", t)
     check_real(rtol, "rtol", lo=1e-13, hi=1e-2)
 
     def rhs(_, z):
@@ -364,7 +382,13 @@ def toy_kernel_evolution(K0, y, *, rate: float, t, rtol: float = 1e-9) -> ToyKer
                                   kernel=K0, converged=False, status="max_iter", iterations=int(sol.nfev),
                                   residual=float("nan"), message=str(sol.message))
     d, K = sol.y[:P].T, sol.y[P:].T.reshape(len(t), P, P)
-    A = np.einsum("i,tij,j->t", y, K, y) / (np.linalg.norm(K, axis=(1, 2)) * (y @ y))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        A = np.einsum("i,tij,j->t", y, K, y) / (np.linalg.norm(K, axis=(1, 2)) * (y @ y))
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(d))):
+        warn_not_converged("toy_kernel_evolution", "non-finite kernel or residual (inputs out of float range)")
+        return ToyKernelEvolution(t=t, loss=np.sum(d * d, 1) / (2 * P), alignment=A, kernel=K[-1], converged=False,
+                                  status="diverged", iterations=int(sol.nfev), residual=float("nan"),
+                                  message="non-finite kernel or residual")
     return ToyKernelEvolution(t=t, loss=np.sum(d * d, 1) / (2 * P), alignment=A, kernel=K[-1], converged=True,
                               status="converged", iterations=int(sol.nfev), residual=float("nan"),
                               message="adaptive Runge-Kutta (DOP853) met rtol")
