@@ -50,7 +50,8 @@ MODULES = [
     "lmech.sim.feature_learning", "lmech.sim.grokking", "lmech.sim.hp_trial", "lmech.sim.icl",
     "lmech.sim.kernel_regression", "lmech.sim.learning_rules", "lmech.sim.linear_sgd",
     "lmech.sim.mean_field", "lmech.sim.precision", "lmech.sim.random_features", "lmech.sim.td",
-    "lmech.sim.variance_onset", "lmech.sim.spectral_outliers", "lmech.param",
+    "lmech.sim.variance_onset", "lmech.sim.spectral_outliers", "lmech.param", "lmech.theory.alignment",
+    "lmech.sim.alignment",
 ]
 
 EXCLUDED = {
@@ -98,6 +99,8 @@ EXCLUDED = {
     "lmech.sim.td.simulate_td_gaussian": "Monte Carlo simulation; validated in test_td",
     "lmech.sim.td.simulate_td_online": "Monte Carlo simulation; validated in test_td",
     "lmech.param.check_optimizer": "needs a torch optimizer; refusals tested in test_param_robust",
+    "lmech.sim.alignment.train_deep_linear": "trains networks; validated in test_alignment",
+    "lmech.sim.alignment.train_two_layer_relu": "trains networks; validated in test_alignment",
 }
 
 
@@ -169,6 +172,18 @@ def _baselines():
         "lmech.theory.grokking.max_margin": dict(X=X6, y=np.sign(X6[:, 0])),
         "lmech.theory.grokking.margin_asymptotics": dict(X=X6, y=np.sign(X6[:, 0]), steps=[10.0, 100.0], lr=0.5),
         "lmech.theory.grokking.reversal_steps": dict(X=X6, y=np.sign(X6[:, 0]), w=np.eye(3)[0], lr=0.5, fraction=0.5),
+        # theory.alignment
+        "lmech.theory.alignment.centered_alignment": dict(K=GRAM, y=Y6),
+        "lmech.theory.alignment.silent_alignment_two_layer": dict(t=TIMES, target_norm=1.0, sigma=0.1, dim=3),
+        "lmech.theory.alignment.two_layer_linear_gd": dict(X=X6, y=Y6, sigma=0.1, lr=0.05, n_steps=5),
+        "lmech.theory.alignment.mode_dynamics": dict(t=TIMES, depth=3, target_strength=1.0, s0=0.01),
+        "lmech.theory.alignment.final_alignment": dict(depth=3, dim=5),
+        "lmech.theory.alignment.final_kernel_gap": dict(sigma=0.1, width=16, dim=5, n_train=2, target_norm=1.0),
+        "lmech.theory.alignment.toy_kernel_evolution": dict(K0=GRAM, y=Y6, rate=0.1, t=[0.5, 1.0]),
+        "lmech.sim.alignment.whitened_inputs": dict(P=6, D=3, seed=0),
+        "lmech.sim.alignment.final_kernel_regression": dict(X=X6, y=Y6, X_test=X6, ntk=np.eye(3)),
+        "lmech.sim.alignment.crossing_time": dict(t=TIMES, curve=[0.0, 1.0, 2.0], level=0.5),
+        "lmech.sim.alignment.kernel_shape_change": dict(X=X6, loss=[1.0, 0.4, 0.1], ntk=np.stack([np.eye(3)] * 3)),
         # theory.circle
         "lmech.theory.circle.circle_ntk": dict(delta=np.linspace(0, 3, 5)),
         "lmech.theory.circle.circle_ntk_spectrum": dict(n_freq=4, n_grid=64),

@@ -62,6 +62,10 @@ def _public_functions() -> dict:
 # Public functions that do not return a SolverResult (formulas, moment builders, fits with
 # their own result types, kernels and spectra). Reason after each group.
 NOT_SOLVERS = {
+    # alignment: a kernel-target statistic and closed-form predictions (plain arrays)
+    "lmech.theory.alignment.centered_alignment": "statistic of a kernel (array)",
+    "lmech.theory.alignment.final_alignment": "closed-form array",
+    "lmech.theory.alignment.final_kernel_gap": "closed-form array",
     # plain array of a linear recursion (the lazy-limit reference; exact, no iteration to report)
     "lmech.theory.dmft.lazy.static_kernel_gd": "closed-form array",
     # exact counting / closed-form probabilities (plain numbers or arrays)
@@ -247,6 +251,9 @@ def _cases():
     K = _td_moments()
     law, N, D, L, bits, deg = _precision_data()
     ec = sgd.critical_lr(lam, 1)
+    from lmech.theory import alignment as al
+
+    Xa = np.linalg.qr(np.random.default_rng(0).standard_normal((12, 3)))[0] * np.sqrt(12)
     return {
         "lmech.theory.spectral_outliers.outlier_positions": [
             ("free", lambda: so.outlier_positions([0.5, 1.5], 40, 60), "converged"),
@@ -255,6 +262,19 @@ def _cases():
         "lmech.theory.spectral_outliers.secular_outliers": [
             ("rank 2", lambda: so.secular_outliers(*_spike(), n_grid=200), "converged"),
             ("too few bisections", lambda: so.secular_outliers(*_spike(), n_grid=200, tol=1e-300), "max_iter")],
+        "lmech.theory.alignment.silent_alignment_two_layer": [
+            ("whitened", lambda: al.silent_alignment_two_layer([0.0, 1.0, 5.0], target_norm=1.0, sigma=0.1, dim=3),
+             "closed_form")],
+        "lmech.theory.alignment.two_layer_linear_gd": [
+            ("stable", lambda: al.two_layer_linear_gd(Xa, Xa[:, 0], sigma=0.1, lr=0.1, n_steps=20), "closed_form"),
+            ("lr too large", lambda: al.two_layer_linear_gd(Xa, 50 * Xa[:, 0], sigma=0.1, lr=5.0, n_steps=200),
+             "diverged", {"v", "ntk", "loss", "alignment"})],
+        "lmech.theory.alignment.mode_dynamics": [
+            ("L=2", lambda: al.mode_dynamics([0.0, 5.0], depth=2, target_strength=1.0, s0=1e-3), "closed_form"),
+            ("L=3", lambda: al.mode_dynamics([0.0, 5.0], depth=3, target_strength=1.0, s0=1e-3), "converged")],
+        "lmech.theory.alignment.toy_kernel_evolution": [
+            ("isotropic", lambda: al.toy_kernel_evolution(np.eye(3), np.ones(3), rate=0.1, t=[0.5, 1.0]),
+             "converged")],
         "lmech.theory.capacity.fit_fixed_space_dim": [
             ("mle", lambda: capacity.fit_fixed_space_dim(*_capacity_counts()), "converged")],
         "lmech.theory.feature_learning.rich_linear_curve": [
