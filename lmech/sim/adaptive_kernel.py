@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmech._validation import (check_array, check_choice, check_int, check_real, check_regression_data, fail)
+from lmech._validation import (check_choice, check_int, check_real, check_regression_data, fail)
 
 __all__ = ["WeightDecayRun", "train_weight_decay", "train_transfer", "BayesianSamples", "langevin_posterior",
            "ACTIVATIONS", "binary_digits_tasks"]
@@ -70,12 +70,17 @@ class WeightDecayRun:
     params: tuple
 
 
+def _T(a):
+    return np.swapaxes(a, -1, -2)
+
+
 def _forward(params, X, act):
-    D, N = X.shape[1], params[-1].shape[0]
+    """Pre-activations and activations of every hidden layer (params may carry a leading chain axis)."""
+    D, N = X.shape[1], params[-1].shape[-1]
     hs, acts = [], []
     a = X
     for li, W in enumerate(params[:-1]):
-        h = a @ W.T / np.sqrt(D if li == 0 else N)
+        h = a @ _T(W) / np.sqrt(D if li == 0 else N)
         hs.append(h)
         a = _phi(h, act)
         acts.append(a)
@@ -83,27 +88,27 @@ def _forward(params, X, act):
 
 
 def _output(params, acts, gamma0):
-    return acts[-1] @ params[-1] / (gamma0 * params[-1].shape[0])
+    return (acts[-1] @ params[-1][..., None])[..., 0] / (gamma0 * params[-1].shape[-1])
 
 
 def _scaled_grad(params, X, hs, acts, delta, gamma0, act):
     """gamma0^2 N dL/dtheta for L = (1/2) sum (y - f)^2 with delta = y - f on the rows of X."""
-    N, D = params[-1].shape[0], X.shape[1]
+    N, D = params[-1].shape[-1], X.shape[1]
     grads = [None] * len(params)
-    grads[-1] = -gamma0 * acts[-1].T @ delta
-    back = _dphi(hs[-1], act) * params[-1][None, :] * gamma0  # gamma0^2 N * (df/dh^L) = gamma0 phi' w
+    grads[-1] = -gamma0 * (_T(acts[-1]) @ delta[..., None])[..., 0]
+    back = _dphi(hs[-1], act) * params[-1][..., None, :] * gamma0  # gamma0^2 N * (df/dh^L) = gamma0 phi' w
     for li in range(len(params) - 2, -1, -1):
         below = X if li == 0 else acts[li - 1]
         scale = np.sqrt(D if li == 0 else N)
-        grads[li] = -(back * delta[:, None]).T @ below / scale
+        grads[li] = -_T(back * delta[..., None]) @ below / scale
         if li > 0:
             back = _dphi(hs[li - 1], act) * (back @ params[li]) / np.sqrt(N)
     return grads
 
 
-def _init(rng, D, N, depth):
-    return [rng.standard_normal((N, D))] + [rng.standard_normal((N, N)) for _ in range(depth - 1)] + \
-        [rng.standard_normal(N)]
+def _init(rng, D, N, depth, batch=()):
+    return [rng.standard_normal((*batch, N, D))] + [rng.standard_normal((*batch, N, N)) for _ in range(depth - 1)] + \
+        [rng.standard_normal((*batch, N))]
 
 
 def _descend(params, X, y, *, gamma0, weight_decay, lr, steps, act, anchor=None, coupling=0.0):
@@ -113,10 +118,9 @@ def _descend(params, X, y, *, gamma0, weight_decay, lr, steps, act, anchor=None,
         hs, acts = _forward(params, X, act)
         delta = y - _output(params, acts, gamma0)
         for i, g in enumerate(_scaled_grad(params, X, hs, acts, delta, gamma0, act)):
-            step = g + weight_decay * params[i]
-            if anchor is not None and i < len(params) - 1:
-                step = step + coupling * (params[i] - anchor[i])
-            params[i] = params[i] - lr * step
+            c = coupling if anchor is not None and i < len(params) - 1 else 0.0
+            pull = c * anchor[i] if c else 0.0
+            params[i] = (params[i] - lr * (g - pull)) / (1 + lr * (weight_decay + c))
         if not np.isfinite(params[-1]).all():
             fail("lr", f"small enough for stable descent (the weights overflowed at lr={lr:g})", lr)
     return params
@@ -156,7 +160,7 @@ def train_weight_decay(X, y, X_test, y_test, *, width: int, gamma0: float, weigh
                        steps: int, activation: str = "relu", depth: int = 1, seed: int = 0) -> WeightDecayRun:
     """Train one width-``width`` mean-field network by full-batch GD with weight decay.
 
-    Update ``theta <- theta - lr (gamma0^2 N dL/dtheta + weight_decay theta)`` with
+    Update ``theta <- (theta - lr gamma0^2 N dL/dtheta) / (1 + lr weight_decay)`` with
     ``L = (1/2) sum_mu (y_mu - f_mu)^2``; ``depth`` hidden layers. Returns the final outputs,
     test loss, last-layer feature kernel, stationarity residual and the readout identity's
     error (see :class:`WeightDecayRun`).
@@ -173,14 +177,15 @@ def train_weight_decay(X, y, X_test, y_test, *, width: int, gamma0: float, weigh
 
 
 def train_transfer(X_source, y_source, X, y, X_test, y_test, *, width: int, gamma0: float, weight_decay: float,
-                   coupling: float, lr: float, steps_source: int, steps: int, activation: str = "relu",
-                   seed: int = 0) -> tuple[WeightDecayRun, WeightDecayRun]:
+                   couplings, lr: float, steps_source: int, steps: int, activation: str = "relu",
+                   seed: int = 0) -> tuple[WeightDecayRun, list[WeightDecayRun]]:
     """Pretrain a two-layer network on the source task, then train it on the target task.
 
     Source: :func:`train_weight_decay` on ``(X_source, y_source)``. Target: starting from the
     source weights ``theta_s``, GD on ``gamma0^2 N L_target + (weight_decay/2)|theta|^2 +
     (coupling/2)|W - W_s|^2`` where the elastic coupling acts on the hidden weights ``W`` only
-    (the readout is retrained with plain decay). Returns ``(source_run, target_run)``; the
+    (the readout is retrained with plain decay), once for each coupling in ``couplings``
+    from the same source network. Returns ``(source_run, [target_run per coupling])``; a
     target run's ``kernel_init`` is the source network's feature kernel on the target points.
     """
     Xs, ys, _, _ = check_regression_data(X_source, y_source)
@@ -191,17 +196,19 @@ def train_transfer(X_source, y_source, X, y, X_test, y_test, *, width: int, gamm
         fail("X_source", f"of shape (any, {X.shape[1]}) to match X", Xs)
     gamma0, weight_decay, lr, steps, _ = _check_common(gamma0, weight_decay, lr, steps, activation, 1)
     steps_source = check_int(steps_source, "steps_source", lo=0, hi=10**7)
-    coupling = check_real(coupling, "coupling", lo=0.0)
+    deltas = [check_real(c, "couplings", lo=0.0) for c in np.atleast_1d(np.asarray(couplings, dtype=object))]
     width = check_int(width, "width", lo=1, hi=_MAX_WIDTH)
     rng = np.random.default_rng(check_int(seed, "seed", lo=0))
     params0 = _init(rng, X.shape[1], width, 1)
     src = _descend(params0, Xs, ys, gamma0=gamma0, weight_decay=weight_decay, lr=lr, steps=steps_source, act=activation)
     run_s = _summary(src, params0, Xs, ys, X, y, gamma0=gamma0, weight_decay=weight_decay, act=activation)
-    tgt = _descend(src, X, y, gamma0=gamma0, weight_decay=weight_decay, lr=lr, steps=steps, act=activation,
-                   anchor=src, coupling=coupling)
-    run_t = _summary(tgt, src, X, y, Xt, yt, gamma0=gamma0, weight_decay=weight_decay, act=activation,
-                     anchor=src, coupling=coupling)
-    return run_s, run_t
+    runs = []
+    for c in deltas:
+        tgt = _descend(src, X, y, gamma0=gamma0, weight_decay=weight_decay, lr=lr, steps=steps, act=activation,
+                       anchor=src, coupling=c)
+        runs.append(_summary(tgt, src, X, y, Xt, yt, gamma0=gamma0, weight_decay=weight_decay, act=activation,
+                             anchor=src, coupling=c))
+    return run_s, runs
 
 
 @dataclass(frozen=True)
@@ -245,29 +252,24 @@ def langevin_posterior(X, y, X_test, *, width: int, gamma0: float, beta: float, 
     chains = check_int(chains, "chains", lo=2, hi=1024)
     rng = np.random.default_rng(check_int(seed, "seed", lo=0))
     P, Xall = X.shape[0], np.vstack([X, Xt])
-    fs, ks = [], []
-    for _ in range(chains):
-        params = _init(rng, X.shape[1], width, depth)
-        f_sum, k_sum, n = 0.0, None, 0
-        for t in range(steps):
-            hs, acts = _forward(params, X, activation)
-            delta = y - _output(params, acts, gamma0)
-            grads = _scaled_grad(params, X, hs, acts, delta, gamma0, activation)
-            for i, g in enumerate(grads):
-                params[i] = params[i] - dt * (beta * g + params[i]) + np.sqrt(2 * dt) * rng.standard_normal(g.shape)
-            if not np.isfinite(params[-1]).all():
-                fail("dt", f"small enough for a stable Langevin chain (it overflowed at dt={dt:g})", dt)
-            if t >= burn_in and (t - burn_in) % every == 0:
-                _, a_all = _forward(params, Xall, activation)
-                f_sum = f_sum + _output(params, a_all, gamma0)
-                kk = [a @ a.T / width for a in a_all]
-                k_sum = kk if k_sum is None else [s + k for s, k in zip(k_sum, kk)]
-                n += 1
-        fs.append(f_sum / n)
-        ks.append([k / n for k in k_sum])
-    F = np.array(fs)
+    params = _init(rng, X.shape[1], width, depth, batch=(chains,))  # all chains at once
+    F, ks, n = 0.0, None, 0
+    for t in range(steps):
+        hs, acts = _forward(params, X, activation)
+        delta = y - _output(params, acts, gamma0)
+        for i, g in enumerate(_scaled_grad(params, X, hs, acts, delta, gamma0, activation)):
+            params[i] = params[i] - dt * (beta * g + params[i]) + np.sqrt(2 * dt) * rng.standard_normal(g.shape)
+        if not np.isfinite(params[-1]).all():
+            fail("dt", f"small enough for a stable Langevin chain (it overflowed at dt={dt:g})", dt)
+        if t >= burn_in and (t - burn_in) % every == 0:
+            _, a_all = _forward(params, Xall, activation)
+            F = F + _output(params, a_all, gamma0)
+            kk = [a @ _T(a) / width for a in a_all]
+            ks = kk if ks is None else [s_ + k for s_, k in zip(ks, kk)]
+            n += 1
+    F = F / n
     sem = F.std(axis=0, ddof=1) / np.sqrt(chains)
-    kernels = tuple(np.mean([k[i] for k in ks], axis=0) for i in range(depth))
+    kernels = tuple(k.mean(0) / n for k in ks)
     return BayesianSamples(width, F.mean(0)[:P], F.mean(0)[P:], sem[:P], sem[P:], kernels)
 
 

@@ -128,26 +128,26 @@ class AdaptiveKernelResult(SolverResult):
     steps: int
 
 
-def _population_flow(C, Ct, y, z, u, *, gamma0, lam, lr, max_steps, tol, act, anchor=None, coupling=0.0, check=50):
-    """Run the single-site flow for all sampled neurons (u: hidden weights in data coordinates)."""
+def _population_flow(C, y, z, u, *, gamma0, lam, lr, max_steps, tol, act, anchor=None, coupling=0.0):
+    """Run the single-site flow for all sampled neurons (u: hidden weights in data coordinates)
+    for exactly ``max_steps`` steps; return the final relative stationarity."""
     S = len(z)
     res, t = np.inf, 0
     for t in range(1, max_steps + 1):
         h = u @ C.T
         ph = _phi(h, act)
         delta = y - z @ ph / (gamma0 * S)
-        gu = gamma0 * (z[:, None] * _dphi(h, act) * delta) @ C - lam * u
-        if anchor is not None:
-            gu -= coupling * (u - anchor)
-        gz = gamma0 * ph @ delta - lam * z
-        u = u + lr * gu
-        z = z + lr * gz
+        force_u = gamma0 * (z[:, None] * _dphi(h, act) * delta) @ C
+        force_z = gamma0 * ph @ delta
+        gu = force_u - lam * u - (coupling * (u - anchor) if anchor is not None else 0.0)
+        gz = force_z - lam * z
+        # proximal (implicit) step for the linear decay and coupling terms: same fixed points, stable for stiff coupling
+        pull = coupling * anchor if anchor is not None else 0.0
+        u = (u + lr * (force_u + pull)) / (1 + lr * (lam + (coupling if anchor is not None else 0.0)))
+        z = (z + lr * force_z) / (1 + lr * lam)
         if not (np.isfinite(z).all() and np.isfinite(u).all()):
             return u, z, np.inf, t
-        if t % check == 0 or t == max_steps:
-            res = float(np.sqrt((np.sum(gu**2) + np.sum(gz**2)) / (np.sum(u**2) + np.sum(z**2) + 1e-300)))
-            if res < tol:
-                break
+    res = float(np.sqrt((np.sum(gu**2) + np.sum(gz**2)) / (np.sum(u**2) + np.sum(z**2) + 1e-300)))
     return u, z, res, t
 
 
@@ -216,9 +216,11 @@ def weight_decay_two_layer(X, y, X_test, y_test=None, *, gamma0: float, weight_d
 
     "Adaptive kernel predictors from feature-learning infinite limits of neural networks".
     ``samples`` neurons (hidden weights in the data coordinates, so ``h ~ N(0, K)`` at start;
-    readout signs antithetic so that ``f(0) = 0`` as at infinite width) are run by the Euler
-    scheme with step ``lr`` (the same discretisation as full-batch GD) until the relative
-    stationarity ``|d theta/dt| / |theta| < tol`` or ``max_steps``. Test points enter only
+    readout signs antithetic so that ``f(0) = 0`` as at infinite width) are run for
+    ``max_steps`` steps of size ``lr`` (explicit in the data term, implicit in the decay: the
+    discretisation of the simulator's proximal gradient descent, with the same fixed points as
+    the flow); the result is ``converged`` when the final relative stationarity
+    ``|d theta/dt| / |theta|`` is below ``tol``, else ``max_iter``. Test points enter only
     through the kernel. Monte Carlo errors from 8 blocks of neurons.
     """
     X, y, Xt, yt = _data(X, y, X_test, y_test)
@@ -228,7 +230,7 @@ def weight_decay_two_layer(X, y, X_test, y_test=None, *, gamma0: float, weight_d
     rng = np.random.default_rng(seed)
     u, z = _antithetic_init(rng, S, C.shape[1])
     Phi0, nngp, ntk = _lazy_losses(C, Ct, y, yt, lam, act, rng, S)
-    u, z, res, t = _population_flow(C, Ct, y, z, u, gamma0=gamma0, lam=lam, lr=lr, max_steps=max_steps, tol=tol,
+    u, z, res, t = _population_flow(C, y, z, u, gamma0=gamma0, lam=lam, lr=lr, max_steps=max_steps, tol=tol,
                                     act=act)
     converged, status, msg = _finish("weight_decay_two_layer", res, tol, t, max_steps)
     if status == "diverged":
@@ -473,25 +475,25 @@ def bayesian_two_layer(X, y, X_test, y_test=None, *, gamma0: float, beta: float,
 # =========================================================================== transfer
 @dataclass(frozen=True, kw_only=True)
 class TransferResult(SolverResult):
-    """Target-task fixed point after source pretraining with elastic coupling ``delta``.
+    """Target-task fixed points after source pretraining, one per elastic coupling.
 
-    ``test_loss``/``test_loss_se`` (Monte Carlo, 8 blocks) of the adaptive predictor ``f_test``
-    on the target; ``source_kernel_test_loss``: KRR with the source fixed point's kernel on the
-    target (the ``delta -> infinity`` limit); ``source`` the source fixed point
-    (:class:`AdaptiveKernelResult`-like numbers in ``extras``); ``kernel``: target kernel.
+    ``couplings`` (n,); ``test_loss``/``test_loss_se`` (n,) the target test MSE of the adaptive
+    predictor and its Monte Carlo error (8 blocks); ``f_test`` (n, P') and ``f_test_se``;
+    ``statuses`` (n,) each target phase's status; ``source_kernel_test_loss``: KRR with the
+    source fixed point's kernel on the target (the ``delta -> infinity`` limit).
     """
 
+    couplings: np.ndarray
     f_test: np.ndarray
     f_test_se: np.ndarray
-    kernel: np.ndarray
-    test_loss: float
-    test_loss_se: float
+    test_loss: np.ndarray
+    test_loss_se: np.ndarray
+    statuses: tuple
     source_kernel_test_loss: float
-    coupling: float
 
 
 def transfer_two_layer(X_source, y_source, X, y, X_test, y_test=None, *, gamma0: float, weight_decay: float,
-                       coupling: float, lr: float = 0.02, max_steps: int = 5000, samples: int = 8192,
+                       couplings, lr: float = 0.02, max_steps: int = 5000, samples: int = 8192,
                        activation: str = "tanh", tol: float = 1e-4, seed: int = 0) -> TransferResult:
     """Infinite-width transfer from a source to a target task with elastic weight coupling.
 
@@ -500,12 +502,12 @@ def transfer_two_layer(X_source, y_source, X, y, X_test, y_test=None, *, gamma0:
 
     "Transfer Learning in Infinite Width Feature Learning Networks". Source: the population
     of :func:`weight_decay_two_layer` run on ``(X_source, y_source)`` to its fixed point
-    ``(h_s, z_s)`` (preactivations tracked on every point). Target: the same neurons start at
-    the source state and follow the flow above (the elastic coupling ``delta`` pulls hidden
-    weights to the source ones; the readout has plain weight decay). The fixed point's readout
-    identity makes the predictor KRR with the target kernel ``Phi_t``; ``delta -> infinity``
-    gives KRR with the source kernel, ``delta = 0`` weight-decay training from the source
-    weights. ``status`` is the worse of the two phases.
+    ``(h_s, z_s)`` (preactivations tracked on every point). Target, for each ``delta`` in
+    ``couplings``: the same neurons start at the source state and follow the flow above (the
+    elastic coupling pulls hidden weights to the source ones; the readout has plain weight
+    decay). The readout identity makes the predictor KRR with the target kernel ``Phi_t``;
+    ``delta -> infinity`` gives KRR with the source kernel, ``delta = 0`` weight-decay
+    training from the source weights. ``status`` is the worst over the phases.
     """
     Xs, ys, _, _ = check_regression_data(X_source, y_source)
     X, y, Xt, yt = _data(X, y, X_test, y_test)
@@ -513,27 +515,30 @@ def transfer_two_layer(X_source, y_source, X, y, X_test, y_test=None, *, gamma0:
         fail("X_source", f"of shape (any, {X.shape[1]}) to match X", Xs)
     gamma0, lam, lr, max_steps, S, act, tol, seed = _check_flow(gamma0, weight_decay, lr, max_steps, samples,
                                                                 activation, tol, seed)
-    delta_c = check_real(coupling, "coupling", lo=0.0)
+    deltas = np.atleast_1d(np.asarray(couplings, dtype=float))
+    if deltas.ndim != 1 or deltas.size == 0 or not np.all(np.isfinite(deltas)) or np.any(deltas < 0):
+        fail("couplings", "a non-empty sequence of finite non-negative numbers", couplings)
     Cs, C, Ct = _coords(Xs, X, Xt)
     u, z = _antithetic_init(np.random.default_rng(seed), S, C.shape[1])
-    us, zs, res_s, ts = _population_flow(Cs, None, ys, z, u, gamma0=gamma0, lam=lam, lr=lr, max_steps=max_steps,
-                                         tol=tol, act=act)
-    ok_s, status_s, msg_s = _finish("transfer_two_layer (source)", res_s, tol, ts, max_steps)
-    Ks, Kst, f_src = _block_predictor(us, zs, C, Ct, y, lam, act, gamma0)[:3]
-    ut, zt, res_t, tt = _population_flow(C, Ct, y, zs, us, gamma0=gamma0, lam=lam, lr=lr, max_steps=max_steps,
-                                         tol=tol, act=act, anchor=us, coupling=delta_c)
-    ok_t, status_t, msg_t = _finish("transfer_two_layer (target)", res_t, tol, tt, max_steps)
-    order = ["converged", "max_iter", "diverged"]
-    status = max(status_s, status_t, key=order.index)
-    if status == "diverged":
-        nan = np.full(len(Xt), np.nan)
-        return TransferResult(converged=False, status=status, iterations=ts + tt, residual=float("inf"),
-                              message=f"source: {msg_s}; target: {msg_t}", f_test=nan, f_test_se=nan,
-                              kernel=np.full((len(X), len(X)), np.nan), test_loss=float("nan"),
-                              test_loss_se=float("nan"), source_kernel_test_loss=_mse(yt, f_src), coupling=delta_c)
-    K, _, f, _, _, f_se, loss_se = _blocked(ut, zt, C, Ct, y, yt, lam, act, gamma0)
-    return TransferResult(converged=status == "converged", status=status, iterations=ts + tt,
-                          residual=max(res_s, res_t), message=f"source: {msg_s}; target: {msg_t}", f_test=f,
-                          f_test_se=f_se, kernel=K, test_loss=_mse(yt, f), test_loss_se=loss_se,
-                          source_kernel_test_loss=_mse(yt, f_src), coupling=delta_c,
-                          extras={"source_steps": ts, "target_steps": tt, "source_residual": res_s})
+    us, zs, res, t = _population_flow(Cs, ys, z, u, gamma0=gamma0, lam=lam, lr=lr, max_steps=max_steps, tol=tol,
+                                      act=act)
+    statuses, msgs, out, total = [_finish("transfer_two_layer (source)", res, tol, t, max_steps)[1]], [], [], t
+    f_src = _block_predictor(us, zs, C, Ct, y, lam, act, gamma0)[2]
+    for d in deltas:
+        ut, zt, res_t, tt = _population_flow(C, y, zs, us, gamma0=gamma0, lam=lam, lr=lr, max_steps=max_steps,
+                                             tol=tol, act=act, anchor=us, coupling=float(d))
+        st = _finish(f"transfer_two_layer (target, delta={d:g})", res_t, tol, tt, max_steps)[1]
+        statuses.append(st)
+        total, res = total + tt, max(res, res_t)
+        if st == "diverged":
+            out.append((np.full(len(Xt), np.nan),) * 2 + (float("nan"),) * 2)
+            continue
+        _, _, f, _, _, f_se, loss_se = _blocked(ut, zt, C, Ct, y, yt, lam, act, gamma0)
+        out.append((f, f_se, _mse(yt, f), loss_se))
+    status = max(statuses, key=["converged", "max_iter", "diverged"].index)
+    msg = "phases (source, then each coupling): " + ", ".join(statuses)
+    return TransferResult(converged=status == "converged", status=status, iterations=total, residual=float(res),
+                          message=msg, couplings=deltas, f_test=np.array([o[0] for o in out]),
+                          f_test_se=np.array([o[1] for o in out]), test_loss=np.array([o[2] for o in out]),
+                          test_loss_se=np.array([o[3] for o in out]), statuses=tuple(statuses[1:]),
+                          source_kernel_test_loss=_mse(yt, f_src))
