@@ -522,7 +522,9 @@ def transfer_two_layer(X_source, y_source, X, y, X_test, y_test=None, *, gamma0:
     u, z = _antithetic_init(np.random.default_rng(seed), S, C.shape[1])
     us, zs, res, t = _population_flow(Cs, ys, z, u, gamma0=gamma0, lam=lam, lr=lr, max_steps=max_steps, tol=tol,
                                       act=act)
-    statuses, msgs, out, total = [_finish("transfer_two_layer (source)", res, tol, t, max_steps)[1]], [], [], t
+    statuses = [_finish("transfer_two_layer (source)", res, tol, t, max_steps)[1]]
+    out: list = []
+    total = t
     f_src = _block_predictor(us, zs, C, Ct, y, lam, act, gamma0)[2]
     for d in deltas:
         ut, zt, res_t, tt = _population_flow(C, y, zs, us, gamma0=gamma0, lam=lam, lr=lr, max_steps=max_steps,
