@@ -39,8 +39,8 @@ def test_network_fixed_point_is_kernel_ridge_regression_on_its_final_kernel():
     X, y, Xt, yt = _task()
     run = sim.train_weight_decay(X, y, Xt, yt, width=64, gamma0=1.0, weight_decay=0.5, lr=0.05, steps=4000,
                                  activation="tanh", seed=2)
-    assert run.rel_grad < 1e-6
-    assert run.krr_error < 1e-5
+    assert run.rel_grad < 1e-10  # measured 3e-15
+    assert run.krr_error < 1e-10
 
 
 def test_two_layer_theory_matches_wide_network_and_is_reproducible():
@@ -51,10 +51,12 @@ def test_two_layer_theory_matches_wide_network_and_is_reproducible():
     again = ak.weight_decay_two_layer(X, y, Xt, yt, max_steps=1500, samples=8192, tol=1e-3, seed=3, **kw)
     assert np.array_equal(th.f_test, again.f_test)
     run = sim.train_weight_decay(X, y, Xt, yt, width=2048, steps=1500, activation="tanh", seed=4, **kw)
-    # measured 0.4 %; the lazy initial kernel is 10 % away, so the check separates
-    assert _rel(th.f_test, run.f_test) < 0.02
-    assert _rel(th.kernel, run.kernel[:10, :10]) < 0.03
-    assert _rel(th.kernel, th.kernel_init) > 0.1
+    # this small problem has a condensed fixed point (every neuron reaches the same solution up to
+    # sign), so theory and network agree to solver precision (measured 3e-8 and 7e-8); the
+    # initial (lazy) kernel is 126 % away. Width-dependent fixed points are checked by the claims.
+    assert _rel(th.f_test, run.f_test) < 1e-5
+    assert _rel(th.kernel, run.kernel[:10, :10]) < 1e-5
+    assert _rel(th.kernel, th.kernel_init) > 0.5
     assert th.test_loss_se > 0
 
 
@@ -76,7 +78,7 @@ def test_bayesian_importance_sampling_with_linear_activation_equals_closed_form(
     closed = ak.bayesian_deep_linear(X, y, Xt, yt, gamma0=1.5, beta=1.0)
     sampled = ak.bayesian_two_layer(X, y, Xt, yt, gamma0=1.5, beta=1.0, activation="linear", samples=40000, seed=0)
     assert sampled.converged
-    assert _rel(closed.f_test, sampled.f_test) < 0.01  # measured 0.3 %
+    assert _rel(closed.f_test, sampled.f_test) < 0.01  # measured 0.1 %
 
 
 @pytest.mark.parametrize("activation", ["linear", "tanh"])
@@ -88,7 +90,7 @@ def test_bayesian_predictor_matches_langevin_posterior(activation):
                                   steps=6000, burn_in=1000, chains=6, seed=2)
     lazy = (Xt @ X.T / 6) @ np.linalg.solve(X @ X.T / 6 + np.eye(10), y)
     err = _rel(th.f_test, post.f_test)
-    assert err < 0.03  # measured 0.3 - 1.2 %
+    assert err < 0.03  # measured 0.3 % (linear), 0.9 % (tanh)
     assert _rel(th.f_test, lazy) > 3 * err
 
 
@@ -99,13 +101,14 @@ def test_transfer_limits():
     th = ak.transfer_two_layer(Xs, ys, X, y, Xt, yt, couplings=(0.0, 1e4), **kw)
     assert th.converged
     # infinite coupling: the source kernel's ridge regression
-    assert abs(th.test_loss[1] - th.source_kernel_test_loss) < 1e-3 * th.source_kernel_test_loss
-    # zero coupling: weight-decay training (here the same fixed point as from scratch)
+    assert abs(th.test_loss[1] - th.source_kernel_test_loss) < 1e-3 * th.source_kernel_test_loss  # measured 3e-5
+    # zero coupling: weight-decay training; this small problem's fixed point is unique (condensed), so it is
+    # exactly the one reached from scratch (measured 3e-9)
     scratch = ak.weight_decay_two_layer(X, y, Xt, yt, **kw)
-    assert abs(th.test_loss[0] - scratch.test_loss) < 0.02 * scratch.test_loss
+    assert abs(th.test_loss[0] - scratch.test_loss) < 1e-6 * scratch.test_loss
     _, runs = sim.train_transfer(Xs, ys, X, y, Xt, yt, width=1024, couplings=(0.0, 1e4), steps_source=1500, steps=1500,
                                  activation="tanh", gamma0=1.0, weight_decay=0.5, lr=0.05, seed=1)
-    assert max(_rel(f, r.f_test) for f, r in zip(th.f_test, runs)) < 0.03
+    assert max(_rel(f, r.f_test) for f, r in zip(th.f_test, runs)) < 1e-6  # measured 2e-14
 
 
 def test_bad_input_names_the_argument():
