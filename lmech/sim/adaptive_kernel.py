@@ -299,7 +299,7 @@ def binary_digits_tasks(n_train: int, n_test: int, *, source: tuple = ((0, 1, 2,
             fail("n_train", f"small enough for the digit groups {groups}", n)
         return X[keep], np.array([1.0 if int(ds.y[i]) in pos else -1.0 for i in keep]), keep
 
-    Xs, ys, used = pick(source, order[: len(order) // 2], n_train)
+    Xs, ys, _ = pick(source, order[: len(order) // 2], n_train)
     rest = order[len(order) // 2:]
     Xa, ya, _ = pick(target, rest, n_train + n_test)
     return Xs, ys, Xa[:n_train], ya[:n_train], Xa[n_train:], ya[n_train:]

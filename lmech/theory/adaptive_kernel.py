@@ -45,7 +45,7 @@ checked against finite networks (tests/test_adaptive_kernel.py and the claims).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq
@@ -105,7 +105,7 @@ def _mse(y, f):
 class AdaptiveKernelResult(SolverResult):
     """Weight-decay fixed point of a two-layer network at infinite width (sampled neurons).
 
-    ``kernel`` (P, P) and ``kernel_test`` (P', P): the adapted feature kernel ``<phi phi>``;
+    ``f_train`` the population's output ``<z phi(h)>/gamma0`` on the training points; ``kernel`` (P, P) and ``kernel_test`` (P', P): the adapted feature kernel ``<phi phi>``;
     ``f_test`` the predictor (KRR on ``kernel``, ridge ``weight_decay``); ``test_loss`` its MSE
     and ``test_loss_se`` the Monte Carlo standard error (over ``8`` blocks of neurons);
     ``f_test_se`` likewise per point. ``lazy_nngp_test_loss`` / ``lazy_ntk_test_loss``: KRR
