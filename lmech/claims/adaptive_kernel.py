@@ -174,7 +174,11 @@ def _transfer(s: Transfer, seeds: SeedStream, deltas):
        metric="max over delta of the relative error (to theory) of the target test MSE at the largest width")
 def delta(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """The infinite-width theory of source -> target training with elastic coupling delta predicts
-    the target test loss of finite networks at every delta; the output error shrinks with width."""
+    the target test loss of finite networks at every delta; the output error shrinks with width.
+
+    Quick (N = 256): 0.3-0.8 % at seeds 0-3. Full (delta 0-10, 8192 neurons): 0.27 % at
+    N = 4096; the output error 1.2 % (N = 256), 1.2 % (1024), 0.64 % (4096), slope -0.24
+    (flattened by the theory's own sampling error)."""
     _, th, nets = _transfer(s, seeds, s.deltas)
     cmp = Comparison("target test loss vs coupling", "coupling delta", "target test MSE", xscale="linear")
     cmp.add(f"N = {s.widths[-1]}", s.deltas, th.test_loss, [r.test_loss for r in nets[s.widths[-1]]])
@@ -190,7 +194,11 @@ def delta(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
 def limits(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """delta -> 0 recovers weight-decay training from scratch and delta -> infinity ridge
     regression with the frozen source kernel: networks at delta = 0 and 1e3 match the theory's
-    scratch fixed point and source-kernel predictor, and the two limits differ."""
+    scratch fixed point and source-kernel predictor, and the two limits differ.
+
+    Here the source task (>= 5 vs < 5) transfers negatively to the target (even vs odd): the
+    frozen source kernel's loss is about 0.97 against 0.47 from scratch. Quick: 0.55-0.68 % at
+    seeds 0-3."""
     (Xs, ys, X, y, Xt, yt), th, nets = _transfer(s, seeds, (0.0, 1e3))
     scratch = weight_decay_two_layer(X, y, Xt, yt, gamma0=s.gamma0, weight_decay=s.lam, lr=s.lr, max_steps=s.steps,
                                      samples=s.samples, tol=_TOL, seed=seeds.next()).test_loss
