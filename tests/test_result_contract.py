@@ -134,6 +134,7 @@ NOT_SOLVERS = {
     "lmech.theory.sgd.gaussian_equivalent": "GaussianEquivalent record of spectral inputs (arrays)",
     # TD: moment builders, fixed point, stability
     "lmech.theory.td.td_fixed_point": "linear solve (array)",
+    "lmech.theory.adaptive_kernel.krr_predict": "linear solve (array)",
     "lmech.theory.td.td_stability": "(bool, float)",
     "lmech.theory.td.max_stable_lr": "float (bisection; warns ConvergenceWarning itself)",
     "lmech.theory.td.linear_reward_moments": "moment builder",
@@ -419,6 +420,36 @@ def _cases():
              "closed_form"),
             ("hebbian runaway", lambda: dmft.learning_rule_dynamics(X, y, rule="hebb", gamma0=20.0, lr=1.0, steps=50),
              "diverged")],
+        **_adaptive_cases(X, y),
+    }
+
+
+def _adaptive_cases(X, y):
+    from lmech.theory import adaptive_kernel as ak
+
+    Xt = X[:2] + 0.1
+    wd = dict(gamma0=1.0, weight_decay=0.5, lr=0.05, samples=64)
+    return {
+        "lmech.theory.adaptive_kernel.weight_decay_two_layer": [
+            ("stationary", lambda: ak.weight_decay_two_layer(X, y, Xt, y[:2], max_steps=2000, tol=1e-3, **wd), "converged"),
+            ("too few steps", lambda: ak.weight_decay_two_layer(X, y, Xt, max_steps=3, **wd), "max_iter"),
+            ("lr too large", lambda: ak.weight_decay_two_layer(X, 50 * y, Xt, max_steps=200, gamma0=1.0, weight_decay=0.5,
+                                                               lr=5.0, samples=64, activation="linear"), "diverged")],
+        "lmech.theory.adaptive_kernel.weight_decay_deep_linear": [
+            ("depth 2", lambda: ak.weight_decay_deep_linear(X, y, Xt, y[:2], gamma0=1.0, weight_decay=0.1, depth=2),
+             "closed_form"),
+            ("dead", lambda: ak.weight_decay_deep_linear(X, y, Xt, y[:2], gamma0=1.0, weight_decay=100.0), "closed_form",
+             {"ridge"})],
+        "lmech.theory.adaptive_kernel.bayesian_deep_linear": [
+            ("depth 3", lambda: ak.bayesian_deep_linear(X, y, Xt, y[:2], gamma0=2.0, beta=3.0, depth=3), "closed_form")],
+        "lmech.theory.adaptive_kernel.bayesian_two_layer": [
+            ("tanh", lambda: ak.bayesian_two_layer(X, y, Xt, y[:2], gamma0=1.0, beta=1.0, samples=2000), "converged"),
+            ("one iteration", lambda: ak.bayesian_two_layer(X, y, Xt, gamma0=1.0, beta=1.0, samples=2000, max_iter=1),
+             "max_iter")],
+        "lmech.theory.adaptive_kernel.transfer_two_layer": [
+            ("two couplings", lambda: ak.transfer_two_layer(X, y, X[::-1], y, Xt, y[:2], couplings=(0.0, 5.0),
+                                                            max_steps=2000, tol=1e-3, **wd), "converged"),
+            ("too few steps", lambda: ak.transfer_two_layer(X, y, X, y, Xt, couplings=1.0, max_steps=3, **wd), "max_iter")],
     }
 
 
