@@ -11,8 +11,9 @@ bootstrap resamples; one claim instead of a family for ``reproduce``). Every ove
 listed there, nothing else changes (backend, jobs, output folders stay as written). The
 commands as written run under ``-m slow``, except ``reproduce --full`` of every claim (hours;
 parsed only). Input files a command reads (``runs.csv``, ``curve.csv``, ``X.npy``/``y.npy``, ``data.csv``,
-the model factory module ``mynets.py``) and stores a command
-reads (``report``, ``results``) are made first by the fixtures below.
+the model factory module ``mynets.py``), stores a command
+reads (``report``, ``results``) and the ``prediction.json`` of ``schedule --from-prediction`` are
+made first by the fixtures below.
 """
 from __future__ import annotations
 
@@ -127,8 +128,15 @@ def _write_inputs(folder: Path) -> None:
 
 
 def _prepare(command: str, folder: Path) -> None:
-    """Stores that ``report`` / ``results`` read (made cheaply, in-process)."""
+    """Stores that ``report`` / ``results`` read and the prediction ``schedule --from-prediction``
+    reads (made cheaply, in-process)."""
     argv = shlex.split(command)
+    if argv[1] == "schedule" and "--from-prediction" in argv:
+        _write_inputs(folder)
+        out = str(Path(argv[argv.index("--from-prediction") + 1]).parent)
+        assert main(["predict", "--X", "X.npy", "--y", "y.npy", "--bootstrap", "0", "--no-check", "--no-plot",
+                     "--out", out]) == 0
+        return
     if argv[1] not in ("report", "results"):
         return
     out = argv[argv.index("--out") + 1]
