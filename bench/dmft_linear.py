@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import Recorder, add_json_argument  # noqa: E402
 from _timing import interleaved  # noqa: E402
 
-from lmech.claims.dmft_linear_rules import _task  # noqa: E402
+from lmech.sim.mean_field import sphere_regression_task as _task  # noqa: E402
 from lmech.sim.learning_rules import train_learning_rule  # noqa: E402
 from lmech.sim.mean_field import train_mean_field  # noqa: E402
 from lmech.theory.dmft.deep_linear import deep_linear  # noqa: E402
