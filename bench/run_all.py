@@ -155,6 +155,8 @@ def run_one(name: str, script: Path, args: list[str], timeout: float | None = No
                          stderr_tail="\n".join(lines[-15:]))
             return entry
         data = json.loads(out.read_text())
+    if not isinstance(data, dict) or not {"ratios", "measures", "skipped", "details"} & set(data):
+        data = {"details": data}  # a script's own format (not bench/_results.py's): kept, not compared
     if name.startswith(f"{TVS}/"):
         data = _strip_family(data, name.split("/", 1)[1])
     entry.update(status="ok", **data)

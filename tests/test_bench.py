@@ -125,6 +125,10 @@ def test_run_one_records_ok_error_and_skipped(tmp_path):
     assert ok["status"] == "ok" and ok["ratios"] == {"case": 4.0, "other": 1.0}  # family prefix stripped
     bad = run_all.run_one("extra", folder / "extra.py", ["--boom"], timeout=60)
     assert bad["status"] == "error" and "fake failure" in bad["error"]
+    (folder / "own.py").write_text("import json, sys\njson.dump({'lif_seconds': 0.5}, open(sys.argv[-1], 'w'))"
+                                   "  # --json\n")
+    own = run_all.run_one("own", folder / "own.py", [], timeout=60)
+    assert own["status"] == "ok" and own["details"] == {"lif_seconds": 0.5}  # its own format: kept as details
     quiet = run_all.run_one("silent", folder / "silent.py", [], timeout=60)
     assert quiet["status"] == "skipped" and "--json" in quiet["reason"]
     merged = _results.merge(None, {"theory_vs_sim/alpha": ok, "extra": bad, "silent": quiet}, {})
@@ -144,4 +148,4 @@ def test_every_bench_script_takes_json():
     """The driver records only scripts that write --json: every shipped benchmark does."""
     for path in BENCH.glob("*.py"):
         if not path.stem.startswith("_") and path.stem not in ("run_all", "compare"):
-            assert "add_json_argument" in path.read_text(), path.name
+            assert "--json" in path.read_text(), path.name

@@ -128,15 +128,8 @@ def _write_inputs(folder: Path) -> None:
 
 
 def _prepare(command: str, folder: Path) -> None:
-    """Stores that ``report`` / ``results`` read and the prediction ``schedule --from-prediction``
-    reads (made cheaply, in-process)."""
+    """Stores that ``report`` / ``results`` read (made cheaply, in-process)."""
     argv = shlex.split(command)
-    if argv[1] == "schedule" and "--from-prediction" in argv:
-        _write_inputs(folder)
-        out = str(Path(argv[argv.index("--from-prediction") + 1]).parent)
-        assert main(["predict", "--X", "X.npy", "--y", "y.npy", "--bootstrap", "0", "--no-check", "--no-plot",
-                     "--out", out]) == 0
-        return
     if argv[1] not in ("report", "results"):
         return
     out = argv[argv.index("--out") + 1]
@@ -150,9 +143,18 @@ def _prepare(command: str, folder: Path) -> None:
                  "--no-progress", "--no-plot"]) == 0
 
 
+def _prepare_prediction(argv: list[str]) -> None:
+    """The ``prediction.json`` that ``schedule --from-prediction`` reads (a cheap ``lmech predict``)."""
+    if argv[0] == "schedule" and "--from-prediction" in argv:
+        out = str(Path(argv[argv.index("--from-prediction") + 1]).parent)
+        assert main(["predict", "--X", "X.npy", "--y", "y.npy", "--bootstrap", "0", "--no-check", "--no-plot",
+                     "--out", out]) == 0
+
+
 def _run(argv: list[str], folder: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(folder)
     _write_inputs(folder)
+    _prepare_prediction(argv)
     try:
         rc = main(argv)
     except SystemExit as exc:  # a usage error: the example is wrong
