@@ -144,6 +144,8 @@ def run_one(name: str, script: Path, args: list[str], timeout: float | None = No
             entry.update(status="error", seconds=time.perf_counter() - t0, error=f"timed out after {timeout:g} s",
                          stderr_tail=(exc.stderr or b"")[-2000:].decode(errors="replace")
                          if isinstance(exc.stderr, bytes) else (exc.stderr or "")[-2000:])
+            if out.is_file():  # what the script recorded before it was stopped
+                entry.update(_entry_data(name, out))
             return entry
         entry["seconds"] = round(time.perf_counter() - t0, 2)
         if proc.stderr:
@@ -154,13 +156,21 @@ def run_one(name: str, script: Path, args: list[str], timeout: float | None = No
                          error=lines[-1] if lines else f"exit status {proc.returncode}, no --json output",
                          stderr_tail="\n".join(lines[-15:]))
             return entry
-        data = json.loads(out.read_text())
+        data = _entry_data(name, out)
+    entry.update(status="ok", **data)
+    return entry
+
+
+def _entry_data(name: str, path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        return {"details": {"unreadable_json": str(exc)}}
     if not isinstance(data, dict) or not {"ratios", "measures", "skipped", "details"} & set(data):
         data = {"details": data}  # a script's own format (not bench/_results.py's): kept, not compared
     if name.startswith(f"{TVS}/"):
         data = _strip_family(data, name.split("/", 1)[1])
-    entry.update(status="ok", **data)
-    return entry
+    return data
 
 
 def main(argv=None) -> int:

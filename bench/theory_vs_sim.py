@@ -47,6 +47,7 @@ def main(argv=None) -> dict:
             print(f"{fam:<12} {name:<34} {t_theory:>10.4f} {t_sim:>10.3f} {t_sim / t_theory:>11.1f}", flush=True)
             rec.ratio(f"{fam}/{name}", t_sim / t_theory)
             rec.detail(f"{fam}/{name}", {"theory_s": t_theory, "sim_s": t_sim})
+            rec.write(args.json)  # after every case: a run stopped by a timeout keeps what finished
     rec.detail("repeats", args.repeats)
     rec.detail("threads", args.threads)
     rec.write(args.json)

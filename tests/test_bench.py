@@ -131,6 +131,10 @@ def test_run_one_records_ok_error_and_skipped(tmp_path):
     assert own["status"] == "ok" and own["details"] == {"lif_seconds": 0.5}  # its own format: kept as details
     quiet = run_all.run_one("silent", folder / "silent.py", [], timeout=60)
     assert quiet["status"] == "skipped" and "--json" in quiet["reason"]
+    (folder / "slow.py").write_text("import json, sys, time\njson.dump({'ratios': {'first': 2.0}}, "
+                                    "open(sys.argv[-1], 'w'))  # --json\ntime.sleep(60)\n")
+    slow = run_all.run_one("slow", folder / "slow.py", [], timeout=3)
+    assert slow["status"] == "error" and "timed out" in slow["error"] and slow["ratios"] == {"first": 2.0}
     merged = _results.merge(None, {"theory_vs_sim/alpha": ok, "extra": bad, "silent": quiet}, {})
     assert merged["ratios"] == {"theory_vs_sim/alpha/case": 4.0, "theory_vs_sim/alpha/other": 1.0}
     assert set(merged["skipped"]) == {"extra", "silent"}
