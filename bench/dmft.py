@@ -10,7 +10,10 @@
    ``deep`` (L = 2) against T, P and S, with fitted log-log exponents (expected: two-layer
    ~ S^1 T^1 and between P^1 and P^2; deep ~ T^2-T^3 from the pathwise Jacobian).
 
-    python bench/dmft.py [--quick] [--threads 1] [--only ensemble|scaling] [--clock wall|cpu]
+    python bench/dmft.py [--quick] [--threads 1] [--only ensemble|scaling] [--clock wall|cpu] [--json PATH]
+
+``--json PATH`` also writes the ensemble/solver ratios per width (``ensemble/N=<N>``), the solver
+error and the fitted cost exponents (``scaling/<solver>/<variable>``) as data (bench/_results.py).
 
 Timings are medians (interleaved where two things are compared) of wall-clock time, or with
 ``--clock cpu`` of this process's CPU time (with ``--threads 1`` that is the work done, which
@@ -29,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from _results import Recorder, add_json_argument  # noqa: E402
 from _timing import CLOCKS, interleaved  # noqa: E402
 from lmech.sim.mean_field import sphere_regression_task as _sphere_task  # noqa: E402
 from lmech.results import ConvergenceWarning  # noqa: E402
@@ -48,7 +52,7 @@ def _rel(a, b):
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
-def solver_vs_ensemble(quick: bool) -> None:
+def solver_vs_ensemble(quick: bool, rec: Recorder) -> None:
     X, y, _, _ = _sphere_task(8, 0, 10)
     kw = dict(gamma0=1.5, lr=0.1, steps=100)
     t0 = CLOCKS[_CLOCK]()
@@ -64,6 +68,8 @@ def solver_vs_ensemble(quick: bool) -> None:
     print(f"reference DMFT ({ref.samples} samples x {ref.iterations} sweeps): {t_ref:.1f} s, "
           f"MC error estimate {ref.mc_error:.2e}")
     print(f"default solver (S = {S}): error vs reference eps = {eps:.4f}\n")
+    rec.measure("ensemble/solver_error", eps)
+    rec.detail("ensemble/reference", {"seconds": t_ref, "samples": ref.samples, "mc_error": ref.mc_error})
     print(f"{'width':>7} {'bias':>8} {'E needed':>9} {'ens. err':>9} {'solver s':>9} {'ensemble s':>11} {'ens/solver':>11}")
     max_E = 64 if quick else 256
     for N in (256, 1024, 4096) if quick else (256, 1024, 4096, 16384):
@@ -82,6 +88,9 @@ def solver_vs_ensemble(quick: bool) -> None:
                 break
         if need is None:
             print(f"{N:>7} {bias:>8.4f} {'> ' + str(max_E):>9} {'-':>9} {'-':>9} {'-':>11} {'unreachable':>11}")
+            rec.measure(f"ensemble/N={N}/bias", bias)
+            rec.skip(f"ensemble/N={N}", f"no ensemble of up to {max_E} networks reaches the solver's error {eps:.4f} "
+                     f"(finite-width bias {bias:.4f})")
             continue
         E, err = need
 
@@ -90,6 +99,9 @@ def solver_vs_ensemble(quick: bool) -> None:
 
         t_sol, t_ens = _timed([solve, ensemble], repeats=1 if quick else 3)
         print(f"{N:>7} {bias:>8.4f} {E:>9} {err:>9.4f} {t_sol:>9.2f} {t_ens:>11.2f} {t_ens / t_sol:>11.2f}")
+        rec.ratio(f"ensemble/N={N}", t_ens / t_sol)
+        rec.measure(f"ensemble/N={N}/bias", bias)
+        rec.detail(f"ensemble/N={N}", {"networks": E, "error": err, "solver_s": t_sol, "ensemble_s": t_ens})
     print()
 
 
@@ -101,13 +113,16 @@ def _per_sweep(fn, sweeps: int) -> float:
     return (CLOCKS[_CLOCK]() - t0) / (sweeps + 1)
 
 
-def _fit(name: str, xs, ts) -> None:
+def _fit(name: str, xs, ts, rec: Recorder | None = None, key: str = "") -> None:
     slope = np.polyfit(np.log(xs), np.log(ts), 1)[0]
     cells = "  ".join(f"{x:g}: {t * 1e3:8.1f} ms" for x, t in zip(xs, ts))
     print(f"  {name:<10} {cells}   exponent {slope:+.2f}")
+    if rec is not None:
+        rec.measure(key, slope)
+        rec.detail(key, {"x": list(xs), "seconds_per_sweep": list(ts)})
 
 
-def scaling(quick: bool) -> None:
+def scaling(quick: bool, rec: Recorder) -> None:
     sweeps = 2 if quick else 4
     print("two_layer: seconds per sweep (fixed sweep count)")
     X8, y8, _, _ = _sphere_task(8, 0, 10)
@@ -116,14 +131,14 @@ def scaling(quick: bool) -> None:
     for P in Ps:
         X, y, _, _ = _sphere_task(P, 0, 10)
         ts.append(_per_sweep(lambda **k: two_layer(X, y, gamma0=1.5, lr=0.1, steps=50, samples=10000, **k), sweeps))
-    _fit("P", Ps, ts)
+    _fit("P", Ps, ts, rec, "scaling/two_layer/P")
     Ts = [25, 50, 100, 200]
     ts = [_per_sweep(lambda **k: two_layer(X8, y8, gamma0=1.5, lr=10 / T, steps=T, samples=10000, **k), sweeps)
           for T in Ts]
-    _fit("T", Ts, ts)
+    _fit("T", Ts, ts, rec, "scaling/two_layer/T")
     Ss = [5000, 10000, 20000, 40000]
     ts = [_per_sweep(lambda **k: two_layer(X8, y8, gamma0=1.5, lr=0.1, steps=50, samples=S, **k), sweeps) for S in Ss]
-    _fit("samples", Ss, ts)
+    _fit("samples", Ss, ts, rec, "scaling/two_layer/samples")
 
     print("deep (L = 2): seconds per sweep (fixed sweep count, no continuation)")
     X4, y4, _, _ = _sphere_task(4, 0, 8)
@@ -131,37 +146,42 @@ def scaling(quick: bool) -> None:
     Ts = [5, 10, 20] if quick else [5, 10, 20, 40]
     ts = [_per_sweep(lambda **k: deep(X4, y4, lr=4.0 / T, steps=T, samples=2000, response_samples=500, **dkw, **k),
                      sweeps) for T in Ts]
-    _fit("T", Ts, ts)
+    _fit("T", Ts, ts, rec, "scaling/deep/T")
     Ps = [2, 4, 8]
     ts = []
     for P in Ps:
         X, y, _, _ = _sphere_task(P, 0, 8)
         ts.append(_per_sweep(lambda **k: deep(X, y, lr=0.2, steps=10, samples=2000, response_samples=500, **dkw, **k),
                              sweeps))
-    _fit("P", Ps, ts)
+    _fit("P", Ps, ts, rec, "scaling/deep/P")
     Ss = [1000, 2000, 4000, 8000]
     ts = [_per_sweep(lambda **k: deep(X4, y4, lr=0.2, steps=10, samples=S, response_samples=S // 4, **dkw, **k),
                      sweeps) for S in Ss]
-    _fit("samples", Ss, ts)
+    _fit("samples", Ss, ts, rec, "scaling/deep/samples")
     print()
 
 
-def main() -> None:
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a minute or two)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", choices=["ensemble", "scaling"], default=None)
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="wall-clock time or this process's CPU time (use with --threads 1 on a busy machine)")
-    args = ap.parse_args()
+    add_json_argument(ap)
+    args = ap.parse_args(argv)
+    rec = Recorder()
     torch.set_num_threads(args.threads)
     global _CLOCK
     _CLOCK = args.clock
     print(f"clock: {args.clock}, threads: {args.threads}")
     if args.only in (None, "ensemble"):
-        solver_vs_ensemble(args.quick)
+        solver_vs_ensemble(args.quick, rec)
     if args.only in (None, "scaling"):
-        scaling(args.quick)
+        scaling(args.quick, rec)
+    rec.detail("settings", {"clock": args.clock, "threads": args.threads, "quick": args.quick})
+    rec.write(args.json)
+    return rec.to_dict()
 
 
 if __name__ == "__main__":
