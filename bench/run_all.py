@@ -43,6 +43,7 @@ SCRIPTS = {
     "param_overhead": ([], ["--repeats", "5", "--steps", "5"]),
     "dmft": ([], ["--quick"]),
     "dmft_linear": ([], ["--quick", "--repeats", "1"]),
+    "spiking": ([], ["--quick"]),
 }
 TVS = "theory_vs_sim"
 TVS_ARGS = ([], ["--repeats", "1"])
