@@ -5,7 +5,7 @@ This measures what the issue asks of the simulator instead: 400 LIF neurons for 
 per trial (target: well under a second on one core), and one PSPM epoch (two networks
 simulated, spikes paired, weights updated).
 
-    python bench/spiking.py [--repeats N]
+    python bench/spiking.py [--repeats N] [--quick] [--json PATH]
 """
 from __future__ import annotations
 
