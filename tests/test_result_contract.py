@@ -311,10 +311,13 @@ def _cases():
             ("lr far too large", lambda: dmft.deep_linear(X, y, depth=1, gamma0=1.0, lr=20.0, steps=50),
              "diverged")],
         "lmech.theory.dmft.sampling.two_layer": [
-            ("tanh", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=2000, max_sweeps=20,
-                                            average=2), "converged"),
+            ("forward", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=1024), "closed_form"),
+            ("forward, lr far too large", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=60.0, steps=30, samples=256),
+             "diverged"),
+            ("iterate", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=2000, max_sweeps=20,
+                                               average=2, method="iterate", replicas=1), "converged"),
             ("one sweep", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=2000, max_sweeps=1,
-                                                 average=2), "max_iter")],
+                                                 average=2, method="iterate"), "max_iter")],
         "lmech.theory.dmft.sampling.deep": [
             ("depth 2", lambda: dmft.deep(X, y, depth=2, gamma0=1.0, lr=0.3, steps=3, samples=500,
                                           response_samples=100, max_sweeps=10, average=2), "converged")],

@@ -91,51 +91,10 @@ _LAZY_GAMMA0 = 1e-6
 _WINDOW_AVG = 3  # sweeps averaged in the convergence test (the floor estimate is noisy)
 
 
-def _tanh(h):
-    return torch.tanh(h)
-
-
-def _tanh_d(h):
-    return 1.0 - torch.tanh(h) ** 2
-
-
-def _tanh_dd(h):
-    t = torch.tanh(h)
-    return -2.0 * t * (1.0 - t * t)
-
-
-def _relu_d(h):
-    return (h > 0).to(h.dtype)
-
-
-def _erf_d(h):
-    return (2.0 / math.sqrt(math.pi)) * torch.exp(-h * h)
-
-
-def _erf_dd(h):
-    return -2.0 * h * _erf_d(h)
-
-
-def _identity(h):
-    return h
-
-
-def _ones(h):
-    return torch.ones_like(h)
-
-
-def _zeros(h):
-    return torch.zeros_like(h)
-
-
-#: name -> (phi, phi', phi'', smooth). Pathwise responses need phi'' (deep nets only);
-#: ReLU's phi'' is a Dirac delta that a pathwise derivative cannot see.
-DMFT_ACTIVATIONS = {
-    "tanh": (_tanh, _tanh_d, _tanh_dd, True),
-    "erf": (torch.erf, _erf_d, _erf_dd, True),
-    "linear": (_identity, _ones, _zeros, True),
-    "relu": (torch.relu, _relu_d, _zeros, False),
-}
+#: name -> (phi, phi', phi'', smooth), from :data:`lmech.nonlinearities.NONLINEARITIES`. Pathwise
+#: responses need phi'' (deep nets only); ReLU's phi'' is a Dirac delta that a pathwise derivative
+#: cannot see.
+DMFT_ACTIVATIONS = {name: (nl.phi, nl.dphi, nl.ddphi, nl.smooth) for name, nl in NONLINEARITIES.items()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -857,7 +816,7 @@ def _combine(pb: _Problem, reps: list[dict]) -> tuple[dict, dict, float]:
     R = len(reps)
     mean = {k: np.mean([r[k] for r in reps], axis=0) for k in reps[0] if k not in ("train_loss", "test_loss")}
     mean["train_loss"] = 0.5 * np.mean(mean["residuals"] ** 2, axis=-1)
-    if "f_test" in mean:
+    if "f_test" in mean and pb.y_test is not None:
         mean["test_loss"] = 0.5 * np.mean((pb.y_test.numpy() - mean["f_test"]) ** 2, axis=-1)
     se: dict = {}
     mc = float("nan")
