@@ -64,6 +64,9 @@ def _public_functions() -> dict:
 NOT_SOLVERS = {
     # plain array of a linear recursion (the lazy-limit reference; exact, no iteration to report)
     "lmech.theory.dmft.lazy.static_kernel_gd": "closed-form array",
+    "lmech.theory.dmft.particles.two_layer_particles": "raw per-replica tensors (typed result: dmft.two_layer)",
+    "lmech.theory.dmft.particles.gaussian_points": "array of quadrature points",
+    "lmech.theory.dmft.responses.pathwise_responses": "response tensor (building block of dmft.deep)",
     # exact counting / closed-form probabilities (plain numbers or arrays)
     "lmech.theory.capacity.cover_count": "integer count",
     "lmech.theory.capacity.separable_fraction": "closed-form array",
