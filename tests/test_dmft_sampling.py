@@ -75,7 +75,7 @@ def test_two_layer_lazy_limit_is_static_ntk(gamma0):
 
 def test_deep_lazy_limit_is_static_ntk():
     X, y = _data(5, 8)
-    r = deep(X, y, depth=2, gamma0=0.0, lr=0.4, steps=8, activation="erf", samples=20000,
+    r = deep(X, y, replicas=1, depth=2, gamma0=0.0, lr=0.4, steps=8, activation="erf", samples=20000,
              response_samples=200, seed=2)
     K = ntk_mlp(X, depth=2, activation="erf", weight_var=1.0, bias_var=0.0)
     assert r.dynamics == "flow"  # gamma0 = 0 uses the kernel closure (exact for a static kernel)
@@ -100,7 +100,7 @@ def test_linear_pathwise_responses_equal_deep_linear_closed_form(linear_case, dy
     X, y, kw, exact = linear_case
     if dynamics == "flow":
         exact = deep_linear(X, y, two_time=True, dynamics="flow", **kw)
-    r = deep(X, y, activation="linear", dynamics=dynamics, samples=20000, response_samples=64,
+    r = deep(X, y, replicas=1, activation="linear", dynamics=dynamics, samples=20000, response_samples=64,
              seed=3, **kw)
     assert r.converged
     tt, ex = r.two_time, exact.two_time
@@ -124,8 +124,8 @@ def test_responses_matter(linear_case):
     """Dropping the responses (gradient independence) is wrong by far more than the MC error."""
     X, y, kw, _ = linear_case
     exact = deep_linear(X, y, dynamics="flow", **kw)
-    with_r = deep(X, y, activation="linear", dynamics="flow", samples=10000, response_samples=64, seed=3, **kw)
-    without = deep(X, y, activation="linear", responses=False, samples=10000, seed=3, **kw)
+    with_r = deep(X, y, replicas=1, activation="linear", dynamics="flow", samples=10000, response_samples=64, seed=3, **kw)
+    without = deep(X, y, replicas=1, activation="linear", responses=False, samples=10000, seed=3, **kw)
     e_with, e_without = _rel(with_r.f_train, exact.f_train), _rel(without.f_train, exact.f_train)
     assert e_without > 0.03  # measured 6.0%
     assert e_without > 5 * e_with  # measured e_with 0.1-0.3%
@@ -136,7 +136,7 @@ def test_deep_depth1_equals_two_layer():
     X, y = _data(5, 8)
     kw = dict(gamma0=1.5, lr=0.2, steps=15, samples=20000)
     a = two_layer(X, y, seed=4, **kw)
-    b = deep(X, y, depth=1, seed=5, **kw)  # independent draws
+    b = deep(X, y, replicas=1, depth=1, seed=5, **kw)  # independent draws
     assert a.converged and b.converged
     assert _rel(b.residuals, a.residuals) < 0.01  # measured 0.04-0.06%
     assert _rel(b.ntk, a.ntk) < 0.015  # measured 0.2-0.3%
@@ -188,7 +188,7 @@ def test_width_scaling_regression(two_layer_case):
 def test_deep_tanh_matches_networks():
     X, y = _data(3, 8)
     kw = dict(depth=2, gamma0=1.5, lr=0.3, steps=10)
-    theory = deep(X, y, samples=8000, response_samples=1000, seed=0, **kw)
+    theory = deep(X, y, replicas=1, samples=8000, response_samples=1000, seed=0, **kw)
     run = train_mean_field(X, y, width=1024, seeds=range(6), track_kernels=False, **kw)
     assert theory.converged
     # measured (3 draws): ensemble 0.4-0.5%, loss curve 0.25-0.6%
@@ -311,7 +311,7 @@ def test_fuzz_deep(P, steps, gamma0, seed):
     X, y = rng.standard_normal((P, 3)), rng.standard_normal(P)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        r = deep(X, y, depth=2, gamma0=gamma0, lr=0.2, steps=steps, samples=64, response_samples=8,
+        r = deep(X, y, replicas=1, depth=2, gamma0=gamma0, lr=0.2, steps=steps, samples=64, response_samples=8,
                  max_sweeps=3, average=2, seed=seed)
     assert np.all(np.isfinite(r.residuals)) and r.residuals.shape == (steps + 1, P)
     np.testing.assert_allclose(r.residuals[0], y)
@@ -422,7 +422,7 @@ def test_deep_standard_errors_match_the_seed_spread():
     Measured ratio per field: 0.68-1.27 (12 seeds); for comparison the half-sample batch means
     this replaced measured 1.4-4x below the seed spread."""
     X, y, base = _se_case()
-    runs = [deep(X, y, depth=2, steps=4, samples=800, response_samples=200, seed=s, **base) for s in range(10)]
+    runs = [deep(X, y, depth=2, steps=4, samples=400, response_samples=100, seed=s, **base) for s in range(10)]
     for key, ratio in _spread_over_stderr(runs).items():
         assert 0.5 < ratio < 1.8, (key, ratio)
     with pytest.warns(ConvergenceWarning):  # 3 sweeps
