@@ -67,6 +67,7 @@ NOT_SOLVERS = {
     "lmech.theory.dmft.particles.two_layer_particles": "raw per-replica tensors (typed result: dmft.two_layer)",
     "lmech.theory.dmft.particles.gaussian_points": "array of quadrature points",
     "lmech.theory.dmft.responses.pathwise_responses": "response tensor (building block of dmft.deep)",
+    "lmech.theory.dmft.state.combine": "elementwise map over an iteration state (not a solver)",
     # exact counting / closed-form probabilities (plain numbers or arrays)
     "lmech.theory.capacity.cover_count": "integer count",
     "lmech.theory.capacity.separable_fraction": "closed-form array",

@@ -8,14 +8,15 @@ import torch
 
 from lmech.theory.dmft._common import _edge_index, _gd_remainder, _Problem, _psd_sqrt, _residual_recursion
 from lmech.theory.dmft.responses import pathwise_responses
+from lmech.theory.dmft.state import DMFTState, LayerState
 
 __all__: list[str] = []
 
 
 class _Deep:
-    """General L: two-time kernels ``Phi{l}``, ``G{l}`` as (T1 M, T1 M) matrices, pathwise
-    responses ``A{l}`` (l < L) and ``B{l}`` (l > 1) as (T1, M, T1, P) (responses to sources at
-    test points vanish), and for discrete GD the remainder ``rho`` (T1, M)."""
+    """General L: per layer (:class:`LayerState`) two-time kernels ``Phi``, ``G`` as (T1 M, T1 M)
+    matrices, pathwise responses ``A`` (l < L) and ``B`` (l > 1) as (T1, M, T1, P) (responses to
+    sources at test points vanish), and for discrete GD the remainder ``rho`` (T1, M)."""
 
     def __init__(self, pb: _Problem, samples: int, response_samples: int, responses: bool,
                  jacobian_memory: float, gen: torch.Generator):
@@ -25,43 +26,36 @@ class _Deep:
         self.sqKx = _psd_sqrt(pb.Kx)
 
     # -- bookkeeping
-    def keys(self):
-        L = self.pb.depth
-        ks = [f"Phi{l}" for l in range(1, L + 1)] + [f"G{l}" for l in range(1, L + 1)]
-        ks += [f"A{l}" for l in range(1, L)] + [f"B{l}" for l in range(2, L + 1)]
-        return tuple(ks + (["rho"] if self.pb.dynamics == "gd" else []))
+    def monitored(self, st: DMFTState) -> list[torch.Tensor]:
+        assert st.delta is not None
+        return [ly.Phi for ly in st.layers] + [ly.G for ly in st.layers] + [st.delta]
 
-    def monitor(self):
-        L = self.pb.depth
-        return tuple([f"Phi{l}" for l in range(1, L + 1)] + [f"G{l}" for l in range(1, L + 1)] + ["delta"])
-
-    def ntk(self, st: dict) -> torch.Tensor:
-        pb, L, M = self.pb, self.pb.depth, self.pb.M
-        T1 = st["Phi1"].shape[0] // M
+    def ntk(self, st: DMFTState) -> torch.Tensor:
+        pb, M = self.pb, self.pb.M
+        T1 = st.layers[0].Phi.shape[0] // M
         idx = torch.arange(T1)
 
         def eq(C):
             return C.reshape(T1, M, T1, M)[idx, :, idx, :]
 
-        K = eq(st[f"Phi{L}"]).clone()
+        K = eq(st.layers[-1].Phi).clone()
         prev = pb.Kx.expand(T1, M, M)
-        for l in range(1, L + 1):
-            K = K + eq(st[f"G{l}"]) * prev
-            prev = eq(st[f"Phi{l}"])
+        for ly in st.layers:
+            K = K + eq(ly.G) * prev
+            prev = eq(ly.Phi)
         return K
 
-    def closure(self, st: dict) -> dict:
-        st = dict(st)
-        st["ntk"] = self.ntk(st)
-        st["delta"], st["ftest"] = _residual_recursion(st["ntk"], st.get("rho"), self.pb.y, self.pb.lr, self.pb.P)
-        return st
+    def closure(self, st: DMFTState) -> DMFTState:
+        ntk = self.ntk(st)
+        delta, ftest = _residual_recursion(ntk, st.rho, self.pb.y, self.pb.lr, self.pb.P)
+        return DMFTState(layers=st.layers, rho=st.rho, ntk=ntk, delta=delta, ftest=ftest)
 
     @staticmethod
     def _static(C: torch.Tensor, T1: int) -> torch.Tensor:
         M = C.shape[0]
         return C.reshape(1, M, 1, M).expand(T1, M, T1, M).reshape(T1 * M, T1 * M).clone()
 
-    def initial_state(self, T1: int) -> dict:
+    def initial_state(self, T1: int) -> DMFTState:
         """Static (lazy) ansatz: the t = 0 NNGP / gradient recursion by Monte Carlo."""
         pb, L, M = self.pb, self.pb.depth, self.pb.M
         S0 = max(self.S, 20000)
@@ -78,79 +72,82 @@ class _Deep:
         for l in range(L - 1, -1, -1):
             Gn = Gn * (dps[l].T @ dps[l] / S0)
             Gs[l] = Gn
-        st = {}
-        for l in range(1, L + 1):
-            st[f"Phi{l}"] = self._static(Phis[l - 1], T1)
-            st[f"G{l}"] = self._static(Gs[l - 1], T1)
-        for l in range(1, L):
-            st[f"A{l}"] = torch.zeros(T1, M, T1, pb.P, dtype=torch.float64)
-        for l in range(2, L + 1):
-            st[f"B{l}"] = torch.zeros(T1, M, T1, pb.P, dtype=torch.float64)
-        if pb.dynamics == "gd":
-            st["rho"] = torch.zeros(T1, M, dtype=torch.float64)
-        return self.closure(st)
 
-    def extend(self, st: dict, T1: int) -> dict:
+        def zero():
+            return torch.zeros(T1, M, T1, pb.P, dtype=torch.float64)
+
+        layers = [LayerState(Phi=self._static(Phis[i], T1), G=self._static(Gs[i], T1),
+                             A=zero() if i < L - 1 else None, B=zero() if i > 0 else None) for i in range(L)]
+        rho = torch.zeros(T1, M, dtype=torch.float64) if pb.dynamics == "gd" else None
+        return self.closure(DMFTState(layers=layers, rho=rho))
+
+    def extend(self, st: DMFTState, T1: int) -> DMFTState:
         """Grow the window: kernels edge-replicated, responses and rho zero-padded."""
         M, P = self.pb.M, self.pb.P
-        n = st["Phi1"].shape[0] // M
+        n = st.layers[0].Phi.shape[0] // M
         idx = _edge_index(n, T1)
-        new = {}
-        for k in self.keys():
-            v = st[k]
-            if k.startswith(("Phi", "G")):
-                new[k] = v.reshape(n, M, n, M)[idx][:, :, idx].reshape(T1 * M, T1 * M).clone()
-            elif k.startswith(("A", "B")):
-                R = torch.zeros(T1, M, T1, P, dtype=torch.float64)
-                R[:n, :, :n] = v
-                new[k] = R
-            else:  # rho
-                R = torch.zeros(T1, M, dtype=torch.float64)
-                R[: n - 1] = v[: n - 1]
-                new[k] = R
-        return self.closure(new)
 
-    def result_kernels(self, st: dict):
-        L, M = self.pb.depth, self.pb.M
-        T1 = st["Phi1"].shape[0] // M
+        def kern(C):
+            return C.reshape(n, M, n, M)[idx][:, :, idx].reshape(T1 * M, T1 * M).clone()
+
+        def resp(R):
+            if R is None:
+                return None
+            out = torch.zeros(T1, M, T1, P, dtype=torch.float64)
+            out[:n, :, :n] = R
+            return out
+
+        rho = None
+        if st.rho is not None:
+            rho = torch.zeros(T1, M, dtype=torch.float64)
+            rho[: n - 1] = st.rho[: n - 1]
+        layers = [LayerState(Phi=kern(ly.Phi), G=kern(ly.G), A=resp(ly.A), B=resp(ly.B)) for ly in st.layers]
+        return self.closure(DMFTState(layers=layers, rho=rho))
+
+    def result_kernels(self, st: DMFTState):
+        M = self.pb.M
+        T1 = st.layers[0].Phi.shape[0] // M
         idx = torch.arange(T1)
-        Phi = torch.stack([st[f"Phi{l}"].reshape(T1, M, T1, M)[idx, :, idx, :] for l in range(1, L + 1)], 1)
-        G = torch.stack([st[f"G{l}"].reshape(T1, M, T1, M)[idx, :, idx, :] for l in range(1, L + 1)], 1)
-        return st["ntk"], Phi, G
+        Phi = torch.stack([ly.Phi.reshape(T1, M, T1, M)[idx, :, idx, :] for ly in st.layers], 1)
+        G = torch.stack([ly.G.reshape(T1, M, T1, M)[idx, :, idx, :] for ly in st.layers], 1)
+        return st.ntk, Phi, G
 
     # -- single-site process of one layer
-    def _memory_kernels(self, st: dict, l: int, T1: int):
+    def _memory_kernels(self, st: DMFTState, l: int, T1: int):
         """Ch = A^{l-1} + c 1[s<t] Phi^{l-1} Delta and Dz = B^{l+1} + c 1[s<t] G^{l+1} Delta as
         (T1, M, T1, P); None for the first layer's Ch (c Kx Delta, time-independent kernel)
         and for the readout layer's Dz (c Delta, the same at every point)."""
         pb, L, M, P = self.pb, self.pb.depth, self.pb.M, self.pb.P
         c = pb.lr * pb.gamma0 / P
         mask = torch.tril(torch.ones(T1, T1, dtype=torch.float64), -1).reshape(T1, 1, T1, 1)
-        dl = st["delta"].reshape(1, 1, T1, P)
+        assert st.delta is not None
+        dl = st.delta.reshape(1, 1, T1, P)
         Ch = Dz = None
         if l > 1:
-            Ch = c * mask * st[f"Phi{l - 1}"].reshape(T1, M, T1, M)[..., :P] * dl
-            if self.responses:
-                Ch = Ch + st[f"A{l - 1}"]
+            below = st.layers[l - 2]
+            Ch = c * mask * below.Phi.reshape(T1, M, T1, M)[..., :P] * dl
+            if self.responses and below.A is not None:
+                Ch = Ch + below.A
         if l < L:
-            Dz = c * mask * st[f"G{l + 1}"].reshape(T1, M, T1, M)[..., :P] * dl
-            if self.responses:
-                Dz = Dz + st[f"B{l + 1}"]
+            above = st.layers[l]
+            Dz = c * mask * above.G.reshape(T1, M, T1, M)[..., :P] * dl
+            if self.responses and above.B is not None:
+                Dz = Dz + above.B
         return Ch, Dz
 
-    def _sources(self, st: dict, l: int, T1: int, S: int):
+    def _sources(self, st: DMFTState, l: int, T1: int, S: int):
         """u^l ~ GP(0, Phi^{l-1}) (u^1 constant in time: (S, M)); r^l ~ GP(0, G^{l+1})
         (r^L = w(0), one scalar per sample: (S,))."""
         L, M = self.pb.depth, self.pb.M
         if l == 1:
             u = torch.randn(S, M, generator=self.gen, dtype=torch.float64) @ self.sqKx.T
         else:
-            R = _psd_sqrt(st[f"Phi{l - 1}"])
+            R = _psd_sqrt(st.layers[l - 2].Phi)
             u = (torch.randn(S, T1 * M, generator=self.gen, dtype=torch.float64) @ R.T).reshape(S, T1, M)
         if l == L:
             r = torch.randn(S, generator=self.gen, dtype=torch.float64)
         else:
-            R = _psd_sqrt(st[f"G{l + 1}"])
+            R = _psd_sqrt(st.layers[l].G)
             r = (torch.randn(S, T1 * M, generator=self.gen, dtype=torch.float64) @ R.T).reshape(S, T1, M)
         return u, r
 
@@ -201,13 +198,15 @@ class _Deep:
                     zeta = zeta + ph[:, :P] @ delta[t]
         return H, Z, zeta_hist
 
-    def sweep(self, st: dict):
+    def sweep(self, st: DMFTState) -> list[DMFTState]:
         pb, L, M, P, S = self.pb, self.pb.depth, self.pb.M, self.pb.P, self.S
-        delta = st["delta"]
+        delta = st.delta
+        assert delta is not None
         T1 = delta.shape[0]
         half = S // 2
         halves = (slice(0, half), slice(half, S))
-        ests: list[dict[str, Any]] = [{}, {}]
+        layers: list[list[LayerState]] = [[], []]
+        psis: list[torch.Tensor] = []
         for l in range(1, L + 1):
             Ch, Dz = self._memory_kernels(st, l, T1)
             u, r = self._sources(st, l, T1, S)
@@ -217,28 +216,27 @@ class _Deep:
             phf = ph.reshape(S, T1 * M)
             for i, sl in enumerate(halves):
                 n = sl.stop - sl.start
-                ests[i][f"Phi{l}"] = phf[sl].T @ phf[sl] / n
-                ests[i][f"G{l}"] = g[sl].T @ g[sl] / n
+                layers[i].append(LayerState(Phi=phf[sl].T @ phf[sl] / n, G=g[sl].T @ g[sl] / n))
             if l == L and pb.dynamics == "gd":
                 # f(t) = <z^L(t) phi(h^L(t))> / gamma0 with z^L = w0 + c zeta; the control
                 # variate w0 phi(u(t)) has mean zero exactly (w0 is independent of u) and
                 # removes the O(1) per-sample noise of w0 phi(h(t)) / gamma0
                 phu = pb.phi(u if u.dim() == 3 else u[:, None, :])
                 psi = r[:, None, None] * (ph - phu) / pb.gamma0 + (pb.lr / P) * zeta[..., None] * ph
-                for i, sl in enumerate(halves):
-                    ests[i]["_psi"] = psi[sl].mean(0)
+                psis = [psi[sl].mean(0) for sl in halves]
             for which, need in (("A", l < L), ("B", l > 1)):
                 if not need:
                     continue
                 if self.responses:
                     R = pathwise_responses(pb, H[: self.Sr], Z[: self.Sr], Ch, Dz, delta, T1, which, self.jac_floats)
                 else:
-                    R = st[f"{which}{l}"]
+                    R = getattr(st.layers[l - 1], which)
                 for i in range(2):
-                    ests[i][f"{which}{l}"] = R
+                    setattr(layers[i][l - 1], which, R)
+        ests = [DMFTState(layers=ly) for ly in layers]
         if pb.dynamics == "gd":
-            for e in ests:
-                e["rho"] = _gd_remainder(e.pop("_psi"), self.ntk(e), delta, pb.lr, P)
+            for e, ps in zip(ests, psis):
+                e.rho = _gd_remainder(ps, self.ntk(e), delta, pb.lr, P)
         return ests
 
 

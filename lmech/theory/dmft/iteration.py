@@ -9,18 +9,16 @@ import numpy as np
 import torch
 
 from lmech.theory.dmft._common import _Problem, _rel
+from lmech.theory.dmft.state import DMFTState, combine
 
 WINDOW_AVG = 3  # sweeps averaged in the convergence test (the floor estimate is noisy)
 
 __all__: list[str] = []
 
 
-def _mix(st: dict, new: dict, keys, beta: float) -> dict:
-    return {k: (1.0 - beta) * st[k] + beta * new[k] for k in keys}
-
-
-def _finite(st: dict) -> bool:
-    return all(bool(torch.isfinite(v).all()) for v in st.values())
+def _finite(st: DMFTState) -> bool:
+    extra = [x for x in (st.ntk, st.delta, st.ftest) if x is not None]
+    return all(bool(torch.isfinite(v).all()) for v in st.tensors() + extra)
 
 
 def _run(solver, pb: _Problem, *, damping, tol, max_sweeps, average, noise_factor, chunk,
@@ -31,7 +29,6 @@ def _run(solver, pb: _Problem, *, damping, tol, max_sweeps, average, noise_facto
     ``blocks`` the closed half-sample states of the final averaging (for standard errors)."""
     T1_full = pb.steps + 1
     beta = damping
-    keys = solver.keys()
     # stationary sweep-to-sweep change of a damped iteration driven by noise of size sigma
     floor_scale = beta * math.sqrt(2.0 / (2.0 - beta))
     if chunk is None:
@@ -50,9 +47,8 @@ def _run(solver, pb: _Problem, *, damping, tol, max_sweeps, average, noise_facto
     residual, floor = float("inf"), 0.0
 
     def blew_up(s):
-        return not _finite(s) or float(torch.sum(s["delta"] ** 2)) > 1e8 * max(y0, 1e-300)
+        return not _finite(s) or float(torch.sum(s.delta ** 2)) > 1e8 * max(y0, 1e-300)
 
-    monitor = solver.monitor()
     for wi, T1 in enumerate(windows):
         if wi > 0:
             st = solver.extend(st, T1)
@@ -60,13 +56,14 @@ def _run(solver, pb: _Problem, *, damping, tol, max_sweeps, average, noise_facto
         recent: list[Any] = []  # (changes, floors) per monitored key over the last sweeps of this window
         for _ in range(max_sweeps if final else sweeps_per_window):
             ests = solver.sweep(st)
-            halves = [solver.closure({k: e[k] for k in keys}) for e in ests]
-            new = solver.closure({k: 0.5 * (ests[0][k] + ests[1][k]) for k in keys})
-            changes = np.array([beta * _rel(new[k], st[k]) for k in monitor])
+            halves = [solver.closure(e) for e in ests]
+            new = solver.closure(combine(lambda a, b: 0.5 * (a + b), *ests))
+            changes = np.array([beta * _rel(a, b) for a, b in zip(solver.monitored(new), solver.monitored(st))])
             # Monte Carlo floor of the change: the half-sample difference / 2 is the noise of
             # the full-sample estimate; floor_scale turns it into the stationary change
-            floors = np.array([floor_scale * 0.5 * _rel(halves[0][k], halves[1][k]) for k in monitor])
-            st_next = solver.closure(_mix(st, new, keys, beta))
+            floors = np.array([floor_scale * 0.5 * _rel(a, b)
+                               for a, b in zip(solver.monitored(halves[0]), solver.monitored(halves[1]))])
+            st_next = solver.closure(combine(lambda a, b: (1.0 - beta) * a + beta * b, st, new))
             total += 1
             if blew_up(st_next):
                 diverged = True
@@ -88,21 +85,21 @@ def _run(solver, pb: _Problem, *, damping, tol, max_sweeps, average, noise_facto
         if diverged:
             break
     mc = float("nan")
-    blocks: list[dict] = []
+    blocks: list[DMFTState] = []
     if not diverged:
         # average fresh estimates at the fixed point (reduces the Monte Carlo error)
         acc, deltas = None, []
         for _ in range(average):
             ests = solver.sweep(st)
-            new = {k: 0.5 * (ests[0][k] + ests[1][k]) for k in keys}
-            deltas.append(solver.closure(new)["delta"])
-            blocks.extend(solver.closure({k: e[k] for k in keys}) for e in ests)
-            acc = new if acc is None else {k: acc[k] + new[k] for k in keys}
+            new = combine(lambda a, b: 0.5 * (a + b), *ests)
+            deltas.append(solver.closure(new).delta)
+            blocks.extend(solver.closure(e) for e in ests)
+            acc = new if acc is None else combine(torch.add, acc, new)
             total += 1
             if bar is not None:
                 bar.update(1)
         assert acc is not None  # average >= 1 (validated)
-        st_avg = solver.closure({k: v / average for k, v in acc.items()})
+        st_avg = solver.closure(combine(lambda a: a / average, acc))
         if blew_up(st_avg):
             diverged, converged = True, False
         else:
@@ -110,7 +107,7 @@ def _run(solver, pb: _Problem, *, damping, tol, max_sweeps, average, noise_facto
             if average > 1:
                 D = torch.stack(deltas)
                 mc = float(torch.linalg.vector_norm(D.std(0)) / math.sqrt(average)
-                           / max(float(torch.linalg.vector_norm(st["delta"])), 1e-300))
+                           / max(float(torch.linalg.vector_norm(st.delta)), 1e-300))
     if bar is not None:
         bar.close()
     if diverged:

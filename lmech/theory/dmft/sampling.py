@@ -63,6 +63,22 @@ Monte Carlo floor; the floor is estimated every sweep from two independent halve
 samples, the iteration is declared converged once the change is below ``tol`` or within
 ``noise_factor`` times that floor, and the reported order parameters are the average of
 ``average`` further sweeps' estimates.
+
+For ``L = 1`` the default is different and much cheaper: with one fixed sample of initial
+conditions the fixed point is reached by a single causal pass (``two_layer(method="forward")``,
+:mod:`lmech.theory.dmft.particles`), and randomized quasi-Monte Carlo replicas give the answer and
+its standard error. Standard errors of the iterations come from independent replicas
+(``replicas``) or, for one two-layer iteration, from batch means of the final sweeps.
+
+Layout: this module holds the result type and the public solvers; the pieces live in
+:mod:`lmech.theory.dmft._common` (validated problem, residual closure),
+:mod:`lmech.theory.dmft.particles` (forward two-layer pass, Sobol points),
+:mod:`lmech.theory.dmft.iteration` (damped fixed point, Monte Carlo floor, continuation) over
+the typed per-layer states of :mod:`lmech.theory.dmft.state`,
+:mod:`lmech.theory.dmft.two_layer_sweeps` and :mod:`lmech.theory.dmft.deep_sweeps` (per-sweep
+single-site processes) and :mod:`lmech.theory.dmft.responses` (pathwise response functions);
+the nonlinearities come from :data:`lmech.nonlinearities.NONLINEARITIES`, shared with the
+simulators.
 """
 from __future__ import annotations
 
@@ -80,6 +96,7 @@ from lmech.theory.dmft._common import DMFT_ACTIVATIONS, _Problem, _validate
 from lmech.theory.dmft.deep_sweeps import _Deep
 from lmech.theory.dmft.iteration import _run
 from lmech.theory.dmft.particles import two_layer_particles
+from lmech.theory.dmft.state import DMFTState
 from lmech.theory.dmft.two_layer_sweeps import _TwoLayer
 
 __all__ = ["SamplingDMFTResult", "two_layer", "deep", "DMFT_ACTIVATIONS"]
@@ -161,7 +178,7 @@ class SamplingDMFTResult(SolverResult):
     gradient_kernels_stderr: np.ndarray | None = None
 
 
-def _block_stderr(pb: _Problem, solver, blocks: list[dict]) -> dict:
+def _block_stderr(pb: _Problem, solver, blocks: list[DMFTState]) -> dict:
     """Batch-means standard errors of the reported fields from independent block states."""
     if len(blocks) < 2:
         return {}
@@ -169,7 +186,8 @@ def _block_stderr(pb: _Problem, solver, blocks: list[dict]) -> dict:
     cols: dict[str, list] = {k: [] for k in ("train_loss", "test_loss", "f_train", "f_test", "ntk",
                                              "feature_kernels", "gradient_kernels")}
     for b in blocks:
-        delta = b["delta"].numpy()
+        assert b.delta is not None and b.ftest is not None
+        delta = b.delta.numpy()
         ntk, Phi, G = solver.result_kernels(b)
         cols["f_train"].append(y - delta)
         cols["train_loss"].append(0.5 * np.mean(delta**2, axis=-1))
@@ -177,7 +195,7 @@ def _block_stderr(pb: _Problem, solver, blocks: list[dict]) -> dict:
         cols["feature_kernels"].append(Phi.numpy())
         cols["gradient_kernels"].append(G.numpy())
         if pb.y_test is not None:
-            f_test = b["ftest"].numpy()
+            f_test = b.ftest.numpy()
             cols["f_test"].append(f_test)
             cols["test_loss"].append(0.5 * np.mean((pb.y_test.numpy() - f_test) ** 2, axis=-1))
     n = len(blocks)
@@ -262,7 +280,7 @@ def _iterate_result(pb: _Problem, solver, outs: list, samples: int, tol: float, 
     reps = []
     for o in outs:
         ntk, Phi, G = solver.result_kernels(o[0])
-        reps.append(_fields(pb, o[0]["delta"], o[0].get("ftest"), ntk, Phi, G))
+        reps.append(_fields(pb, o[0].delta, o[0].ftest, ntk, Phi, G))
     fields, se, mc = _combine(pb, reps)
     if len(outs) > 1:  # the NTK of the mean kernels (the identity K = Phi^L + sum G^l Phi^(l-1) holds)
         Phi, G = fields["feature_kernels"], fields["gradient_kernels"]
@@ -570,20 +588,20 @@ def deep(
         outs.append(out)
         if out[5]:
             continue
-        st = out[0]
-        T1 = st["delta"].shape[0]
+        layers = out[0].layers
+        T1 = layers[0].Phi.shape[0] // M
 
-        def full(key, l, st=st, T1=T1):
-            A = torch.zeros(T1, M, T1, M, dtype=torch.float64)
-            if f"{key}{l}" in st:
-                A[..., :P] = st[f"{key}{l}"]
-            return A
+        def full(R, T1=T1):
+            out = torch.zeros(T1, M, T1, M, dtype=torch.float64)
+            if R is not None:
+                out[..., :P] = R
+            return out
 
         two_time.append({
-            "Phi": torch.stack([st[f"Phi{l}"].reshape(T1, M, T1, M) for l in range(1, L + 1)]).numpy(),
-            "G": torch.stack([st[f"G{l}"].reshape(T1, M, T1, M) for l in range(1, L + 1)]).numpy(),
-            "A": torch.stack([full("A", l) for l in range(1, L + 1)]).numpy(),
-            "B": torch.stack([full("B", l) for l in range(1, L + 1)]).numpy(),
+            "Phi": torch.stack([ly.Phi.reshape(T1, M, T1, M) for ly in layers]).numpy(),
+            "G": torch.stack([ly.G.reshape(T1, M, T1, M) for ly in layers]).numpy(),
+            "A": torch.stack([full(ly.A) for ly in layers]).numpy(),
+            "B": torch.stack([full(ly.B) for ly in layers]).numpy(),
         })
     tt = None if len(two_time) < R else {k: np.mean([d[k] for d in two_time], axis=0) for k in two_time[0]}
     res = _iterate_result(pb, solver, outs, samples, tol, "dmft.deep", extras={"continuation": chunk},

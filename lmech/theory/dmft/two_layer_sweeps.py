@@ -5,56 +5,57 @@ from __future__ import annotations
 import torch
 
 from lmech.theory.dmft._common import _edge_index, _gd_remainder, _Problem, _psd_sqrt, _residual_recursion
+from lmech.theory.dmft.state import DMFTState, LayerState
 
 __all__: list[str] = []
 
 
 class _TwoLayer:
     """L = 1: given Delta, each sampled neuron follows a deterministic recursion and only the
-    equal-time kernels enter the NTK. Order parameters: the equal-time NTK ``ntk`` (T1, M, M)
-    and, for discrete GD, the remainder ``rho`` (T1, M); ``Phi``/``G`` are diagnostics.
+    equal-time kernels enter the NTK. Order parameters: one :class:`LayerState` of equal-time
+    kernels ``Phi``, ``G`` (T1, M, M) (NTK ``Phi + G Kx``) and, for discrete GD, the remainder
+    ``rho`` (T1, M).
     Cost per sweep O(S T1 M (M + P))."""
 
     def __init__(self, pb: _Problem, samples: int, gen: torch.Generator):
         self.pb, self.S, self.gen = pb, samples, gen
         self.sqKx = _psd_sqrt(pb.Kx)
 
-    def keys(self):
-        return ("ntk", "Phi", "G") + (("rho",) if self.pb.dynamics == "gd" else ())
+    def monitored(self, st: DMFTState) -> list[torch.Tensor]:
+        assert st.ntk is not None and st.delta is not None
+        return [st.ntk, st.delta]
 
-    def monitor(self):
-        return ("ntk", "delta")
+    def closure(self, st: DMFTState) -> DMFTState:
+        ly = st.layers[0]
+        ntk = ly.Phi + ly.G * self.pb.Kx
+        delta, ftest = _residual_recursion(ntk, st.rho, self.pb.y, self.pb.lr, self.pb.P)
+        return DMFTState(layers=st.layers, rho=st.rho, ntk=ntk, delta=delta, ftest=ftest)
 
-    def closure(self, st: dict) -> dict:
-        st = dict(st)
-        st["delta"], st["ftest"] = _residual_recursion(st["ntk"], st.get("rho"), self.pb.y, self.pb.lr, self.pb.P)
-        return st
-
-    def initial_state(self, T1: int) -> dict:
+    def initial_state(self, T1: int) -> DMFTState:
         pb = self.pb
         h = torch.randn(self.S, pb.M, generator=self.gen, dtype=torch.float64) @ self.sqKx.T
         ph, dp = pb.phi(h), pb.dphi(h)
         Phi = (ph.T @ ph / self.S).expand(T1, pb.M, pb.M).clone()
         G = (dp.T @ dp / self.S).expand(T1, pb.M, pb.M).clone()
-        st = {"ntk": Phi + G * pb.Kx, "Phi": Phi, "G": G}
-        if pb.dynamics == "gd":
-            st["rho"] = torch.zeros(T1, pb.M, dtype=torch.float64)
-        return self.closure(st)
+        rho = torch.zeros(T1, pb.M, dtype=torch.float64) if pb.dynamics == "gd" else None
+        return self.closure(DMFTState(layers=[LayerState(Phi=Phi, G=G)], rho=rho))
 
-    def extend(self, st: dict, T1: int) -> dict:
-        n = st["ntk"].shape[0]
+    def extend(self, st: DMFTState, T1: int) -> DMFTState:
+        ly = st.layers[0]
+        n = ly.Phi.shape[0]
         idx = _edge_index(n, T1)
-        new = {k: st[k][idx].clone() for k in ("ntk", "Phi", "G")}
-        if "rho" in st:
-            new["rho"] = torch.zeros(T1, self.pb.M, dtype=torch.float64)
-            new["rho"][: n - 1] = st["rho"][: n - 1]
-        return self.closure(new)
+        rho = None
+        if st.rho is not None:
+            rho = torch.zeros(T1, self.pb.M, dtype=torch.float64)
+            rho[: n - 1] = st.rho[: n - 1]
+        return self.closure(DMFTState(layers=[LayerState(Phi=ly.Phi[idx].clone(), G=ly.G[idx].clone())], rho=rho))
 
-    def sweep(self, st: dict):
+    def sweep(self, st: DMFTState) -> list[DMFTState]:
         """S fresh neurons driven by the residual in ``st``; new estimates from each half of
         the samples (their difference gives the Monte Carlo floor)."""
         pb, S = self.pb, self.S
-        delta = st["delta"]
+        delta = st.delta
+        assert delta is not None
         T1 = delta.shape[0]
         P, M, g0 = pb.P, pb.M, pb.gamma0
         c = pb.lr * g0 / P
@@ -87,13 +88,12 @@ class _TwoLayer:
         ests = []
         for i in range(2):
             K = Phi[i] + G[i] * pb.Kx
-            est = {"Phi": Phi[i], "G": G[i], "ntk": K}
-            if gd:
-                est["rho"] = _gd_remainder(psi[i], K, delta, pb.lr, P)
-            ests.append(est)
+            rho = _gd_remainder(psi[i], K, delta, pb.lr, P) if gd else None
+            ests.append(DMFTState(layers=[LayerState(Phi=Phi[i], G=G[i])], rho=rho))
         return ests
 
-    def result_kernels(self, st: dict):
-        return st["ntk"], st["Phi"][:, None], st["G"][:, None]
+    def result_kernels(self, st: DMFTState):
+        ly = st.layers[0]
+        return st.ntk, ly.Phi[:, None], ly.G[:, None]
 
 
