@@ -407,9 +407,12 @@ def two_layer(
     Cost (M = P + P'): O(samples * (steps + 1) * M * (M + P)) time per pass ("forward") or per
     sweep ("iterate"), O(samples * M + replicas * steps * M^2) memory. Fitted on one core
     (bench/dmft.py, forward): time ~ samples^1.0 steps^1.0 P^0.8 (P = 4..32, M = P).
-    Accuracy (relative error of the residual trajectory, P = 8, steps = 100, gamma0 = 1.5):
-    Sobol ~ samples^-0.66 (0.29% at 4096, 0.097% at 16384), i.i.d. ~ samples^-0.5
-    (1.0% at 4096, 0.42% at 16384); "iterate" at 2e4 samples x ~15 sweeps: 0.36%.
+    Accuracy (bench/dmft.py: rms relative error of the residual trajectory, P = 8,
+    steps = 100, gamma0 = 1.5, 2 replicas): forward Sobol ~ samples^-0.79 (0.74% at 1024,
+    0.31% at 4096, 0.084% at 16384 particles), forward i.i.d. ~ samples^-0.66 (1.8%, 0.86%,
+    0.29%); "iterate" ~ samples^-0.41 per sweep (0.68%, 0.48%, 0.22%, at 13x the time of the
+    forward pass at equal samples). At equal error the forward Sobol pass is ~40x faster than the
+    iteration. float32 gives the same errors (to 1e-7) in ~0.65x the time.
     """
     pb = _validate(X, y, X_test, y_test, depth=1, gamma0=gamma0, lr=lr, steps=steps, activation=activation,
                    dynamics=dynamics, samples=samples, damping=damping, tol=tol, max_sweeps=max_sweeps,
@@ -517,8 +520,9 @@ def deep(
     replicas : int
         Independent damped iterations with their own seeds, each with ``samples`` and
         ``response_samples`` (cost proportional to ``replicas``); the answer is their mean and
-        the standard errors their spread / sqrt(replicas): measured 0.68-1.27x the spread over
-        seeds (tests/test_dmft_sampling.py; 0.77-0.97 at the dmft.deep.tanh_L2 quick size).
+        the standard errors their spread / sqrt(replicas): the spread over seeds measured
+        0.76-1.27x the stated error (tests/test_dmft_sampling.py) and 0.86-1.63x at P = 4,
+        8 steps, 4000 samples (6 seeds; the ratio itself is uncertain by ~30% there).
         ``replicas = 1``: no standard errors (None), because the noise left in a single fixed
         point is not visible in its final sweeps (a half-sample estimate measured 1.4-4x
         low). Splitting a fixed sample budget among replicas is not offered: with fewer
