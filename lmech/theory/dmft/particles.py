@@ -77,8 +77,9 @@ def two_layer_particles(Kx: torch.Tensor, y: torch.Tensor, *, P: int, gamma0: fl
                         nonlinearity, dynamics: str, samples: int, replicas: int, sampler: str,
                         seed: int) -> ParticlePath:
     """Forward pass of the two-layer single-site process on ``replicas`` particle sets of
-    ``samples // replicas`` each (module docstring). Cost O(samples * steps * M * (M + P)) time,
-    O(samples * M + replicas * steps * M^2) memory."""
+    ``samples // replicas`` each (module docstring). Cost O(samples * steps * M * (M + P)) time
+    (fitted: samples^0.97 steps^0.88 P^1.05, bench/dmft.py), O(samples * M + replicas * steps *
+    M^2) memory. Quadrature error (P = 8, 100 steps): Sobol ~ samples^-0.79, i.i.d. ~ samples^-0.66."""
     M = Kx.shape[0]
     R = replicas
     n = samples // R

@@ -406,7 +406,8 @@ def two_layer(
     -----
     Cost (M = P + P'): O(samples * (steps + 1) * M * (M + P)) time per pass ("forward") or per
     sweep ("iterate"), O(samples * M + replicas * steps * M^2) memory. Fitted on one core
-    (bench/dmft.py, forward): time ~ samples^1.0 steps^1.0 P^0.8 (P = 4..32, M = P).
+    (bench/dmft.py --quick, forward pass, no test points): time ~ samples^0.97 (4096-32768)
+    x steps^0.88 (25-200) x P^1.05 (4-32); ~0.1 s for P = 8, 50 steps, 16384 particles.
     Accuracy (bench/dmft.py: rms relative error of the residual trajectory, P = 8,
     steps = 100, gamma0 = 1.5, 2 replicas): forward Sobol ~ samples^-0.79 (0.74% at 1024,
     0.31% at 4096, 0.084% at 16384 particles), forward i.i.d. ~ samples^-0.66 (1.8%, 0.86%,
