@@ -548,7 +548,10 @@ def deep(
     (T1 M) x (T1 M) covariance), forward solve O(S T1^2 M P); pathwise responses
     O(Sr T1^3 M P^2) time. Memory: O(L (T1 M)^2) for the order parameters, O(S T1 M) for
     the trajectories and ``jacobian_memory`` for the tangents. Example (one core): L = 2,
-    P = 4, P' = 4, steps = 40, S = 4000, Sr = 1000: ~1-2 s per sweep.
+    P = 4, P' = 4, steps = 40, S = 4000, Sr = 1000: ~1-2 s per sweep. Fitted per sweep and
+    replica (bench/dmft.py --quick, L = 2): steps^1.5 (5-20), P^1.4 (2-8), samples^0.87
+    (1000-8000 with Sr = S/4); about 70% of a sweep is the pathwise responses. Total cost is
+    that times sweeps (typically 20-40 with continuation) times ``replicas``.
     """
     pb = _validate(X, y, X_test, y_test, depth=depth, gamma0=gamma0, lr=lr, steps=steps,
                    activation=activation, dynamics=dynamics, samples=samples, damping=damping, tol=tol,
