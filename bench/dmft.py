@@ -180,7 +180,8 @@ def goals(quick: bool) -> None:
             errs.append(_rel(r.residuals, dref.residuals))
     eps = float(np.sqrt(np.mean(np.square(errs))))
     t_deep = float(np.median(ts))
-    print(f"(b) deep L = 2 (P = 4, 10 steps): reference ({dref.samples} samples x 8 replicas) {t_ref:.1f} s, stated error "
+    print(f"(b) deep L = 2 (P = 4, 10 steps): reference ({dref.samples} samples x 8 replicas) {t_ref:.1f} s, "
+          f"stated error "
           f"{dref.mc_error:.1e}; default solver error {eps:.4f} in {t_deep:.2f} s; ensembles:")
     ens = _cheapest_ensemble(Xd, yd, dref.residuals, eps, (256, 1024), 32, **dkw)
     best = None

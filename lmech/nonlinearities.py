@@ -112,7 +112,8 @@ def gaussian_kernels(name: str, K: np.ndarray, *, nodes: int = 64) -> tuple[np.n
     outs = []
     for fn in (nl.phi, nl.dphi):
         fa = fn(ha)[:, None]  # (M, 1, n, 1)
-        hb = torch.as_tensor(sa[None, :, None, None] * (rho[..., None, None] * z1 + np.sqrt(1.0 - rho**2)[..., None, None] * z2))
+        hb = torch.as_tensor(sa[None, :, None, None]
+                             * (rho[..., None, None] * z1 + np.sqrt(1.0 - rho**2)[..., None, None] * z2))
         vals = fa * fn(hb)  # (M, M, n, n)
         wt = torch.as_tensor(np.outer(w, w))
         outs.append((vals * wt).sum((-2, -1)).numpy())

@@ -124,7 +124,8 @@ def test_responses_matter(linear_case):
     """Dropping the responses (gradient independence) is wrong by far more than the MC error."""
     X, y, kw, _ = linear_case
     exact = deep_linear(X, y, dynamics="flow", **kw)
-    with_r = deep(X, y, replicas=1, activation="linear", dynamics="flow", samples=10000, response_samples=64, seed=3, **kw)
+    with_r = deep(X, y, replicas=1, activation="linear", dynamics="flow", samples=10000, response_samples=64, seed=3,
+                  **kw)
     without = deep(X, y, replicas=1, activation="linear", responses=False, samples=10000, seed=3, **kw)
     e_with, e_without = _rel(with_r.f_train, exact.f_train), _rel(without.f_train, exact.f_train)
     assert e_without > 0.03  # measured 6.0%

@@ -110,7 +110,8 @@ def two_layer_particles(Kx: torch.Tensor, y: torch.Tensor, *, P: int, gamma0: fl
             ftest[:, t] = psi[:, P:]
         Phi[:, t] = ph.transpose(1, 2) @ ph / n
         G[:, t] = g.transpose(1, 2) @ g / n
-        if not bool(torch.isfinite(delta[:, t]).all()) or float(torch.sum(delta[:, t] ** 2, -1).max()) > 1e8 * max(y0, 1e-300):
+        d2 = torch.sum(delta[:, t] ** 2, -1)
+        if not bool(torch.isfinite(d2).all()) or float(d2.max()) > 1e8 * max(y0, 1e-300):
             blown = t
             break
         if t == T1 - 1:

@@ -217,6 +217,13 @@ def _status(where, converged, diverged, residual, floor, tol, total):
     return msg
 
 
+def _replica_seeds(seed: int, R: int) -> list[int]:
+    """``seed`` itself for one replica, else R independent seeds spawned from it."""
+    if R == 1:
+        return [seed]
+    return [int(x) for x in np.random.SeedSequence(seed).generate_state(R, np.uint64) >> np.uint64(1)]
+
+
 def _fields(pb: _Problem, delta: torch.Tensor, ftest: torch.Tensor | None, ntk, Phi, G) -> dict:
     """The reported arrays of one solution (numpy; ``Phi``/``G`` with the layer axis)."""
     d = delta.numpy()
@@ -432,7 +439,7 @@ def two_layer(
     spw = check_int(sweeps_per_window, "sweeps_per_window", lo=1)
     kw = dict(damping=damping, tol=tol, max_sweeps=max_sweeps, average=average, noise_factor=noise_factor,
               sweeps_per_window=spw, progress=progress, where="dmft.two_layer")
-    seeds = [seed] if R == 1 else [int(x) for x in np.random.SeedSequence(seed).generate_state(R, np.uint64) >> np.uint64(1)]
+    seeds = _replica_seeds(seed, R)
     outs = []
     for sd in seeds:
         solver = _TwoLayer(pb, samples, torch.Generator().manual_seed(sd))
@@ -447,7 +454,8 @@ def two_layer(
 def _forward_two_layer(pb: _Problem, samples: int, R: int, sampler: str, precision: str, seed: int):
     dt = torch.float64 if precision == "float64" else torch.float32
     path = two_layer_particles(pb.Kx.to(dt), pb.y.to(dt), P=pb.P, gamma0=pb.gamma0, lr=pb.lr, steps=pb.steps,
-                               nonlinearity=NONLINEARITIES[pb.activation], dynamics=pb.dynamics, samples=samples, replicas=R,
+                               nonlinearity=NONLINEARITIES[pb.activation], dynamics=pb.dynamics, samples=samples,
+                               replicas=R,
                                sampler=sampler, seed=seed)
     reps = [_fields(pb, path.delta[r].double(), path.ftest[r].double(), path.ntk[r].double(),
                     path.Phi[r, :, None].double(), path.G[r, :, None].double()) for r in range(R)]
@@ -579,7 +587,7 @@ def deep(
             stacklevel=2)
 
     R = check_int(replicas, "replicas", lo=1, hi=10**4)
-    seeds = [seed] if R == 1 else [int(x) for x in np.random.SeedSequence(seed).generate_state(R, np.uint64) >> np.uint64(1)]
+    seeds = _replica_seeds(seed, R)
     kw = dict(damping=damping, tol=tol, max_sweeps=max_sweeps, average=average, noise_factor=noise_factor,
               sweeps_per_window=spw, progress=progress, where="dmft.deep")
     outs, two_time = [], []
