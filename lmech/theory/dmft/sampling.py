@@ -132,19 +132,19 @@ class SamplingDMFTResult(SolverResult):
         :func:`lmech.theory.dmft.deep_linear.deep_linear`); responses to sources at test
         points vanish, and ``A[L-1]``, ``B[0]`` are unused and zero.
     mc_error : float
-        Estimated relative Monte Carlo standard error of the averaged training residual
-        trajectory (from the spread of the final ``average`` sweeps).
+        Estimated relative Monte Carlo standard error of the training residual trajectory
+        (``||f_train_stderr|| / ||residuals||`` with replicas; else from the spread of the final
+        ``average`` sweeps).
     train_loss_stderr, test_loss_stderr, f_train_stderr, f_test_stderr, ntk_stderr,
     feature_kernels_stderr, gradient_kernels_stderr : ndarray or None
-        Monte Carlo standard errors of the fields of the same name (same shapes), from batch
-        means: the final averaging draws ``2 * average`` independent half-sample estimates at the
-        fixed point; each is closed into its own residual, losses and kernels, and their spread
-        divided by ``sqrt(2 * average)`` is the error of the averaged result. This counts the
-        sampling noise of the final estimates, not the noise left in the fixed point they are
-        evaluated at: for :func:`two_layer` the seed spread measured 0.68-1.02 times this
-        (slightly conservative). None after a divergence, and for :func:`deep`, where the
-        fixed-point noise (carried through the response functions) dominates and this estimate
-        measured 1.4-4x below the seed spread.
+        Monte Carlo standard errors of the fields of the same name (same shapes). With
+        ``replicas = R >= 2`` (the default of :func:`two_layer`'s forward pass and of
+        :func:`deep`): the spread of the R independent replica answers / sqrt(R); the measured
+        seed spread was 0.91-1.15x this (two-layer forward) and 0.76-1.63x (deep;
+        tests/test_dmft_sampling.py). For a single two-layer iteration (``method="iterate"``,
+        ``replicas=1``): batch means of the ``2 * average`` half-sample estimates of the final
+        sweeps (measured 0.83-1.26x). None after a divergence and for :func:`deep` with
+        ``replicas=1`` (a half-sample estimate measured 1.4-4x below the seed spread there).
     diverged : bool
         True when the predicted dynamics blew up (loss grew past 1e8 times its initial
         value or became non-finite); arrays then hold the last finite iterate.
