@@ -68,6 +68,10 @@ NOT_SOLVERS = {
     "lmech.theory.alignment.final_kernel_gap": "closed-form array",
     # plain array of a linear recursion (the lazy-limit reference; exact, no iteration to report)
     "lmech.theory.dmft.lazy.static_kernel_gd": "closed-form array",
+    "lmech.theory.dmft.particles.two_layer_particles": "raw per-replica tensors (typed result: dmft.two_layer)",
+    "lmech.theory.dmft.particles.gaussian_points": "array of quadrature points",
+    "lmech.theory.dmft.responses.pathwise_responses": "response tensor (building block of dmft.deep)",
+    "lmech.theory.dmft.state.combine": "elementwise map over an iteration state (not a solver)",
     # exact counting / closed-form probabilities (plain numbers or arrays)
     "lmech.theory.capacity.cover_count": "integer count",
     "lmech.theory.capacity.separable_fraction": "closed-form array",
@@ -401,10 +405,13 @@ def _cases():
             ("lr far too large", lambda: dmft.deep_linear(X, y, depth=1, gamma0=1.0, lr=20.0, steps=50),
              "diverged")],
         "lmech.theory.dmft.sampling.two_layer": [
-            ("tanh", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=2000, max_sweeps=20,
-                                            average=2), "converged"),
+            ("forward", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=1024), "closed_form"),
+            ("forward, lr far too large", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=60.0, steps=30, samples=256),
+             "diverged"),
+            ("iterate", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=2000, max_sweeps=20,
+                                               average=2, method="iterate", replicas=1), "converged"),
             ("one sweep", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=2000, max_sweeps=1,
-                                                 average=2), "max_iter")],
+                                                 average=2, method="iterate"), "max_iter")],
         "lmech.theory.dmft.sampling.deep": [
             ("depth 2", lambda: dmft.deep(X, y, depth=2, gamma0=1.0, lr=0.3, steps=3, samples=500,
                                           response_samples=100, max_sweeps=10, average=2), "converged")],
