@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "Parameterization",
+    "MoERules",
     "SCHEMES",
     "OPTIMIZERS",
     "ROLE_KINDS",
@@ -26,6 +27,7 @@ __all__ = [
 
 _LAZY = {
     "Parameterization": "lmech.param.parameterization",
+    "MoERules": "lmech.param.parameterization",
     "SCHEMES": "lmech.param.rules",
     "OPTIMIZERS": "lmech.param.rules",
     "ROLE_KINDS": "lmech.param.rules",
