@@ -49,7 +49,7 @@ MODULES = [
     "lmech.sim.feature_learning", "lmech.sim.hp_trial", "lmech.sim.icl",
     "lmech.sim.kernel_regression", "lmech.sim.learning_rules", "lmech.sim.linear_sgd",
     "lmech.sim.mean_field", "lmech.sim.precision", "lmech.sim.random_features", "lmech.sim.td",
-    "lmech.sim.variance_onset", "lmech.param",
+    "lmech.sim.variance_onset", "lmech.param", "lmech.sim.moe",
 ]
 
 EXCLUDED = {
@@ -95,6 +95,11 @@ EXCLUDED = {
     "lmech.sim.td.simulate_td_gaussian": "Monte Carlo simulation; validated in test_td",
     "lmech.sim.td.simulate_td_online": "Monte Carlo simulation; validated in test_td",
     "lmech.param.check_optimizer": "needs a torch optimizer; refusals tested in test_param_robust",
+    "lmech.sim.moe.moe_gpt": "builds an nn.Module from a shape mapping; validated in test_moe",
+    "lmech.sim.moe.moe_param": "builds a Parameterization from a shape mapping; validated in test_moe",
+    "lmech.sim.moe.init_stream": "initialises GPTs (a second per call)",
+    "lmech.sim.moe.moe_coord_check": "trains GPTs over a grid (seconds per call)",
+    "lmech.sim.moe.lr_sweep": "trains networks from TrialConfigs (seconds per call)",
 }
 
 

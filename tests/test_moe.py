@@ -180,3 +180,20 @@ def test_init_stream_variance_slopes():
     assert width_slope(Es, var_E) == pytest.approx(-1.0, abs=0.1)
     assert width_slope(Ms, var_M["rule"]) == pytest.approx(-1.0, abs=0.1)
     assert width_slope(Ms, var_M["fan_in"]) == pytest.approx(0.0, abs=0.1)
+
+
+def test_bad_input_is_refused():
+    from lmech.sim.hp_trial import TrialConfig
+    from lmech.sim.moe import moe_coord_check, moe_gpt, moe_param
+
+    base = dict(width=16, depth=1, n_experts=4, n_active=1, expert_width=16)
+    with pytest.raises(TypeError, match="shape"):
+        moe_gpt({"width": 16})
+    with pytest.raises(ValueError, match="axis"):
+        moe_coord_check("depth", (1, 2), base, moe_param("completep", base))
+    with pytest.raises(ValueError, match="n_active"):
+        GPT(20, width=16, n_experts=2, n_active=3)
+    with pytest.raises(ValueError, match="n_experts"):
+        TrialConfig(model="mlp", scheme="mup", width=64, depth=2, lr=1e-3, n_experts=4)
+    with pytest.raises(ValueError, match="down_init"):
+        MoERules(down_init="xavier")

@@ -135,7 +135,7 @@ class Transfer(Setting):
     axis: str = "n_experts"
     sizes: tuple[int, ...] = (4, 16)
     log2_lrs: tuple[float, ...] = (-9.0, -8.0, -7.0, -6.0, -5.0, -4.0)
-    control: tuple[tuple[str, object], ...] = (("moe_sum", True),)
+    control: tuple[tuple[str, object], ...] = (("n_active", 1),)
     n_seeds: int = 1
     steps: int = 100
     fixed: tuple[tuple[str, object], ...] = (("width", 32), ("depth", 2), ("n_experts", 8), ("n_active", 2),
@@ -147,7 +147,7 @@ def _config(s: Transfer, x: int, **over) -> TrialConfig:
     kw = {s.axis: x, "n_active": x // 4} if s.axis == "n_experts" else {s.axis: x}
     if s.axis == "width":
         kw["expert_width"] = x
-    return replace(cfg, **kw, **over)
+    return replace(cfg, **{**kw, **over})
 
 def _transfer(s: Transfer, seeds: SeedStream, tol: float = 0.5) -> ClaimOutcome:
     trial_seeds = list(seeds.take(s.n_seeds))
@@ -172,7 +172,8 @@ def experts_count(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     return _transfer(s, seeds)
 
 WIDTH_M = Transfer("expert_width", (32, 128, 512), control=(("down_init", "fan_in"),),
-                   fixed=tuple((k, v) for k, v in Transfer.fixed if k != "expert_width") + (("base_expert_width", 32),))
+                   fixed=tuple((k, v) for k, v in Transfer.fixed if k not in ("expert_width", "n_experts", "n_active"))
+                   + (("base_expert_width", 32), ("n_experts", 4), ("n_active", 1)))
 
 @claim("transfer.experts.width", paper=MOE, metric=SHIFT, tolerance=0.5, slow=True, quick=WIDTH_M,
        full=replace(WIDTH_M, log2_lrs=tuple(np.arange(-10.0, -3.9, 0.5)), n_seeds=3, steps=200))
