@@ -71,7 +71,10 @@ class Role:
     Attributes
     ----------
     kind : str
-        One of ``input, hidden, readout, bias, gain, scalar``.
+        One of ``input, hidden, readout, bias, gain, scalar``, or for the parameters of a
+        mixture-of-experts layer (a module with ``lmech_moe = True``) ``router``,
+        ``expert_up``, ``expert_down`` (their expert-width multiplier comes from the
+        parameterization, see :class:`lmech.param.MoERules`).
     fan_in : int
         Actual fan-in used for the initial std (1 for embeddings and vectors).
     m_in, m_out : float
