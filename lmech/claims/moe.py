@@ -188,10 +188,14 @@ WIDTH_M = Transfer("expert_width", (32, 128, 512), control=(("down_init", "fan_i
                    + (("base_expert_width", 32), ("n_experts", 4), ("n_active", 1)))
 
 @claim("transfer.experts.width", paper=MOE, metric=SHIFT, tolerance=0.5, slow=True, quick=WIDTH_M,
-       full=replace(WIDTH_M, log2_lrs=tuple(np.arange(-10.0, -3.9, 0.5)), n_seeds=3, steps=200))
+       full=replace(WIDTH_M, log2_lrs=tuple(np.arange(-7.5, -4.4, 0.5)), n_seeds=2),
+       expect=fragile("quick (1 seed, LR step 1, alpha_ffn 1 -> 16): rule 0.57, 0.16, 0.31 at seeds 0-2, fan-in "
+                      "control 0.53, 0.23, 0.35: both optima creep up with alpha_ffn and the control drifts only "
+                      "0.04-0.07 more (less at seed 0); alpha_ffn <= 16 is short of the asymptotic regime "
+                      "(alpha_ffn >> 2) where the fan-in drift grows", n_seeds=3, min_passing=1, modes=("quick",)))
 def experts_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
-    """With the down-projection init sqrt(D)/M the optimal learning rate moves less over the expert
-    width (alpha_ffn = 1..16 at fixed D) than with a fan-in down init."""
+    """With the down-projection init sqrt(D)/M the optimal learning rate stays put over the expert
+    width (alpha_ffn = 1..16 at fixed D = 32) and moves less than with a fan-in down init."""
     return _transfer(s, seeds)
 
 @claim("transfer.moe.width", paper=MOE, metric=SHIFT, tolerance=0.5, slow=True,
@@ -200,8 +204,9 @@ def experts_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
                      control=(("scheme", "sp"),), n_seeds=2),
        expect=fragile("quick (1 seed, LR step 1, width 32 -> 128): 0.59, 0.89, 0.07 at seeds 0-2, the optimum "
                       "moving down with width (SP: 2.4, 3.3, 1.7); the dense CompleteP GPT moved 0.06 on the same "
-                      "grid, a fan-in router init (gamma 1/2) 0.38 vs 0.34 at one trial seed: one short run's "
-                      "optimum is flat to a fraction of an octave", n_seeds=3, min_passing=1, modes=("quick",)))
+                      "grid; at one trial seed the rule moved 0.34, with a fan-in router init (gamma 1/2) 0.38, with the "
+                      "paper's per-group constants (1/16, 1/4) set to 1 0.03: one short run's optimum is flat to a "
+                      "fraction of an octave, and the constants tuned at the paper's base may not suit this one", n_seeds=3, min_passing=1, modes=("quick",)))
 def moe_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """Under the paper's rules (muP widths, CompleteP depth, MoE table) the optimal learning rate of
     a mixture-of-experts GPT is width-independent (alpha_ffn = 1, E = 8, kappa = 1/4); under SP it drifts."""
