@@ -197,3 +197,15 @@ def test_bad_input_is_refused():
         TrialConfig(model="mlp", scheme="mup", width=64, depth=2, lr=1e-3, n_experts=4)
     with pytest.raises(ValueError, match="down_init"):
         MoERules(down_init="xavier")
+
+
+def test_state_dict_round_trip_keeps_bias_sites_and_roles():
+    p = Parameterization("completep", base_width=16, moe={"load_bias_std": 0.3, "load_bias_lr": 0.05})
+    a = GPT(20, seq_len=8, width=32, depth=2, n_experts=4, n_active=2)
+    p.apply(a, generator=torch.Generator().manual_seed(0))
+    a.blocks[0].moe.combine_scale = 1.0
+    b = GPT(20, seq_len=8, width=32, depth=2, n_experts=4, n_active=2)
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(b.blocks[1].moe.load_bias, a.blocks[1].moe.load_bias)
+    assert b.blocks[0].moe.combine_scale == 1.0 and b.blocks[1].moe.load_bias_lr == 0.05
+    assert p.layout(b).roles["blocks.1.moe.down"].kind == "expert_down"
