@@ -48,7 +48,8 @@ def init_stream_variance(s: Init, seeds: SeedStream) -> ClaimOutcome:
 
     Per squared gate: the chosen gates sigmoid(r)^2 tend to 1/4 only as the router (init ~ 1/D)
     shrinks, so the raw variance falls with D before that (measured raw slope -0.24 over D 32..256).
-    Quick, seeds 0-2: max deviation 0.015, 0.048, 0.029 (slopes -1.02 L, -0.99 E, -1.01 alpha_ffn)."""
+    Quick, seeds 0-2: max deviation 0.015, 0.048, 0.029 (slopes -1.02 L, -0.99 E, -1.01 alpha_ffn);
+    full, seed 0: 0.020."""
     with one_thread():
         runs = {a: _init_series(s, seeds, a) for a in s.axes}
     norm = {a: np.array([r.stream_var / r.gate_sq for r in rs]) for a, rs in runs.items()}
@@ -66,7 +67,8 @@ def expert_down_init(s: Init, seeds: SeedStream) -> ClaimOutcome:
     """With the down-projection init sqrt(D)/M a mixture-of-experts layer's output at initialisation
     scales as alpha_ffn^-1/2 (alpha_ffn = M/D at fixed D); with a fan-in init 1/sqrt(M) as alpha_ffn^0.
 
-    Quick, seeds 0-2: max deviation 0.007, 0.020, 0.004 (slopes -0.505 and -0.005 at seed 0)."""
+    Quick, seeds 0-2: max deviation 0.007, 0.020, 0.004 (slopes -0.505 and -0.005 at seed 0);
+    full, seed 0: 0.002."""
     alphas = np.array(AXES["expert_width"][1]) / dict(BASE)["width"]
     with one_thread():
         rms = {k: [r.layer_rms for r in _init_series(s, seeds, "expert_width", down_init=k)]
@@ -119,7 +121,7 @@ def coord_experts(s: Coord, seeds: SeedStream) -> ClaimOutcome:
     the residual stream, attention and logits unchanged in size and update (no E factor in any
     rule); each MoE output at init shrinks as E^-1/2; without 1/n_act it grows instead.
 
-    Quick, seeds 0-2: 0.097, 0.119, 0.090. The MoE outputs' own change at t = 1..4 falls as
+    Quick, seeds 0-2: 0.097, 0.119, 0.090; full (E to 64, 8 steps), seed 0: 0.040. The MoE outputs' own change at t = 1..4 falls as
     E^-0.42..-0.30 (seed 0): early updates are dominated by the init-sized (kappa E)^-1/2 terms
     (routing switches, gate changes), so they are reported, not held to the tolerance."""
     return _coord(s, seeds)
@@ -131,7 +133,8 @@ def coord_expert_width(s: Coord, seeds: SeedStream) -> ClaimOutcome:
     and eps ~ 1/M) leaves every activation outside the MoE layers unchanged in size and update,
     while each MoE output at init shrinks as alpha_ffn^-1/2 (fan-in down init: alpha_ffn^0).
 
-    Quick, seeds 0-2: 0.079, 0.108, 0.114 (the largest: the first block's attention output)."""
+    Quick, seeds 0-2: 0.079, 0.108, 0.114 (the largest: the first block's attention output); full
+    (M to 512, 8 steps), seed 0: 0.084."""
     return _coord(s, seeds)
 
 @dataclass(frozen=True)
