@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lmech.claims.toolkit import (ClaimOutcome, Panel, SeedStream, Series, Setting, claim, fragile, known_failure,
+from lmech.claims.toolkit import (ClaimOutcome, Panel, SeedStream, Series, Setting, claim, fragile,
                                   one_thread, slope_panel, width_slope)
 from lmech.sim.hp_trial import TrialConfig
 from lmech.sim.moe import init_stream, lr_sweep, moe_coord_check, moe_param
