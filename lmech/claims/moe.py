@@ -121,9 +121,10 @@ def coord_experts(s: Coord, seeds: SeedStream) -> ClaimOutcome:
     the residual stream, attention and logits unchanged in size and update (no E factor in any
     rule); each MoE output at init shrinks as E^-1/2; without 1/n_act it grows instead.
 
-    Quick, seeds 0-2: 0.097, 0.119, 0.090; full (E to 64, 8 steps), seed 0: 0.040. The MoE outputs' own change at t = 1..4 falls as
-    E^-0.42..-0.30 (seed 0): early updates are dominated by the init-sized (kappa E)^-1/2 terms
-    (routing switches, gate changes), so they are reported, not held to the tolerance."""
+    Quick, seeds 0-2: 0.097, 0.119, 0.090; full (E to 64, 8 steps), seed 0: 0.040. The MoE outputs'
+    own change at t = 1..4 falls as E^-0.42..-0.30 (seed 0): early updates are dominated by the
+    init-sized (kappa E)^-1/2 terms (routing switches, gate changes), so they are reported, not held
+    to the tolerance."""
     return _coord(s, seeds)
 
 @claim("moe.coord_check.expert_width", paper=MOE, tolerance=0.15, metric=COORD_METRIC,
@@ -139,7 +140,7 @@ def coord_expert_width(s: Coord, seeds: SeedStream) -> ClaimOutcome:
 
 @dataclass(frozen=True)
 class Transfer(Setting):
-    """An LR sweep of the MoE GPT along ``axis`` over ``sizes`` (first = base), ``variant`` vs
+    """An LR sweep of the MoE GPT along ``axis`` over ``sizes`` (first = base), the paper's rules vs
     ``control`` (TrialConfig overrides); ``fixed`` holds the other TrialConfig fields."""
     axis: str = "n_experts"
     sizes: tuple[int, ...] = (4, 16)
