@@ -208,9 +208,10 @@ def experts_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
                      control=(("scheme", "sp"),), n_seeds=2),
        expect=fragile("quick (1 seed, LR step 1, width 32 -> 128): 0.59, 0.89, 0.07 at seeds 0-2, the optimum "
                       "moving down with width (SP: 2.4, 3.3, 1.7); the dense CompleteP GPT moved 0.06 on the same "
-                      "grid; at one trial seed the rule moved 0.34, with a fan-in router init (gamma 1/2) 0.38, with the "
-                      "paper's per-group constants (1/16, 1/4) set to 1 0.03: one short run's optimum is flat to a "
-                      "fraction of an octave, and the constants tuned at the paper's base may not suit this one", n_seeds=3, min_passing=1, modes=("quick",)))
+                      "grid; at one trial seed the rule moved 0.34, with a fan-in router init (gamma 1/2) 0.38, "
+                      "with the paper's per-group constants (1/16, 1/4) set to 1 0.03: one short run's optimum is "
+                      "flat to a fraction of an octave, and the constants tuned at the paper's base may not suit "
+                      "this one", n_seeds=3, min_passing=1, modes=("quick",)))
 def moe_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """Under the paper's rules (muP widths, CompleteP depth, MoE table) the optimal learning rate of
     a mixture-of-experts GPT is width-independent (alpha_ffn = 1, E = 8, kappa = 1/4); under SP it drifts."""

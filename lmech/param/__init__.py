@@ -3,8 +3,8 @@
 ``Parameterization(scheme, base_width=..., base_depth=...)`` with schemes ``sp``, ``ntp``,
 ``mup``, ``depth_mup`` and ``completep``; ``p.apply(model)`` initialises in place and sets
 forward multipliers, ``p.param_groups(model, lr=..., weight_decay=...)`` gives a stock
-optimizer its groups; mixture-of-experts layers get the rules of :class:`MoERules`. The coordinate check (activation and update sizes against width or
-depth) lives in :mod:`lmech.sim.coord_check`. Attributes are imported lazily (the CLI imports this package without torch).
+optimizer its groups; mixture-of-experts layers get the rules of :class:`MoERules`. The
+coordinate check (activation and update sizes against width or depth) lives in :mod:`lmech.sim.coord_check`. Attributes are imported lazily (the CLI imports this package without torch).
 """
 from __future__ import annotations
 
