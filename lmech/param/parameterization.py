@@ -453,7 +453,7 @@ class Parameterization:
                 elif init == "ones":
                     p.fill_(1.0)
             for site in layout.moe_sites:
-                bias = inner.get_submodule(site).load_bias
+                bias = inner.get_submodule(site).get_buffer("load_bias")
                 if bias.device.type == "meta":
                     continue
                 if self.moe.load_bias_std > 0.0:
