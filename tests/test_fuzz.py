@@ -49,7 +49,8 @@ MODULES = [
     "lmech.sim.feature_learning", "lmech.sim.hp_trial", "lmech.sim.icl",
     "lmech.sim.kernel_regression", "lmech.sim.learning_rules", "lmech.sim.linear_sgd",
     "lmech.sim.mean_field", "lmech.sim.precision", "lmech.sim.random_features", "lmech.sim.td",
-    "lmech.sim.variance_onset", "lmech.param", "lmech.sim.moe",
+    "lmech.sim.variance_onset", "lmech.param",
+    "lmech.sim.moe",
 ]
 
 EXCLUDED = {
