@@ -39,6 +39,7 @@ TIME_LIMIT = 5.0
 # Modules whose ``__all__`` is walked, and what is excluded (with the reason).
 # ---------------------------------------------------------------------------------------------
 MODULES = [
+    "lmech.sim.moe",
     "lmech.theory.capacity", "lmech.theory.circle", "lmech.theory.feature_learning",
     "lmech.theory.icl", "lmech.theory.kappa", "lmech.theory.kernel_curves",
     "lmech.theory.laplace", "lmech.theory.precision", "lmech.theory.scaling",
@@ -50,7 +51,6 @@ MODULES = [
     "lmech.sim.kernel_regression", "lmech.sim.learning_rules", "lmech.sim.linear_sgd",
     "lmech.sim.mean_field", "lmech.sim.precision", "lmech.sim.random_features", "lmech.sim.td",
     "lmech.sim.variance_onset", "lmech.param",
-    "lmech.sim.moe",
 ]
 
 EXCLUDED = {
