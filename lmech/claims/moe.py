@@ -215,5 +215,8 @@ def experts_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
                       "this one", n_seeds=3, min_passing=1, modes=("quick",)))
 def moe_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """Under the paper's rules (muP widths, CompleteP depth, MoE table) the optimal learning rate of
-    a mixture-of-experts GPT is width-independent (alpha_ffn = 1, E = 8, kappa = 1/4); under SP it drifts."""
+    a mixture-of-experts GPT is width-independent (alpha_ffn = 1, E = 8, kappa = 1/4); under SP it drifts.
+
+    Full (widths 32, 64, 128, 2 seeds, LR step 0.5), seed 0: 0.23 (log2 lr* -6.34, -6.27, -6.11; SP
+    1.69; 402 s on a loaded machine)."""
     return _transfer(s, seeds)
