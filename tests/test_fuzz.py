@@ -39,6 +39,7 @@ TIME_LIMIT = 5.0
 # Modules whose ``__all__`` is walked, and what is excluded (with the reason).
 # ---------------------------------------------------------------------------------------------
 MODULES = [
+    "lmech.sim.moe",
     "lmech.theory.capacity", "lmech.theory.circle", "lmech.theory.feature_learning", "lmech.theory.grokking",
     "lmech.theory.icl", "lmech.theory.kappa", "lmech.theory.kernel_curves",
     "lmech.theory.laplace", "lmech.theory.precision", "lmech.theory.scaling",
@@ -101,6 +102,11 @@ EXCLUDED = {
     "lmech.param.check_optimizer": "needs a torch optimizer; refusals tested in test_param_robust",
     "lmech.sim.alignment.train_deep_linear": "trains networks; validated in test_alignment",
     "lmech.sim.alignment.train_two_layer_relu": "trains networks; validated in test_alignment",
+    "lmech.sim.moe.moe_gpt": "builds an nn.Module from a shape mapping; validated in test_moe",
+    "lmech.sim.moe.moe_param": "builds a Parameterization from a shape mapping; validated in test_moe",
+    "lmech.sim.moe.init_stream": "initialises GPTs (a second per call)",
+    "lmech.sim.moe.moe_coord_check": "trains GPTs over a grid (seconds per call)",
+    "lmech.sim.moe.lr_sweep": "trains networks from TrialConfigs (seconds per call)",
 }
 
 
