@@ -38,6 +38,7 @@ __all__ = [
     "train_icl_depths",
     "evaluate_icl",
     "polynomial_predictor_risk",
+    "polynomial_predictor_risks",
 ]
 
 
@@ -405,22 +406,40 @@ def polynomial_predictor_risk(dim: int, n_context: int, step_sizes, *, noise: fl
     ``Gamma_l = step_sizes[l]`` (i.e. ``p(s) = prod_l (1 - Gamma_l s)``) to sampled contexts
     and returns the mean and standard error of ``||w - beta||^2`` (``beta ~ N(0, I/D)``).
     """
+    return polynomial_predictor_risks(dim, n_context, [step_sizes], noise=noise, n_contexts=n_contexts, seed=seed,
+                                      batch=batch)[0]
+
+
+def polynomial_predictor_risks(dim: int, n_context: int, step_size_lists, *, noise: float = 0.0,
+                               n_contexts: int = 2000, seed: int = 0, batch: int = 500) -> list[tuple[float, float]]:
+    """:func:`polynomial_predictor_risk` for several step-size sequences on the same sampled contexts.
+
+    Sampling the contexts (``n_contexts * P * D`` Gaussians) costs as much as evaluating a
+    predictor, so sharing them (common random numbers) divides that cost by the number of
+    predictors. With one sequence, identical to :func:`polynomial_predictor_risk`.
+    """
     D = check_int(dim, "dim", lo=1)
     P = check_int(n_context, "n_context", lo=1)
-    g = check_array(step_sizes, "step_sizes", ndim=1, min_size=1)
+    gs = [check_array(g, "step_sizes", ndim=1, min_size=1) for g in step_size_lists]
+    if not gs:
+        fail("step_size_lists", "a non-empty sequence", step_size_lists)
     s2 = check_real(noise, "noise", lo=0.0)
     n = check_int(n_contexts, "n_contexts", lo=2)
     rng = np.random.default_rng(seed)
-    errs = []
+    errs: list[list[np.ndarray]] = [[] for _ in gs]
     for start in range(0, n, batch):
         b = min(batch, n - start)
         X = rng.standard_normal((b, P, D))
         beta = rng.standard_normal((b, D)) / np.sqrt(D)
         y = np.einsum("bpd,bd->bp", X, beta) + np.sqrt(s2) * rng.standard_normal((b, P))
-        w = np.zeros((b, D))
-        for gl in g:  # w <- w + Gamma X^T (y - X w) / P
-            r = y - np.einsum("bpd,bd->bp", X, w)
-            w = w + gl * np.einsum("bpd,bp->bd", X, r) / P
-        errs.append(np.sum((w - beta) ** 2, axis=1))
-    e = np.concatenate(errs)
-    return float(e.mean()), float(e.std(ddof=1) / np.sqrt(len(e)))
+        for g, out in zip(gs, errs):
+            w = np.zeros((b, D))
+            for gl in g:  # w <- w + Gamma X^T (y - X w) / P
+                r = y - np.einsum("bpd,bd->bp", X, w)
+                w = w + gl * np.einsum("bpd,bp->bd", X, r) / P
+            out.append(np.sum((w - beta) ** 2, axis=1))
+    res = []
+    for parts in errs:
+        e = np.concatenate(parts)
+        res.append((float(e.mean()), float(e.std(ddof=1) / np.sqrt(len(e)))))
+    return res
