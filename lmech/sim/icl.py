@@ -393,7 +393,8 @@ def train_icl_depths(dim: int, depths, *, spectrum, tied: bool = True, steps: in
     for i, m in enumerate(models):
         with torch.no_grad():
             steps_l = torch.diagonal(m.layer_matrices(), dim1=-2, dim2=-1).mean(-1).numpy().copy()
-        out.append(ICLTrainResult(model=m, risk=float(v[i].mean()), risk_stderr=float(v[i].std(ddof=1) / np.sqrt(v.shape[1])),
+        se = float(v[i].std(ddof=1) / np.sqrt(v.shape[1]))
+        out.append(ICLTrainResult(model=m, risk=float(v[i].mean()), risk_stderr=se,
                                   train_loss=np.array([x[i] for x in logs]), step_sizes=steps_l))
     return out
 
