@@ -161,3 +161,23 @@ def test_fuzz_risk_monotone_in_depth_and_bounded(alpha, noise, L):
 def test_bad_inputs(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_lockstep_depth_training_equals_separate_runs():
+    # same seed for every depth: each lockstep model sees train_icl's contexts and initialisation
+    lam = np.arange(1, 9, dtype=float) ** -1.5
+    kw = dict(tied=True, steps=40, init_scale=2.0, batch_size=64, lr=0.05, n_test=500)
+    both = sim.train_icl_depths(8, [1, 3], spectrum=lam, seeds=[5, 5], **kw)
+    for L, res in zip([1, 3], both):
+        one = sim.train_icl(8, L, "inf", setting="rrs", spectrum=lam, seed=5, **kw)
+        assert res.risk == pytest.approx(one.risk, rel=1e-9)
+        assert res.risk_stderr == pytest.approx(one.risk_stderr, rel=1e-6)
+        np.testing.assert_allclose(res.train_loss, one.train_loss, rtol=1e-9)
+
+
+def test_shared_context_predictor_risks_equal_single_evaluations():
+    steps = [np.array([0.5]), np.array([0.4, 0.6, 0.3])]
+    many = sim.polynomial_predictor_risks(6, 9, steps, noise=0.1, n_contexts=300, seed=2, batch=100)
+    for g, r in zip(steps, many):
+        assert r == pytest.approx(sim.polynomial_predictor_risk(6, 9, g, noise=0.1, n_contexts=300, seed=2, batch=100),
+                                  rel=1e-12)

@@ -212,3 +212,15 @@ def test_schedule_study_losses_match_the_recursion():
         schedule_study(lam, v2, (30,), 10)
     with pytest.raises(ValueError, match="`horizons`"):
         schedule_study(lam, v2, (2,), 40)
+
+
+@pytest.mark.parametrize("fsl", [False, True])
+def test_dense_adjoint_equals_the_step_by_step_adjoint(fsl):
+    from lmech.theory import schedules as S
+    lam, v2 = power_law_problem(200, 1.5, 2.5)
+    lam_p, c0, _, s2, B = S._setup(lam, v2, 3, 1e-3)
+    etas = np.random.default_rng(1).uniform(0.2, 0.9, 300)
+    La, ga = S._loss_and_grad_dense(lam_p, c0, s2, B, etas, fsl=fsl)
+    Lb, gb = S._loss_and_grad_steps(lam_p, c0, s2, B, etas, fsl=fsl)
+    assert La == pytest.approx(Lb, rel=1e-12)
+    np.testing.assert_allclose(ga, gb, rtol=1e-10, atol=1e-12 * np.abs(gb).max())

@@ -35,8 +35,10 @@ __all__ = [
     "sample_context_stats",
     "ICLTrainResult",
     "train_icl",
+    "train_icl_depths",
     "evaluate_icl",
     "polynomial_predictor_risk",
+    "polynomial_predictor_risks",
 ]
 
 
@@ -318,6 +320,85 @@ def train_icl(
     return ICLTrainResult(model=model, risk=risk, risk_stderr=se, train_loss=np.array(log), step_sizes=steps_l)
 
 
+def _population_risks(models, cov: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """Infinite-context risks ``(w_L - beta)^T cov (w_L - beta)`` of several models, shape (M, B).
+
+    The models advance layer by layer together, so each layer reads the per-context ``cov``
+    (the memory-bound operand) once for all models; same arithmetic as
+    :meth:`DeepLinearAttention.forward_population` per model.
+    """
+    mats = [m.layer_matrices() for m in models]
+    w = [torch.zeros_like(beta) for _ in models]
+    for layer in range(max(m.depth for m in models)):
+        act = [i for i, m in enumerate(models) if m.depth > layer]
+        g = torch.einsum("bij,mbj->mbi", cov, torch.stack([beta - w[i] for i in act]))
+        G = torch.stack([mats[i][layer] for i in act])
+        step = torch.bmm(g, G.transpose(1, 2))
+        for k, i in enumerate(act):
+            w[i] = w[i] + step[k]
+    d = torch.stack(w) - beta
+    return (d * torch.einsum("bij,mbj->mbi", cov, d)).sum(-1)
+
+
+def train_icl_depths(dim: int, depths, *, spectrum, tied: bool = True, steps: int = 2000, batch_size: int = 256,
+                     lr: float = 0.01, seeds=None, n_test: int = 20000, log_every: int = 50,
+                     init_scale: float = 0.1) -> list[ICLTrainResult]:
+    """:func:`train_icl` at infinite context on RRS data for several depths at once, on shared contexts.
+
+    Each depth is its own model with its own Adam state (one Adam over all parameters is
+    elementwise, hence independent per model) and the same cosine schedule; the loss summed
+    over models has, per model, exactly that model's gradient. Only the contexts are shared
+    (common random numbers across depths), so every step's rotation sampling (the O(B D^3)
+    cost) is paid once instead of once per depth. ``seeds`` (one per depth, default 0, 1, ...)
+    seed each model's initialisation; contexts use ``seeds[0]`` and test contexts ``seeds[0] + 10000``.
+    """
+    Ls = [check_int(L, "depths", lo=1) for L in depths]
+    if not Ls:
+        fail("depths", "a non-empty sequence", depths)
+    seeds = list(range(len(Ls))) if seeds is None else [check_int(x, "seeds", lo=0) for x in seeds]
+    if len(seeds) != len(Ls):
+        fail("seeds", f"of length {len(Ls)} like depths", seeds)
+    D, _, _, _, spec = _validate(dim, Ls[0], "inf", 0.0, "rrs", spectrum)
+    n_steps = check_int(steps, "steps", lo=1)
+    B = check_int(batch_size, "batch_size", lo=1)
+    eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
+    every = check_int(log_every, "log_every", lo=1)
+    n_test = check_int(n_test, "n_test", lo=2)
+    models = [DeepLinearAttention(D, L, tied=tied, init_scale=init_scale,
+                                  generator=torch.Generator().manual_seed(int(sd))) for L, sd in zip(Ls, seeds)]
+    opt = torch.optim.Adam([m.gamma for m in models], lr=eta)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(k, n_steps) / n_steps)))
+    rng = np.random.default_rng(seeds[0])
+    logs, acc = [], torch.zeros(len(models), dtype=torch.float64)
+    for k in range(n_steps):
+        *_, cov, beta = sample_contexts(B, D, 1, setting="rrs", spectrum=spec, rng=rng)
+        loss = _population_risks(models, cov, beta).mean(1)
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+        sched.step()
+        acc += loss.detach()
+        if (k + 1) % every == 0:
+            logs.append((acc / every).numpy().copy())
+            acc.zero_()
+    rng = np.random.default_rng(seeds[0] + 10_000)
+    vals = []
+    with torch.no_grad():
+        for start in range(0, n_test, 2000):
+            *_, cov, beta = sample_contexts(min(2000, n_test - start), D, 1, setting="rrs", spectrum=spec, rng=rng)
+            vals.append(_population_risks(models, cov, beta))
+        v = torch.cat(vals, dim=1).numpy()
+    out = []
+    for i, m in enumerate(models):
+        with torch.no_grad():
+            steps_l = torch.diagonal(m.layer_matrices(), dim1=-2, dim2=-1).mean(-1).numpy().copy()
+        se = float(v[i].std(ddof=1) / np.sqrt(v.shape[1]))
+        out.append(ICLTrainResult(model=m, risk=float(v[i].mean()), risk_stderr=se,
+                                  train_loss=np.array([x[i] for x in logs]), step_sizes=steps_l))
+    return out
+
+
 def polynomial_predictor_risk(dim: int, n_context: int, step_sizes, *, noise: float = 0.0,
                               n_contexts: int = 2000, seed: int = 0, batch: int = 500) -> tuple[float, float]:
     """Direct finite-D evaluation (no training) of the in-context GD predictor on ISO data.
@@ -326,22 +407,40 @@ def polynomial_predictor_risk(dim: int, n_context: int, step_sizes, *, noise: fl
     ``Gamma_l = step_sizes[l]`` (i.e. ``p(s) = prod_l (1 - Gamma_l s)``) to sampled contexts
     and returns the mean and standard error of ``||w - beta||^2`` (``beta ~ N(0, I/D)``).
     """
+    return polynomial_predictor_risks(dim, n_context, [step_sizes], noise=noise, n_contexts=n_contexts, seed=seed,
+                                      batch=batch)[0]
+
+
+def polynomial_predictor_risks(dim: int, n_context: int, step_size_lists, *, noise: float = 0.0,
+                               n_contexts: int = 2000, seed: int = 0, batch: int = 500) -> list[tuple[float, float]]:
+    """:func:`polynomial_predictor_risk` for several step-size sequences on the same sampled contexts.
+
+    Sampling the contexts (``n_contexts * P * D`` Gaussians) costs as much as evaluating a
+    predictor, so sharing them (common random numbers) divides that cost by the number of
+    predictors. With one sequence, identical to :func:`polynomial_predictor_risk`.
+    """
     D = check_int(dim, "dim", lo=1)
     P = check_int(n_context, "n_context", lo=1)
-    g = check_array(step_sizes, "step_sizes", ndim=1, min_size=1)
+    gs = [check_array(g, "step_sizes", ndim=1, min_size=1) for g in step_size_lists]
+    if not gs:
+        fail("step_size_lists", "a non-empty sequence", step_size_lists)
     s2 = check_real(noise, "noise", lo=0.0)
     n = check_int(n_contexts, "n_contexts", lo=2)
     rng = np.random.default_rng(seed)
-    errs = []
+    errs: list[list[np.ndarray]] = [[] for _ in gs]
     for start in range(0, n, batch):
         b = min(batch, n - start)
         X = rng.standard_normal((b, P, D))
         beta = rng.standard_normal((b, D)) / np.sqrt(D)
         y = np.einsum("bpd,bd->bp", X, beta) + np.sqrt(s2) * rng.standard_normal((b, P))
-        w = np.zeros((b, D))
-        for gl in g:  # w <- w + Gamma X^T (y - X w) / P
-            r = y - np.einsum("bpd,bd->bp", X, w)
-            w = w + gl * np.einsum("bpd,bp->bd", X, r) / P
-        errs.append(np.sum((w - beta) ** 2, axis=1))
-    e = np.concatenate(errs)
-    return float(e.mean()), float(e.std(ddof=1) / np.sqrt(len(e)))
+        for g, out in zip(gs, errs):
+            w = np.zeros((b, D))
+            for gl in g:  # w <- w + Gamma X^T (y - X w) / P
+                r = y - np.einsum("bpd,bd->bp", X, w)
+                w = w + gl * np.einsum("bpd,bp->bd", X, r) / P
+            out.append(np.sum((w - beta) ** 2, axis=1))
+    res = []
+    for parts in errs:
+        e = np.concatenate(parts)
+        res.append((float(e.mean()), float(e.std(ddof=1) / np.sqrt(len(e)))))
+    return res

@@ -275,6 +275,63 @@ def _check_seeds(seeds) -> list[int]:
     return [check_int(s, "seeds", lo=0) for s in seeds]
 
 
+def _quantize_members(t: torch.Tensor, bits: int | None) -> torch.Tensor:
+    """:func:`fake_quantize` applied to each ``t[s]`` separately (absmax per member)."""
+    if bits is None:
+        return t
+    levels = 2 ** (bits - 1) - 1
+    scale = t.detach().abs().amax(dim=tuple(range(1, t.ndim)), keepdim=True).clamp_min(1e-12) / levels
+    q = torch.clamp(torch.round(t / scale), -levels, levels) * scale
+    return t + (q - t).detach()
+
+
+def _train_seeds(task: TeacherTask, width, n_data, weight_bits, act_bits, seeds, batch_size, lr,
+                 n_test: int = 8192) -> tuple[int, list[float]]:
+    """:func:`train_low_precision` for every seed at once, as one stacked (batched-matmul) model.
+
+    Member s has the initialisation, data stream and test set of ``train_low_precision(..., seed=s)``;
+    Adam is elementwise and the summed loss gives each member its own gradient, so the runs are
+    the separate runs up to float32 rounding of the batched matmuls. Returns (n_params, losses).
+    """
+    w = check_int(width, "width", lo=1)
+    D = check_int(n_data, "n_data", lo=1)
+    wb, ab = _check_bits(weight_bits, "weight_bits"), _check_bits(act_bits, "act_bits")
+    B = check_int(batch_size, "batch_size", lo=1)
+    eta = check_real(lr, "lr", lo=0.0, lo_closed=False)
+    models = []
+    for sd in seeds:
+        torch.manual_seed(int(sd))
+        models.append(QuantMLP(task.in_dim, w, weight_bits=wb, act_bits=ab))
+    Ws = [nn.Parameter(torch.stack([m.layers[i].weight.detach() for m in models])) for i in range(3)]
+    bs = [nn.Parameter(torch.stack([m.layers[i].bias.detach() for m in models])) for i in range(3)]
+
+    def forward(h):  # h (S, n, d) -> (S, n)
+        for i in range(3):
+            h = torch.baddbmm(bs[i][:, None, :], h, _quantize_members(Ws[i], wb).transpose(1, 2))
+            if i < 2:
+                h = _quantize_members(torch.tanh(h), ab)
+        return h[..., 0]
+
+    steps = max(1, math.ceil(D / B))
+    opt = torch.optim.Adam([p for pair in zip(Ws, bs) for p in pair], lr=eta)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * min(k, steps) / steps)))
+    gens = [torch.Generator().manual_seed(int(sd) + 1) for sd in seeds]
+    for _ in range(steps):
+        xs, ys = zip(*(task.sample(B, g) for g in gens))
+        loss = ((forward(torch.stack(xs)) - torch.stack(ys)) ** 2).mean(1).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    x = torch.stack([torch.randn(n_test, task.in_dim, generator=torch.Generator().manual_seed(10_000 + int(sd)))
+                     for sd in seeds])
+    with torch.no_grad():
+        losses = [float(e) + task.noise for e in ((forward(x) - task.target(x)) ** 2).mean(1)]
+    if not all(math.isfinite(v) for v in losses):
+        fail("lr", "small enough for training to stay finite", eta)
+    return models[0].n_params, losses
+
+
 def seed_mean_losses(task: TeacherTask, configs, seeds, *, batch_size: int = 64, lr: float = 3e-3) -> RunTable:
     """Train every ``(width, n_data, weight_bits, act_bits)`` in ``configs`` once per seed
     (:func:`train_low_precision`; ``None`` bits = full precision) and average the test loss.
@@ -287,10 +344,8 @@ def seed_mean_losses(task: TeacherTask, configs, seeds, *, batch_size: int = 64,
         if len(cfg) != 4:
             fail("configs", "a sequence of (width, n_data, weight_bits, act_bits) tuples", cfg)
         w, D, wb, ab = cfg
-        runs = [train_low_precision(task, w, D, weight_bits=wb, act_bits=ab, seed=s, batch_size=batch_size, lr=lr)
-                for s in seeds]
-        r = runs[0]
-        rows.append((r.width, r.n_params, r.n_data, r.weight_bits, r.act_bits, np.inf, np.mean([x.loss for x in runs])))
+        n_params, losses = _train_seeds(task, w, D, wb, ab, seeds, batch_size, lr)
+        rows.append((w, n_params, D, float(wb or np.inf), float(ab or np.inf), np.inf, np.mean(losses)))
     if not rows:
         fail("configs", "non-empty", configs)
     return RunTable(*(np.array(c) for c in zip(*rows)))

@@ -34,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg.blas import daxpy as _daxpy
 from scipy.optimize import minimize, minimize_scalar
 
 from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_choice, check_int, check_real, fail
@@ -114,6 +115,11 @@ def _diag(e, lam_p, inv_b, fsl):
     return a, -2.0 * lam_p + (2.0 * (1.0 + inv_b)) * e * (lam_p * lam_p)
 
 
+def _axpy(x, y, n, a):
+    """``y += a * x`` in place (BLAS daxpy: no temporary, unlike ``y += a * x``)."""
+    _daxpy(x, y, n=n, a=a)
+
+
 def _loss_and_grad(lam_p, c0, s2, B, etas, want_grad=True, fsl=False):
     """Final excess loss and its gradient wrt every step's rate (adjoint method).
 
@@ -126,30 +132,48 @@ def _loss_and_grad(lam_p, c0, s2, B, etas, want_grad=True, fsl=False):
 
 
 def _loss_and_grad_dense(lam_p, c0, s2, B, etas, want_grad=True, fsl=False):
-    """As :func:`_loss_and_grad`, with the per-step diagonals precomputed as (T, N) arrays."""
-    T = etas.shape[0]
+    """As :func:`_loss_and_grad`, with the per-step diagonals precomputed as (T, N) arrays.
+
+    The loops write in place (rows of the state arrays, BLAS axpy for the rank-one term), and
+    the gradient's ``p . (dA * c)`` is formed from ``p * c`` with two matrix-vector products
+    (dA is affine in lam for (S1)), so no (T, N) array of dA is built.
+    """
+    T, N = etas.shape[0], lam_p.size
     inv_b = 1.0 / B
     e = etas[:, None]
-    A, dA = _diag(e, lam_p, inv_b, fsl)  # (T, N)
+    if fsl:
+        A = np.exp((-2.0 * e) * lam_p)
+    else:  # 1 - 2 e lam + e^2 (1 + 1/B) lam^2 = 1 + u ((1 + 1/B) u - 2), u = e lam
+        A = e * lam_p
+        A *= (1.0 + inv_b) * A - 2.0
+        A += 1.0
     coef = etas * etas * inv_b  # (T,)
-    C = np.empty((T + 1, lam_p.size))
+    C = np.empty((T + 1, N))
     Ls = np.empty(T + 1)
-    c = c0.copy()
+    C[0] = c0
     for t in range(T):
-        C[t] = c
-        Ls[t] = L = c @ lam_p
-        c = A[t] * c + (coef[t] * (L + s2)) * lam_p
-    LT = float(c @ lam_p)
+        Ls[t] = L = C[t] @ lam_p
+        np.multiply(A[t], C[t], out=C[t + 1])
+        _axpy(lam_p, C[t + 1], N, coef[t] * (L + s2))
+    LT = float(C[T] @ lam_p)
     if not want_grad:
         return LT, None
-    Pn = np.empty((T, lam_p.size))  # p_{t+1}
+    Pn = np.empty((T + 1, N))  # Pn[t] = p_{t+1}
     pl = np.empty(T)
-    p = lam_p.copy()
+    Pn[T - 1] = lam_p
     for t in range(T - 1, -1, -1):
-        Pn[t] = p
-        pl[t] = q = p @ lam_p
-        p = A[t] * p + (coef[t] * q) * lam_p
-    g = np.einsum("tn,tn->t", Pn * dA, C[:T]) + (2.0 * etas * inv_b) * pl * (Ls[:T] + s2)
+        pl[t] = q = Pn[t] @ lam_p
+        if t:
+            np.multiply(A[t], Pn[t], out=Pn[t - 1])
+            _axpy(lam_p, Pn[t - 1], N, coef[t] * q)
+    PC = Pn[:T]
+    PC *= C[:T]
+    if fsl:  # dA = -2 lam A
+        PC *= A
+        g = -2.0 * (PC @ lam_p)
+    else:  # dA = -2 lam + 2 (1 + 1/B) e lam^2
+        g = (2.0 * (1.0 + inv_b)) * etas * (PC @ (lam_p * lam_p)) - 2.0 * (PC @ lam_p)
+    g += (2.0 * etas * inv_b) * pl * (Ls[:T] + s2)
     return LT, g
 
 
