@@ -20,6 +20,7 @@ import numpy as np
 
 from lmech.claims.toolkit import ClaimOutcome, Panel, SeedStream, Series, Setting, claim, fragile, known_failure
 from lmech.sweep import analyze, run_sweep, transfer_spec
+from lmech.sweep.analysis import analyze_losses
 from lmech.sweep.plots import transfer_panels
 
 TP5 = "Tensor Programs V: Tuning Large Neural Networks via Zero-Shot Hyperparameter Transfer"
@@ -178,3 +179,38 @@ def width_monotone(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
                         details={"widths": mu.sizes, "log2_lr": mu.log2_hp, "mup_mean_loss": mu.mean_loss,
                                  "sp_mean_loss": sp.mean_loss, "mup_violations": found["muP"],
                                  "sp_violations": found["SP"], "mup_improvement_in_pooled_seed_std": margin})
+
+@dataclass(frozen=True)
+class Horizon(Transfer):
+    horizons: tuple[int, ...] = (40, 320)  # the loss after h steps of a constant-LR run of max(horizons) steps
+
+def _at_horizon(trials, s: Horizon, h: int, rng) -> Any:
+    seeds_ = sorted({t.config["seed"] for t in trials})
+    L = np.full((len(s.sizes), len(s.log2_lrs), len(seeds_)), np.nan)
+    for t in trials:
+        c, curve = t.config, np.array([np.inf if v is None else v for v in t.result["train_curve"]], float)
+        w = curve[h - max(1, -(-h // 20)):h] if len(curve) >= h else np.array([np.inf])
+        i, j = s.sizes.index(c["width"]), int(np.argmin(np.abs(np.array(s.log2_lrs) - np.log2(c["lr"]))))
+        L[i, j, seeds_.index(c["seed"])] = w.mean() if np.isfinite(w).all() and w.mean() <= curve[0] else np.inf
+    return analyze_losses(s.sizes, s.log2_lrs, L, size_key="width", rng=rng)
+
+@claim("transfer.width.horizon", paper=TP5, tolerance=0.5, metric="|muP optimum drift| at the longest horizon / "
+       "at the shortest (widest vs base width)", quick=Horizon(sizes=(64, 256), log2_lrs=grid(-10, -4, 1)),
+       full=Horizon(sizes=(128, 1024), log2_lrs=grid(-9, -5, 0.5), n_seeds=3, horizons=(100, 200, 400, 800),
+                    fixed=(("depth", 3), ("base_width", 128))))
+def width_horizon(s: Horizon, seeds: SeedStream) -> ClaimOutcome:
+    """The drift of the muP optimum with width is a short-horizon effect: it shrinks as training
+    lengthens, to at most half of its size at the shortest horizon."""
+    spec = transfer_spec(model=s.model, scheme=s.scheme, lrs=[2.0**x for x in s.log2_lrs], seeds=seeds.take(s.n_seeds),
+                         steps=max(s.horizons), batch_size=s.batch_size, trial="lmech.sim.hp_trial:run_trial",
+                         widths=list(s.sizes), **dict(s.fixed))
+    with tempfile.TemporaryDirectory(prefix="lmech-horizon-") as root:
+        run = run_sweep(spec, root, executor="inprocess", retries=0, progress=False)
+    found = {h: _at_horizon(run.trials, s, h, seeds.next()) for h in s.horizons}
+    drift = {h: float(a.optima[-1].log2_lr - a.optima[0].log2_lr) for h, a in found.items()}
+    first, last = drift[s.horizons[0]], drift[s.horizons[-1]]
+    return ClaimOutcome(abs(last) / max(abs(first), 1e-9), [Panel(
+        "muP: optimum drift from base to widest width", "log2 steps", "log2 lr*(widest) - log2 lr*(base)",
+        [Series("measured", np.log2(s.horizons), list(drift.values()), role="simulation")])],
+        checks={"a drift to shrink at the shortest horizon (>= 0.25)": abs(first) >= 0.25},
+        details={"drift": {str(h): d for h, d in drift.items()}})
