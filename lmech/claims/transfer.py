@@ -75,8 +75,8 @@ def _transfer(s: Transfer, seeds: SeedStream, tol: float = 0.5) -> ClaimOutcome:
     }, details={"scheme": s.scheme, "control": s.control, s.scheme: test.to_dict(), s.control: ctrl.to_dict(),
                 "control_max_shift": ctrl.max_shift, "seeds": list(test.seeds)})
 
-MLP_FULL = Transfer(sizes=(128, 256, 512, 1024, 2048), log2_lrs=grid(-9, -5, 0.5), control_log2_lrs=grid(-11, -5, 1),
-                    n_seeds=3, steps=200, fixed=(("depth", 3), ("base_width", 128)))
+MLP_FULL = Transfer(sizes=(128, 256, 512, 1024), log2_lrs=grid(-9.5, -5.5, 0.5), control_log2_lrs=grid(-11, -5, 1),
+                    n_seeds=3, steps=800, fixed=(("depth", 3), ("base_width", 128)))
 
 @claim("transfer.width.mlp", paper=TP5, metric=SHIFT, tolerance=0.5, quick=Transfer(), full=MLP_FULL,
        expect=known_failure(
@@ -153,7 +153,7 @@ MONO = Transfer(sizes=(64, 256, 1024), log2_lrs=(-7.0, -6.0, -5.0), control_log2
                       "256 -> 1024) is 0.4 pooled seed-std, within noise (full, 3 seeds: 0)",
                       n_seeds=3, min_passing=1, modes=("quick",)),
        metric="number of (LR, consecutive width pair) orderings where the wider muP model is not strictly better",
-       full=replace(MONO, sizes=MLP_FULL.sizes, log2_lrs=(-8.0, -7.0, -6.0), control_log2_lrs=(-8.0, -7.0, -6.0),
+       full=replace(MONO, sizes=(128, 256, 512, 1024, 2048), log2_lrs=(-8.0, -7.0, -6.0), control_log2_lrs=(-8.0, -7.0, -6.0),
                     n_seeds=3, steps=200, fixed=MLP_FULL.fixed))
 def width_monotone(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """Under muP, at fixed hyperparameters (learning rates around the base optimum) wider is better:
