@@ -12,7 +12,7 @@ JOBS   ?=
 BACKEND ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow bench venv clean docs
+.PHONY: demo test test-slow bench bench-compare venv clean docs
 
 venv: $(STAMP)
 
@@ -46,8 +46,18 @@ docs: $(DOCS_STAMP)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg $(VENV)/bin/mkdocs build --strict --site-dir site
 	@echo "documentation site: site/index.html"
 
+# Every benchmark (bench/run_all.py: one process per script, theory_vs_sim once per bench/tvs
+# family), its output printed, every ratio merged into bench/results.json with the machine, the
+# versions and the commit. QUICK=1: smaller sizes and fewer repeats. Compare two runs with
+# `make bench-compare OLD=old.json NEW=bench/results.json` (THRESHOLD, default 0.2 = 20 %).
+BENCH_OUT ?= bench/results.json
+THRESHOLD ?= 0.2
 bench: $(STAMP)
-	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	$(PY) bench/run_all.py $(if $(QUICK),--quick) --out $(BENCH_OUT)
+
+bench-compare:
+	@test -n "$(OLD)" && test -n "$(NEW)" || { echo "usage: make bench-compare OLD=a.json NEW=b.json [THRESHOLD=0.2]"; exit 2; }
+	$(PY) bench/compare.py $(OLD) $(NEW) --threshold $(THRESHOLD)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache site docs/equations.md

@@ -8,7 +8,9 @@
 Times are medians over interleaved repeats, as wall-clock and as CPU time of this process
 (on a shared, loaded machine the CPU time is the reproducible figure).
 
-    python bench/kernel_curves.py [--repeats 5] [--threads 1]
+    python bench/kernel_curves.py [--repeats 5] [--threads 1] [--json PATH]
+
+``--json PATH`` also writes the ratios and times as data (bench/_results.py).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import Recorder, add_json_argument  # noqa: E402
 from _timing import interleaved_clocks  # noqa: E402
 
 from lmech.sim.kernel_regression import gaussian_feature_regression
@@ -28,11 +31,13 @@ from lmech.spectra import power_law
 from lmech.theory.kernel_curves import learning_curve
 
 
-def main() -> None:
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    add_json_argument(ap)
+    args = ap.parse_args(argv)
+    rec = Recorder()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
 
@@ -44,6 +49,8 @@ def main() -> None:
     print("theory, 10^4 modes x 100 P (goal < 50 ms):")
     print(f"  ridge 0     wall {1e3 * w0:8.1f} ms   cpu {1e3 * c0:8.1f} ms")
     print(f"  ridge 1e-3  wall {1e3 * w1:8.1f} ms   cpu {1e3 * c1:8.1f} ms")
+    rec.detail("theory_1e4_modes_100_P", {"ridge0_wall_ms": 1e3 * w0, "ridge0_cpu_ms": 1e3 * c0,
+                                          "ridge1e-3_wall_ms": 1e3 * w1, "ridge1e-3_cpu_ms": 1e3 * c1})
 
     lam_s = power_law(1000, 1.5, normalize=True)
     v = power_law(1000, 1.0)
@@ -61,6 +68,14 @@ def main() -> None:
           f"(mean relative gap {rel:.3f}):")
     print(f"  wall: theory {1e3 * w_th:8.2f} ms   simulation {w_sim:8.2f} s   sim/theory {w_sim / w_th:8.0f}x")
     print(f"  cpu:  theory {1e3 * c_th:8.2f} ms   simulation {c_sim:8.2f} s   sim/theory {c_sim / c_th:8.0f}x")
+    rec.ratio("sim_over_theory/wall", w_sim / w_th)
+    rec.ratio("sim_over_theory/cpu", c_sim / c_th)
+    rec.measure("sim_vs_theory/mean_relative_gap", rel)
+    rec.detail("sim_vs_theory", {"theory_wall_s": w_th, "sim_wall_s": w_sim, "theory_cpu_s": c_th, "sim_cpu_s": c_sim,
+                                 "modes": 1000, "n_P": len(P_s), "trials": 20})
+    rec.detail("repeats", args.repeats)
+    rec.write(args.json)
+    return rec.to_dict()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,11 @@ neural-tangents are timed in interleaved rounds (A B A B ...) on the same inputs
 ``--threads`` cores (torch threads for lmech; CPU affinity plus XLA's single-thread flag for
 neural-tangents at 1 thread). Each time is the median over ``--repeats`` rounds.
 
-    python bench/kernels.py [--sizes 500 1000 2000 4000] [--repeats 5] [--threads 1]
+    python bench/kernels.py [--sizes 500 1000 2000 4000] [--repeats 5] [--threads 1] [--json PATH]
+
+``--json PATH`` also writes the ratios (``n=<n>/lmech_over_nt/wall`` and ``.../cpu``), the
+accuracies and the times as data (bench/_results.py); without neural-tangents the comparison
+is recorded as skipped, with the reason, and lmech's own times are still recorded.
 """
 from __future__ import annotations
 
@@ -186,14 +190,18 @@ def _diag_err(nngp, ntk, dq, dt):
     return max(np.max(np.abs(np.diag(nngp) - dq) / dq), np.max(np.abs(np.diag(ntk) - dt) / dt))
 
 
-def main() -> None:
+def main(argv=None) -> dict:
+    from _results import Recorder, add_json_argument
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="*", default=[500, 1000, 2000, 4000])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--nt-python", default=os.environ.get("LMECH_NT_PYTHON", DEFAULT_NT_PYTHON),
                     help="interpreter with neural-tangents installed ('' to skip it)")
-    args = ap.parse_args()
+    add_json_argument(ap)
+    args = ap.parse_args(argv)
+    rec = Recorder()
 
     import torch
 
@@ -209,6 +217,10 @@ def main() -> None:
     else:
         nt = None
         print("neural-tangents not available (see the module docstring): timing lmech alone")
+        where = (f"no interpreter at --nt-python {args.nt_python!r}" if args.nt_python
+                 else "--nt-python '' (skipped on request)")
+        rec.skip("lmech_over_nt", f"neural-tangents is not importable here and {where}; see bench/kernels.py's "
+                 "docstring to set it up")
     rng = np.random.default_rng(0)
     print(f"NNGP+NTK, {DEPTH}-hidden-layer ReLU, d = {D}, float64, {args.threads} thread(s), "
           f"median of {args.repeats} interleaved rounds")
@@ -236,6 +248,7 @@ def main() -> None:
                     t_nt.append(nt.time())
             w_ours, c_ours = np.median(t_ours, axis=0)
             row = f"{n:>6} {w_ours:>9.4f} {c_ours:>9.4f}"
+            info = {"lmech_wall_s": w_ours, "lmech_cpu_s": c_ours}
             if nt is not None:
                 w_nt, c_nt = np.median(t_nt, axis=0)
                 nngp_nt, ntk_nt = nt.result()
@@ -243,13 +256,23 @@ def main() -> None:
                 scale = np.abs(k.ntk).max()
                 d_off = max(np.abs(k.nngp - nngp_nt)[off].max(), np.abs(k.ntk - ntk_nt)[off].max()) / scale
                 row += f" {w_nt:>9.4f} {c_nt:>9.4f} {w_ours / w_nt:>7.3f} {c_ours / c_nt:>7.3f} {d_off:>10.1e}"
+                rec.ratio(f"n={n}/lmech_over_nt/wall", w_ours / w_nt)
+                rec.ratio(f"n={n}/lmech_over_nt/cpu", c_ours / c_nt)
+                rec.measure(f"n={n}/offdiag_diff", d_off)
+                info.update(nt_wall_s=w_nt, nt_cpu_s=c_nt)
             row += f" {_diag_err(k.nngp, k.ntk, dq, dt):>10.1e}"
+            rec.measure(f"n={n}/diag_err_lmech", _diag_err(k.nngp, k.ntk, dq, dt))
             if nt is not None:
                 row += f" {_diag_err(nngp_nt, ntk_nt, dq, dt):>10.1e}"
+                rec.measure(f"n={n}/diag_err_nt", _diag_err(nngp_nt, ntk_nt, dq, dt))
             print(row, flush=True)
+            rec.detail(f"n={n}", info)
     finally:
         if nt is not None:
             nt.close()
+    rec.detail("settings", {"depth": DEPTH, "d": D, "repeats": args.repeats, "threads": args.threads})
+    rec.write(args.json)
+    return rec.to_dict()
 
 
 if __name__ == "__main__":

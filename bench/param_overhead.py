@@ -23,7 +23,10 @@ Variants:
                nn.Linear readout is refused by set_base_shapes, mup issue #62)
 
     python bench/param_overhead.py [--repeats 15] [--steps 10] [--optimizer adamw|sgd] [--threads 1]
-                                   [--part train|step]
+                                   [--part train|step] [--json PATH]
+
+``--json PATH`` also writes the per-round ratios to ``plain`` (``<variant>/wall``, ``<variant>/cpu``)
+and the times as data (bench/_results.py); mup's ratios are recorded as skipped when it is absent.
 """
 from __future__ import annotations
 
@@ -39,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
+
+from _results import Recorder, add_json_argument  # noqa: E402
 
 
 D_IN, WIDTH, D_OUT, BATCH, BASE = 512, 512, 10, 256, 64
@@ -90,7 +95,7 @@ def make_variants(opt_name: str) -> dict[str, tuple[nn.Module, torch.optim.Optim
     return out
 
 
-def main() -> None:
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--steps", type=int, default=10, help="training steps per timed call")
@@ -98,7 +103,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--part", choices=("train", "step"), default="train",
                     help="time full training steps or optimizer.step() alone on fixed gradients")
-    args = ap.parse_args()
+    add_json_argument(ap)
+    args = ap.parse_args(argv)
+    rec = Recorder()
     torch.set_num_threads(args.threads)
     variants = make_variants(args.optimizer)
     g = torch.Generator().manual_seed(0)
@@ -145,12 +152,25 @@ def main() -> None:
               f"{per_round[n]:>23.3f} {cpu_round[n]:>25.3f}")
     print(f"lmech/plain (median per-round ratio): wall {per_round['lmech']:.4f}, CPU {cpu_round['lmech']:.4f}; "
           f"plain_split/plain: wall {per_round['plain_split']:.4f}, CPU {cpu_round['plain_split']:.4f}")
+    for n in names:
+        if n != "plain":
+            rec.ratio(f"{n}_over_plain/wall", per_round[n])
+            rec.ratio(f"{n}_over_plain/cpu", cpu_round[n])
+        rec.detail(n, {"groups": len(variants[n][1].param_groups), "ms_per_step": 1e3 * med[n]})
     if "mup" not in variants:
         print("mup: not importable here (optional; run with /work/mupvenv/bin/python to include it)")
+        rec.skip("mup", "mup is not importable by this interpreter (run with /work/mupvenv/bin/python)")
     else:
         mu_ratio = statistics.median(a / b for a, b in zip(samples["mup"], samples["mup_torch"]))
         print(f"lmech/mup: {med['lmech'] / med['mup']:.3f}   mup optimizer wrapper (MuAdamW or MuSGD vs stock, "
               f"mup/mup_torch, median per-round ratio): {mu_ratio:.3f}")
+        rec.ratio("lmech_over_mup", med["lmech"] / med["mup"])
+        rec.ratio("mup_wrapper", mu_ratio)
+    rec.detail("settings", {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                            "optimizer": args.optimizer, "part": args.part, "repeats": args.repeats,
+                            "steps": args.steps})
+    rec.write(args.json)
+    return rec.to_dict()
 
 
 if __name__ == "__main__":

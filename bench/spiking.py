@@ -5,15 +5,19 @@ This measures what the issue asks of the simulator instead: 400 LIF neurons for 
 per trial (target: well under a second on one core), and one PSPM epoch (two networks
 simulated, spikes paired, weights updated).
 
-    python bench/spiking.py [--repeats N]
+    python bench/spiking.py [--repeats N] [--quick] [--json PATH]
 """
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import Recorder, add_json_argument  # noqa: E402
 
 
 def measure(repeats: int = 3) -> dict[str, float]:
@@ -34,17 +38,22 @@ def measure(repeats: int = 3) -> dict[str, float]:
     return {"lif_400x5000_seconds": float(np.median(sim)), "pspm_epoch_400x5000_seconds": epoch}
 
 
-def main() -> None:
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", help="also write the numbers to this file")
-    args = ap.parse_args()
-    res = measure(args.repeats)
+    ap.add_argument("--quick", action="store_true", help="one repeat")
+    add_json_argument(ap)
+    args = ap.parse_args(argv)
+    res = measure(1 if args.quick else args.repeats)
     for k, v in res.items():
         print(f"{k:34s} {v:8.3f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
+    rec = Recorder()
+    rec.skip("theory_vs_sim", "PSPM is a learning procedure without a solvable theory: nothing to compare")
+    for k, v in res.items():
+        rec.detail(k, v)
+    rec.measure("lif_400x5000_trials_per_second", 1.0 / res["lif_400x5000_seconds"])
+    rec.write(args.json)
+    return rec.to_dict()
 
 
 if __name__ == "__main__":

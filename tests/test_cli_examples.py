@@ -11,8 +11,9 @@ bootstrap resamples; one claim instead of a family for ``reproduce``). Every ove
 listed there, nothing else changes (backend, jobs, output folders stay as written). The
 commands as written run under ``-m slow``, except ``reproduce --full`` of every claim (hours;
 parsed only). Input files a command reads (``runs.csv``, ``curve.csv``, ``X.npy``/``y.npy``, ``data.csv``,
-the model factory module ``mynets.py``) and stores a command
-reads (``report``, ``results``) are made first by the fixtures below.
+the model factory module ``mynets.py``), stores a command
+reads (``report``, ``results``) and the ``prediction.json`` of ``schedule --from-prediction`` are
+made first by the fixtures below.
 """
 from __future__ import annotations
 
@@ -151,9 +152,18 @@ def _prepare(command: str, folder: Path) -> None:
                  "--no-progress", "--no-plot"]) == 0
 
 
+def _prepare_prediction(argv: list[str]) -> None:
+    """The ``prediction.json`` that ``schedule --from-prediction`` reads (a cheap ``lmech predict``)."""
+    if argv[0] == "schedule" and "--from-prediction" in argv:
+        out = str(Path(argv[argv.index("--from-prediction") + 1]).parent)
+        assert main(["predict", "--X", "X.npy", "--y", "y.npy", "--bootstrap", "0", "--no-check", "--no-plot",
+                     "--out", out]) == 0
+
+
 def _run(argv: list[str], folder: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(folder)
     _write_inputs(folder)
+    _prepare_prediction(argv)
     try:
         rc = main(argv)
     except SystemExit as exc:  # a usage error: the example is wrong

@@ -39,17 +39,20 @@ TIME_LIMIT = 5.0
 # Modules whose ``__all__`` is walked, and what is excluded (with the reason).
 # ---------------------------------------------------------------------------------------------
 MODULES = [
-    "lmech.theory.capacity", "lmech.theory.circle", "lmech.theory.feature_learning",
+    "lmech.sim.moe",
+    "lmech.theory.capacity", "lmech.theory.circle", "lmech.theory.feature_learning", "lmech.theory.grokking",
     "lmech.theory.icl", "lmech.theory.kappa", "lmech.theory.kernel_curves",
     "lmech.theory.laplace", "lmech.theory.precision", "lmech.theory.scaling",
     "lmech.theory.schedules", "lmech.theory.sgd", "lmech.theory.td", "lmech.theory.two_point",
-    "lmech.theory.variance_onset", "lmech.theory.dmft", "lmech.theory.dmft.lazy",
+    "lmech.theory.variance_onset", "lmech.theory.spectral_outliers", "lmech.theory.dmft", "lmech.theory.dmft.lazy",
+    "lmech.theory.deep_linear_init",
     "lmech.theory.dmft.learning_rules", "lmech.kernels", "lmech.spectra", "lmech.fits",
     "lmech.metrics", "lmech.sim.capacity", "lmech.sim.circle", "lmech.sim.coord_check",
-    "lmech.sim.feature_learning", "lmech.sim.hp_trial", "lmech.sim.icl",
+    "lmech.sim.feature_learning", "lmech.sim.grokking", "lmech.sim.hp_trial", "lmech.sim.icl",
     "lmech.sim.kernel_regression", "lmech.sim.learning_rules", "lmech.sim.linear_sgd",
     "lmech.sim.mean_field", "lmech.sim.precision", "lmech.sim.random_features", "lmech.sim.td",
-    "lmech.sim.variance_onset", "lmech.param",
+    "lmech.sim.variance_onset", "lmech.sim.spectral_outliers", "lmech.param", "lmech.theory.alignment",
+    "lmech.sim.alignment",
 ]
 
 EXCLUDED = {
@@ -82,6 +85,7 @@ EXCLUDED = {
     "lmech.sim.variance_onset.train_relu_network": "takes torch tensors and trains a network",
     "lmech.sim.variance_onset.final_ntk_curves": "trains networks (seconds per call)",
     "lmech.sim.feature_learning.train_projected_gd": "trains with torch (seconds per call)",
+    "lmech.sim.spectral_outliers.train_spectral_mlp": "trains MLPs; validation tested in test_spectral_outliers",
     # the DMFT solvers sample thousands of fields per sweep: a valid baseline is seconds
     "lmech.theory.dmft.two_layer": "seconds per valid call; fuzzed in the slow profile only",
     "lmech.theory.dmft.deep": "seconds per valid call; fuzzed in the slow profile only",
@@ -96,6 +100,13 @@ EXCLUDED = {
     "lmech.sim.td.simulate_td_gaussian": "Monte Carlo simulation; validated in test_td",
     "lmech.sim.td.simulate_td_online": "Monte Carlo simulation; validated in test_td",
     "lmech.param.check_optimizer": "needs a torch optimizer; refusals tested in test_param_robust",
+    "lmech.sim.alignment.train_deep_linear": "trains networks; validated in test_alignment",
+    "lmech.sim.alignment.train_two_layer_relu": "trains networks; validated in test_alignment",
+    "lmech.sim.moe.moe_gpt": "builds an nn.Module from a shape mapping; validated in test_moe",
+    "lmech.sim.moe.moe_param": "builds a Parameterization from a shape mapping; validated in test_moe",
+    "lmech.sim.moe.init_stream": "initialises GPTs (a second per call)",
+    "lmech.sim.moe.moe_coord_check": "trains GPTs over a grid (seconds per call)",
+    "lmech.sim.moe.lr_sweep": "trains networks from TrialConfigs (seconds per call)",
 }
 
 
@@ -149,6 +160,36 @@ def _baselines():
         "lmech.theory.capacity.permutation_orbit_count": dict(generators=[[1, 2, 0]], n=3),
         "lmech.theory.capacity.fit_fixed_space_dim": dict(n_points=[4, 6, 8], n_separable=[20, 12, 4], n_trials=[20, 20, 20]),
         "lmech.theory.capacity.cover_log_likelihood": dict(n_points=[4, 6, 8], n_separable=[20, 12, 4], n_trials=[20, 20, 20], n_dims=3.0),
+        # theory.spectral_outliers
+        "lmech.theory.spectral_outliers.bulk_edges": dict(n_rows=4, n_cols=6, variance=1.0),
+        "lmech.theory.spectral_outliers.mp_resolvent": dict(w=[5.0, 9.0], aspect=0.5),
+        "lmech.theory.spectral_outliers.outlier_positions": dict(spike=[0.5, 1.5], n_rows=4, n_cols=6, variance=1.0,
+                                                                 overlap=0.3, tol=1e-10, max_iter=100),
+        "lmech.theory.spectral_outliers.free_outlier_closed_form": dict(spike=[0.5, 1.5], n_rows=4, n_cols=6, variance=1.0),
+        "lmech.theory.spectral_outliers.secular_outliers": dict(X=X6, U=np.ones((6, 1)) / 6**0.5, S=[2.0],
+                                                                V=np.ones((3, 1)) / 3**0.5, n_grid=50, tol=1e-10),
+        "lmech.sim.spectral_outliers.teacher_task": dict(P=4, D=3, n_outputs=2, noise=0.1, seed=0),
+        # theory.grokking
+        "lmech.theory.grokking.quadratic_test_loss": dict(l=X6[:, 0][:3], A=np.eye(3), teacher=np.eye(3)[0], linear=0.5),
+        "lmech.theory.grokking.grokking_dynamics": dict(X=X6, teacher=np.eye(3)[0], alphas=[1.0, 4.0], eps=0.2, lr=0.5,
+                                                         steps=6, record_every=2),
+        "lmech.theory.grokking.ntk_krr_test_loss": dict(X=X6, teacher=np.eye(3)[0], eps=0.2, lr=0.5, steps=[0.0, 5.0]),
+        "lmech.theory.grokking.first_crossing": dict(times=TIMES, curve=[1.0, 0.5, 0.1], threshold=0.2),
+        "lmech.theory.grokking.max_margin": dict(X=X6, y=np.sign(X6[:, 0])),
+        "lmech.theory.grokking.margin_asymptotics": dict(X=X6, y=np.sign(X6[:, 0]), steps=[10.0, 100.0], lr=0.5),
+        "lmech.theory.grokking.reversal_steps": dict(X=X6, y=np.sign(X6[:, 0]), w=np.eye(3)[0], lr=0.5, fraction=0.5),
+        # theory.alignment
+        "lmech.theory.alignment.centered_alignment": dict(K=GRAM, y=Y6),
+        "lmech.theory.alignment.silent_alignment_two_layer": dict(t=TIMES, target_norm=1.0, sigma=0.1, dim=3),
+        "lmech.theory.alignment.two_layer_linear_gd": dict(X=X6, y=Y6, sigma=0.1, lr=0.05, n_steps=5),
+        "lmech.theory.alignment.mode_dynamics": dict(t=TIMES, depth=3, target_strength=1.0, s0=0.01),
+        "lmech.theory.alignment.final_alignment": dict(depth=3, dim=5),
+        "lmech.theory.alignment.final_kernel_gap": dict(sigma=0.1, width=16, dim=5, n_train=2, target_norm=1.0),
+        "lmech.theory.alignment.toy_kernel_evolution": dict(K0=GRAM, y=Y6, rate=0.1, t=[0.5, 1.0]),
+        "lmech.sim.alignment.whitened_inputs": dict(P=6, D=3, seed=0),
+        "lmech.sim.alignment.final_kernel_regression": dict(X=X6, y=Y6, X_test=X6, ntk=np.eye(3)),
+        "lmech.sim.alignment.crossing_time": dict(t=TIMES, curve=[0.0, 1.0, 2.0], level=0.5),
+        "lmech.sim.alignment.kernel_shape_change": dict(X=X6, loss=[1.0, 0.4, 0.1], ntk=np.stack([np.eye(3)] * 3)),
         # theory.circle
         "lmech.theory.circle.circle_ntk": dict(delta=np.linspace(0, 3, 5)),
         "lmech.theory.circle.circle_ntk_spectrum": dict(n_freq=4, n_grid=64),
@@ -241,6 +282,13 @@ def _baselines():
         "lmech.theory.variance_onset.toy_onset": dict(eigenvalues=EV, target_power=TP, widths=[4.0, 16.0], P=np.geomspace(1, 100, 8), ridge=0.1),
         "lmech.theory.variance_onset.relu_ntk_sphere_spectrum": dict(d=3, n_levels=4, n_quad=50),
         "lmech.theory.variance_onset.gram_learning_curve": dict(gram=GRAM, y=Y6, P=[2, 4]),
+        # theory.deep_linear_init
+        "lmech.theory.deep_linear_init.finite_population_gd": dict(dim=3, width=4, depth=2, gamma0=1.0, lr=0.1, steps=3, n_inits=2),
+        "lmech.theory.deep_linear_init.whitened_online": dict(depth=2, gamma0=1.0, lr=0.1, steps=3),
+        "lmech.theory.deep_linear_init.two_layer_population": dict(spectrum=EV, target=np.sqrt(TP), gamma0=1.0, lr=0.1, steps=3),
+        "lmech.theory.deep_linear_init.repeated_data": dict(dim=2, n_samples=3, depth=1, gamma0=1.0, lr=0.05, steps=3, n_datasets=2),
+        "lmech.theory.deep_linear_init.lazy_power_law": dict(spectrum=EV, target=np.sqrt(TP), depth=1, lr=0.1, steps=3),
+        "lmech.theory.deep_linear_init.power_law_task": dict(dim=8, spectrum_exponent=1.5, target_exponent=2.0),
         # theory.dmft
         "lmech.theory.dmft.deep_linear": dict(X=X6, y=Y6, depth=1, gamma0=0.5, lr=0.2, steps=4),
         "lmech.theory.dmft.lazy_effective_kernel": dict(input_kernel=GRAM / 7.0, rule="bp", n_quad=16),
@@ -268,6 +316,14 @@ def _baselines():
         "lmech.metrics.norm_rel_err_theory": dict(theory=[1.0, 2.0], sim=[1.1, 1.9]),
         # sim (functions of arrays and sizes that run in milliseconds)
         "lmech.sim.capacity.cyclic_shift_rep": dict(length=4, channels=1),
+        "lmech.sim.grokking.polynomial_task": dict(P=6, D=3, n_test=5, linear=0.5, seed=0),
+        "lmech.sim.grokking.train_two_layer": dict(X=X6, y=Y6, X_test=X6, y_test=Y6, alphas=[1.0], eps=0.2, lr=0.5,
+                                                   steps=3, width=4, n_seeds=1, record_every=1, align_every=1, seed=0),
+        "lmech.sim.grokking.separable_task": dict(P=6, D=3, n_test=5, seed=0),
+        "lmech.sim.grokking.overtrain_logistic": dict(X=X6, y=np.sign(X6[:, 0]), X_test=X6, y_test=np.sign(X6[:, 0]),
+                                                      lr=0.5, record_steps=[0, 5]),
+        "lmech.sim.grokking.steps_to_reverse": dict(X=X6, y=np.sign(X6[:, 0]), w=np.eye(3)[0], lr=0.5, fraction=0.5,
+                                                    max_steps=100),
         "lmech.sim.capacity.translation_rep_2d": dict(size=3, channels=1),
         "lmech.sim.capacity.dihedral_rep": dict(length=4, channels=1),
         "lmech.sim.capacity.permutation_rep": dict(perms=[[1, 2, 0], [0, 1, 2]]),
@@ -373,6 +429,7 @@ NONFINITE_OK = {
     "critical_lr",  # inf: no instability at any lr (gradient flow, batch_size=None)
     "heights",  # OverfittingPeaks.heights: inf at the ridgeless pole P = number of modes
     "delta",  # schedule_shape()["delta"]: NaN when under three positive rates in its window
+    "t_train", "t_test", "delay",  # GrokkingDynamics: inf = the loss never dropped below its threshold
 }
 
 
@@ -381,6 +438,7 @@ NAN_PROPAGATING = {
     "lmech.metrics.rel_err_theory", "lmech.metrics.rel_err_sim", "lmech.metrics.abs_err",
     "lmech.metrics.log_ratio", "lmech.metrics.norm_rel_err_theory",  # see lmech.metrics docstring
     "lmech.sim.coord_check.fit_slope",  # NaN slope when y has zeros/NaN (documented: "no fit")
+    "lmech.theory.grokking.first_crossing",  # inf = never crosses (documented); NaN curves never cross
 }
 
 

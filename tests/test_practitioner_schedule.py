@@ -120,3 +120,87 @@ def test_command_line_imports_no_torch():
             "print('torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- --from-prediction
+def _power_law_data(n=600, d=60, alpha=2.0, beta=1.0, seed=0):
+    """Inputs with covariance eigenvalues lam_k ~ k^-alpha (randomly rotated, so standardising
+    features changes little) and a linear target with power lam_k w_k^2 ~ k^-(alpha beta + 1)."""
+    rng = np.random.default_rng(seed)
+    lam, p = theory.power_law_problem(d, alpha, beta)
+    O, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    Z = rng.standard_normal((n, d)) * np.sqrt(lam)
+    return Z @ O.T, Z @ (np.sqrt(p / lam) * rng.choice([-1.0, 1.0], d))
+
+
+def test_cli_predict_then_schedule_uses_the_predicted_exponents(tmp_path, capsys):
+    X, y = _power_law_data()
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    pred = tmp_path / "pred"
+    assert main(["predict", "--X", str(tmp_path / "X.npy"), "--y", str(tmp_path / "y.npy"), "--activation", "linear",
+                 "--noise", "0", "--bootstrap", "0", "--no-check", "--no-plot", "--out", str(pred)]) == 0
+    fit = json.loads((pred / "prediction.json").read_text())["spectrum_fit"]
+    out = tmp_path / "sched"
+    assert main(["schedule", "--from-prediction", str(pred), "--steps", "200", "--n-modes", "100", "--no-plot",
+                 "--out", str(out)]) == 0
+    data = json.loads((out / "schedule.json").read_text())
+    a, r = fit["eigenvalue_exponent"], fit["target_power_exponent"]
+    assert data["alpha"] == a and data["beta"] == pytest.approx((r - 1) / a, rel=1e-12)
+    assert "prediction.json" in data["source"] and "alpha = " in capsys.readouterr().out
+    # against the population exponents (alpha 2, beta 1): a pool of 600 points in 60 dimensions
+    # gave alpha 2.006-2.031 and beta 0.98-1.16 over seeds 0-2 (the pool's sample eigenvectors mix
+    # the target's modes; beta 0.5 at alpha 1.5 came out 0.68-0.83)
+    assert abs(a - 2.0) < 0.1 and abs(data["beta"] - 1.0) < 0.3
+    assert fit["eigenvalue_fit_modes"] == [2, 60] and fit["target_fit_modes"][1] == 60
+
+
+def _prediction_file(tmp_path, text):
+    path = tmp_path / "prediction.json"
+    path.write_text(text)
+    return path
+
+
+_GOOD_FIT = dict(eigenvalue_exponent=1.5, eigenvalue_exponent_stderr=0.01, eigenvalue_fit_modes=[2, 50],
+                 target_power_exponent=2.5, target_power_exponent_stderr=0.1, target_fit_modes=[1, 50])
+
+
+@pytest.mark.parametrize("content, match", [
+    (None, "does not exist"),
+    ("{not json", "is not valid JSON"),
+    ("[1, 2]", "holds no JSON object"),
+    (json.dumps({"P": [1, 2]}), "no 'spectrum_fit'"),
+    (json.dumps({"spectrum_fit": {**_GOOD_FIT, "eigenvalue_exponent": None}}), "eigenvalue_exponent is null"),
+    (json.dumps({"spectrum_fit": {k: v for k, v in _GOOD_FIT.items() if k != "target_fit_modes"}}),
+     "target_fit_modes is missing"),
+    (json.dumps({"spectrum_fit": {**_GOOD_FIT, "target_power_exponent": "2"}}), "not a number"),
+    (json.dumps({"spectrum_fit": {**_GOOD_FIT, "eigenvalue_exponent": 0.8}}), "alpha > 1"),
+    (json.dumps({"spectrum_fit": {**_GOOD_FIT, "target_power_exponent": 0.9}}), "beta > 0"),
+])
+def test_from_prediction_errors_name_the_file_and_field(content, match, tmp_path, capsys):
+    from lmech.scaling import exponents_from_prediction
+
+    path = tmp_path / "prediction.json" if content is None else _prediction_file(tmp_path, content)
+    with pytest.raises(ValueError, match=match) as e:
+        exponents_from_prediction(path)
+    assert "prediction.json" in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        main(["schedule", "--from-prediction", str(path), "--steps", "100", "--out", str(tmp_path / "o")])
+    assert e.value.code == 2 and match in capsys.readouterr().err
+
+
+def test_from_prediction_reads_the_folder_and_maps_the_exponents(tmp_path):
+    from lmech.scaling import exponents_from_prediction
+
+    _prediction_file(tmp_path, json.dumps({"spectrum_fit": _GOOD_FIT}))
+    got = exponents_from_prediction(tmp_path)
+    assert (got.alpha, got.beta) == (1.5, (2.5 - 1) / 1.5)
+    assert got.alpha_modes == (2, 50) and got.target_modes == (1, 50)
+
+
+@pytest.mark.parametrize("extra", [["--alpha", "1.5"], ["--beta", "0.5"], ["--from-loss-curve", "c.csv"]])
+def test_from_prediction_excludes_other_sources(extra, tmp_path, capsys):
+    path = _prediction_file(tmp_path, json.dumps({"spectrum_fit": _GOOD_FIT}))
+    with pytest.raises(SystemExit) as e:
+        main(["schedule", "--from-prediction", str(path), *extra, "--steps", "100", "--out", str(tmp_path / "o")])
+    assert e.value.code == 2 and "not both" in capsys.readouterr().err

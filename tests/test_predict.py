@@ -210,3 +210,26 @@ def test_given_noise_is_taken_out_of_the_target():
     assert res.noise == 0.05
     np.testing.assert_allclose(res.clean_error, np.clip(res.generalization_error - 0.05, 0, None))
     assert np.all(res.generalization_error > 0.05)
+
+
+@pytest.mark.parametrize("alpha, beta", [(1.5, 0.5), (2.0, 1.0), (1.2, 0.3)])
+def test_spectrum_fit_recovers_power_law_exponents(alpha, beta):
+    """The fitted exponents of an exact power-law spectrum (the schedules paper's model), with
+    exact per-mode power and with the scatter of one Gaussian coefficient per mode."""
+    from lmech.predict._core import _fit_spectrum
+    from lmech.theory.schedules import power_law_problem
+
+    lam, p = power_law_problem(2000, alpha, beta)
+    f = _fit_spectrum(lam, p, 500)
+    assert f["eigenvalue_exponent"] == pytest.approx(alpha, abs=1e-9)
+    assert f["target_power_exponent"] == pytest.approx(alpha * beta + 1, abs=1e-9)
+    assert f["eigenvalue_fit_modes"] == [2, 500] and f["target_fit_modes"] == [1, 500]
+    # one squared Gaussian factor per mode: unbiased slope, scatter ~ the reported stderr (~0.2);
+    # the mean over 5 draws is within 4 standard errors of the mean
+    fits = [_fit_spectrum(lam, p * np.random.default_rng(s).standard_normal(p.size) ** 2, 500) for s in range(5)]
+    errs = [g["target_power_exponent"] - (alpha * beta + 1) for g in fits]
+    se = np.mean([g["target_power_exponent_stderr"] for g in fits])
+    assert abs(np.mean(errs)) < 4 * se / np.sqrt(5) and max(map(abs, errs)) < 4 * se
+    # a white-noise floor taken off again
+    h = _fit_spectrum(lam, p + 1e-9, 500, floor=1e-9)
+    assert h["target_power_exponent"] == pytest.approx(f["target_power_exponent"], abs=1e-6)

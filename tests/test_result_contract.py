@@ -62,8 +62,16 @@ def _public_functions() -> dict:
 # Public functions that do not return a SolverResult (formulas, moment builders, fits with
 # their own result types, kernels and spectra). Reason after each group.
 NOT_SOLVERS = {
+    # alignment: a kernel-target statistic and closed-form predictions (plain arrays)
+    "lmech.theory.alignment.centered_alignment": "statistic of a kernel (array)",
+    "lmech.theory.alignment.final_alignment": "closed-form array",
+    "lmech.theory.alignment.final_kernel_gap": "closed-form array",
     # plain array of a linear recursion (the lazy-limit reference; exact, no iteration to report)
     "lmech.theory.dmft.lazy.static_kernel_gd": "closed-form array",
+    "lmech.theory.dmft.particles.two_layer_particles": "raw per-replica tensors (typed result: dmft.two_layer)",
+    "lmech.theory.dmft.particles.gaussian_points": "array of quadrature points",
+    "lmech.theory.dmft.responses.pathwise_responses": "response tensor (building block of dmft.deep)",
+    "lmech.theory.dmft.state.combine": "elementwise map over an iteration state (not a solver)",
     # exact counting / closed-form probabilities (plain numbers or arrays)
     "lmech.theory.capacity.cover_count": "integer count",
     "lmech.theory.capacity.separable_fraction": "closed-form array",
@@ -71,6 +79,10 @@ NOT_SOLVERS = {
     "lmech.theory.capacity.fixed_space_dim": "integer count",
     "lmech.theory.capacity.permutation_orbit_count": "integer count",
     "lmech.theory.capacity.cover_log_likelihood": "float (a log-likelihood)",
+    # grokking: a closed-form loss, a crossing time and a step-count estimate (arrays / floats)
+    "lmech.theory.grokking.quadratic_test_loss": "closed-form array",
+    "lmech.theory.grokking.first_crossing": "array of times",
+    "lmech.theory.grokking.reversal_steps": "float (an estimated step count)",
     # circle task: closed-form kernels, spectra and lazy curves (arrays)
     "lmech.theory.circle.circle_ntk": "closed-form kernel",
     "lmech.theory.circle.circle_ntk_spectrum": "FFT spectrum",
@@ -108,6 +120,8 @@ NOT_SOLVERS = {
     "lmech.theory.scaling.rf_exponents": "exponents record",
     "lmech.theory.scaling.compute_optimal": "closed-form record",
     "lmech.fits.fit_power_law": "generic fit with its own result type (re-exported by scaling)",
+    # deep linear networks from random init: problem builder
+    "lmech.theory.deep_linear_init.power_law_task": "spectrum and teacher builder",
     "lmech.theory.scaling.compute_frontier": "grid + parabola record over rf_loss_curve (which warns itself)",
     # schedules: losses, gradients and schedule shapes
     "lmech.theory.schedules.final_loss": "float",
@@ -124,11 +138,16 @@ NOT_SOLVERS = {
     "lmech.theory.sgd.gaussian_equivalent": "GaussianEquivalent record of spectral inputs (arrays)",
     # TD: moment builders, fixed point, stability
     "lmech.theory.td.td_fixed_point": "linear solve (array)",
+    "lmech.theory.adaptive_kernel.krr_predict": "linear solve (array)",
     "lmech.theory.td.td_stability": "(bool, float)",
     "lmech.theory.td.max_stable_lr": "float (bisection; warns ConvergenceWarning itself)",
     "lmech.theory.td.linear_reward_moments": "moment builder",
     "lmech.theory.td.markov_chain_moments": "moment builder",
     "lmech.theory.td.stationary_distribution": "array",
+    # spectral outliers: Marchenko-Pastur formulas
+    "lmech.theory.spectral_outliers.bulk_edges": "closed-form (lower, upper) edges",
+    "lmech.theory.spectral_outliers.mp_resolvent": "closed-form arrays",
+    "lmech.theory.spectral_outliers.free_outlier_closed_form": "closed-form array",
     # two-point: spectrum helper
     "lmech.theory.two_point.random_feature_spectrum": "spectrum builder",
     # variance onset: records and fits that are not SolverResults
@@ -187,6 +206,12 @@ def _chain():
     return P, rng.standard_normal((5, 3)), rng.standard_normal(5)
 
 
+def _spike():
+    rng = np.random.default_rng(3)
+    U, V = np.linalg.qr(rng.standard_normal((20, 2)))[0], np.linalg.qr(rng.standard_normal((30, 2)))[0]
+    return rng.standard_normal((20, 30)) / np.sqrt(30), U, np.array([2.0, 1.5]), V
+
+
 def _capacity_counts():
     from lmech.theory.capacity import separable_fraction
 
@@ -205,6 +230,10 @@ def _precision_data():
     return law, N, D, precision_loss(N, D, law), bits, 0.1 * np.exp(-bits / 2.0) * D**0.3 / N**0.2
 
 
+def _unit(D):
+    return np.eye(D)[0]
+
+
 def _cases():
     """{qualified name: [(label, thunk, expected status[, sentinel fields]), ...]}.
 
@@ -212,10 +241,13 @@ def _cases():
     infinite context ratio, an unchecked error estimate); the finiteness check skips them.
     """
     from lmech.theory import capacity, icl, kappa, laplace, precision, scaling, schedules, sgd, two_point
+    from lmech.theory import deep_linear_init as dli
+    from lmech.theory import grokking
     from lmech.theory import dmft
     from lmech.theory import feature_learning as fl
     from lmech.theory import kernel_curves as kc
     from lmech.theory import td
+    from lmech.theory import spectral_outliers as so
     from lmech.theory import variance_onset as vo
 
     lam, v2 = _spectrum()
@@ -224,7 +256,30 @@ def _cases():
     K = _td_moments()
     law, N, D, L, bits, deg = _precision_data()
     ec = sgd.critical_lr(lam, 1)
+    from lmech.theory import alignment as al
+
+    Xa = np.linalg.qr(np.random.default_rng(0).standard_normal((12, 3)))[0] * np.sqrt(12)
     return {
+        "lmech.theory.spectral_outliers.outlier_positions": [
+            ("free", lambda: so.outlier_positions([0.5, 1.5], 40, 60), "converged"),
+            ("dependent", lambda: so.outlier_positions([1.2], 50, 50, overlap=0.6), "converged"),
+            ("too few bisections", lambda: so.outlier_positions([1.5], 50, 50, max_iter=3), "max_iter")],
+        "lmech.theory.spectral_outliers.secular_outliers": [
+            ("rank 2", lambda: so.secular_outliers(*_spike(), n_grid=200), "converged"),
+            ("too few bisections", lambda: so.secular_outliers(*_spike(), n_grid=200, tol=1e-300), "max_iter")],
+        "lmech.theory.alignment.silent_alignment_two_layer": [
+            ("whitened", lambda: al.silent_alignment_two_layer([0.0, 1.0, 5.0], target_norm=1.0, sigma=0.1, dim=3),
+             "closed_form")],
+        "lmech.theory.alignment.two_layer_linear_gd": [
+            ("stable", lambda: al.two_layer_linear_gd(Xa, Xa[:, 0], sigma=0.1, lr=0.1, n_steps=20), "closed_form"),
+            ("lr too large", lambda: al.two_layer_linear_gd(Xa, 50 * Xa[:, 0], sigma=0.1, lr=5.0, n_steps=200),
+             "diverged", {"v", "ntk", "loss", "alignment"})],
+        "lmech.theory.alignment.mode_dynamics": [
+            ("L=2", lambda: al.mode_dynamics([0.0, 5.0], depth=2, target_strength=1.0, s0=1e-3), "closed_form"),
+            ("L=3", lambda: al.mode_dynamics([0.0, 5.0], depth=3, target_strength=1.0, s0=1e-3), "converged")],
+        "lmech.theory.alignment.toy_kernel_evolution": [
+            ("isotropic", lambda: al.toy_kernel_evolution(np.eye(3), np.ones(3), rate=0.1, t=[0.5, 1.0]),
+             "converged")],
         "lmech.theory.capacity.fit_fixed_space_dim": [
             ("mle", lambda: capacity.fit_fixed_space_dim(*_capacity_counts()), "converged")],
         "lmech.theory.feature_learning.rich_linear_curve": [
@@ -232,6 +287,22 @@ def _cases():
             ("unchecked", lambda: fl.rich_linear_curve(lam, v2, [1.0, 10.0], gamma=0.5, check=False), "closed_form"),
             ("step too coarse", lambda: fl.rich_linear_curve(lam, v2, [1.0, 10.0], gamma=0.5, eps=0.5, rtol=1e-9),
              "max_iter")],
+        "lmech.theory.grokking.grokking_dynamics": [
+            ("two alphas", lambda: grokking.grokking_dynamics(X, _unit(X.shape[1]), [1.0, 4.0], eps=0.2, lr=0.5, steps=5),
+             "closed_form", {"t_train", "t_test", "delay"}),  # inf: threshold not reached in 5 steps
+            ("lr far too large", lambda: grokking.grokking_dynamics(X, _unit(X.shape[1]), [1.0], eps=0.2, lr=1e5,
+                                                                    steps=50), "diverged")],
+        "lmech.theory.grokking.ntk_krr_test_loss": [
+            ("ridgeless", lambda: grokking.ntk_krr_test_loss(X, _unit(X.shape[1]), eps=0.2), "closed_form"),
+            ("kernel GD", lambda: grokking.ntk_krr_test_loss(X, _unit(X.shape[1]), eps=0.2, lr=0.5, steps=[1, 10]),
+             "closed_form")],
+        "lmech.theory.grokking.max_margin": [
+            ("separable", lambda: grokking.max_margin(X, np.sign(X[:, 0])), "converged"),
+            ("not separable", lambda: grokking.max_margin(np.vstack([X[:1], X[:1]]), np.array([1.0, -1.0])),
+             "max_iter")],
+        "lmech.theory.grokking.margin_asymptotics": [
+            ("separable", lambda: grokking.margin_asymptotics(X, np.sign(X[:, 0]), [10.0, 100.0], lr=0.5),
+             "closed_form")],
         "lmech.theory.icl.icl_risk": [
             ("untied", lambda: icl.icl_risk([0.5, 2.0], [1, 2], noise=0.1), "closed_form"),
             ("tied", lambda: icl.icl_risk([0.5, 2.0], 2, model="tied"), "converged")],
@@ -302,6 +373,29 @@ def _cases():
             ("gd", lambda: two_point.two_time_correlation(lam, v2, 50, [1.0, 5.0], 0.1), "converged")],
         "lmech.theory.variance_onset.noisy_feature_curve": [
             ("noisy", lambda: vo.noisy_feature_curve(lam, v2, [5, 50], noise_eigenvalues=0.1 * lam), "converged")],
+        "lmech.theory.deep_linear_init.finite_population_gd": [
+            ("plain", lambda: dli.finite_population_gd(dim=3, width=8, depth=2, gamma0=1.0, lr=0.1, steps=4, n_inits=3),
+             "closed_form"),
+            ("lr far too large", lambda: dli.finite_population_gd(dim=3, width=8, depth=2, gamma0=1.0, lr=50.0,
+                                                                 steps=30, n_inits=2), "diverged")],
+        "lmech.theory.deep_linear_init.whitened_online": [
+            ("depth 2", lambda: dli.whitened_online(depth=2, gamma0=1.0, lr=0.1, steps=5), "closed_form"),
+            ("lr far too large", lambda: dli.whitened_online(depth=1, gamma0=1.0, lr=20.0, steps=50), "diverged")],
+        "lmech.theory.deep_linear_init.two_layer_population": [
+            ("moments", lambda: dli.two_layer_population(spectrum=lam[:5], target=np.ones(5), gamma0=1.0, lr=0.1,
+                                                         steps=5), "closed_form"),
+            ("flow", lambda: dli.two_layer_population(spectrum=lam[:5], target=np.ones(5), gamma0=1.0, lr=0.1,
+                                                      steps=5, closure="flow"), "closed_form"),
+            ("lr far too large", lambda: dli.two_layer_population(spectrum=np.ones(3), target=np.ones(3), gamma0=1.0,
+                                                                  lr=20.0, steps=40), "diverged")],
+        "lmech.theory.deep_linear_init.repeated_data": [
+            ("two data sets", lambda: dli.repeated_data(dim=3, n_samples=4, depth=1, gamma0=1.0, lr=0.05, steps=4,
+                                                        n_datasets=2), "closed_form", {"residual"})],
+        "lmech.theory.deep_linear_init.lazy_power_law": [
+            ("stable", lambda: dli.lazy_power_law(spectrum=[1.0, 0.5], target=[1.0, 1.0], depth=1, lr=0.1, steps=5),
+             "closed_form"),
+            ("lr far too large", lambda: dli.lazy_power_law(spectrum=[1.0, 0.5], target=[1.0, 1.0], depth=1, lr=5.0,
+                                                            steps=500), "diverged")],
         "lmech.theory.dmft.deep_linear.deep_linear": [
             ("causal", lambda: dmft.deep_linear(X, y, depth=1, gamma0=1.0, lr=0.1, steps=5), "closed_form"),
             ("picard", lambda: dmft.deep_linear(X, y, depth=2, gamma0=1.0, lr=0.1, steps=5, method="picard"),
@@ -311,10 +405,13 @@ def _cases():
             ("lr far too large", lambda: dmft.deep_linear(X, y, depth=1, gamma0=1.0, lr=20.0, steps=50),
              "diverged")],
         "lmech.theory.dmft.sampling.two_layer": [
-            ("tanh", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=2000, max_sweeps=20,
-                                            average=2), "converged"),
+            ("forward", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=1024), "closed_form"),
+            ("forward, lr far too large", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=60.0, steps=30, samples=256),
+             "diverged"),
+            ("iterate", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=2000, max_sweeps=20,
+                                               average=2, method="iterate", replicas=1), "converged"),
             ("one sweep", lambda: dmft.two_layer(X, y, gamma0=1.0, lr=0.3, steps=4, samples=2000, max_sweeps=1,
-                                                 average=2), "max_iter")],
+                                                 average=2, method="iterate"), "max_iter")],
         "lmech.theory.dmft.sampling.deep": [
             ("depth 2", lambda: dmft.deep(X, y, depth=2, gamma0=1.0, lr=0.3, steps=3, samples=500,
                                           response_samples=100, max_sweeps=10, average=2), "converged")],
@@ -330,6 +427,36 @@ def _cases():
              "closed_form"),
             ("hebbian runaway", lambda: dmft.learning_rule_dynamics(X, y, rule="hebb", gamma0=20.0, lr=1.0, steps=50),
              "diverged")],
+        **_adaptive_cases(X, y),
+    }
+
+
+def _adaptive_cases(X, y):
+    from lmech.theory import adaptive_kernel as ak
+
+    Xt = X[:2] + 0.1
+    wd = dict(gamma0=1.0, weight_decay=0.5, lr=0.05, samples=64)
+    return {
+        "lmech.theory.adaptive_kernel.weight_decay_two_layer": [
+            ("stationary", lambda: ak.weight_decay_two_layer(X, y, Xt, y[:2], max_steps=2000, tol=1e-3, **wd), "converged"),
+            ("too few steps", lambda: ak.weight_decay_two_layer(X, y, Xt, max_steps=3, **wd), "max_iter"),
+            ("lr too large", lambda: ak.weight_decay_two_layer(X, 50 * y, Xt, max_steps=200, gamma0=1.0, weight_decay=0.5,
+                                                               lr=5.0, samples=64, activation="linear"), "diverged")],
+        "lmech.theory.adaptive_kernel.weight_decay_deep_linear": [
+            ("depth 2", lambda: ak.weight_decay_deep_linear(X, y, Xt, y[:2], gamma0=1.0, weight_decay=0.1, depth=2),
+             "closed_form"),
+            ("dead", lambda: ak.weight_decay_deep_linear(X, y, Xt, y[:2], gamma0=1.0, weight_decay=100.0), "closed_form",
+             {"ridge"})],
+        "lmech.theory.adaptive_kernel.bayesian_deep_linear": [
+            ("depth 3", lambda: ak.bayesian_deep_linear(X, y, Xt, y[:2], gamma0=2.0, beta=3.0, depth=3), "closed_form")],
+        "lmech.theory.adaptive_kernel.bayesian_two_layer": [
+            ("tanh", lambda: ak.bayesian_two_layer(X, y, Xt, y[:2], gamma0=1.0, beta=1.0, samples=2000), "converged"),
+            ("one iteration", lambda: ak.bayesian_two_layer(X, y, Xt, gamma0=1.0, beta=1.0, samples=2000, max_iter=1),
+             "max_iter")],
+        "lmech.theory.adaptive_kernel.transfer_two_layer": [
+            ("two couplings", lambda: ak.transfer_two_layer(X, y, X[::-1], y, Xt, y[:2], couplings=(0.0, 5.0),
+                                                            max_steps=2000, tol=1e-3, **wd), "converged"),
+            ("too few steps", lambda: ak.transfer_two_layer(X, y, X, y, Xt, couplings=1.0, max_steps=3, **wd), "max_iter")],
     }
 
 

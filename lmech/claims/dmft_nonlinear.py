@@ -83,7 +83,7 @@ def _rich(s: Rich, seeds: SeedStream, tol: float) -> ClaimOutcome:
     kw = dict(gamma0=s.gamma0, lr=s.lr, steps=s.steps, activation="tanh", X_test=Xt, y_test=yt, samples=s.samples)
     with one_thread():
         th = (two_layer(X, y, seed=seeds.next(), **kw) if s.depth == 1 else
-              deep(X, y, depth=s.depth, response_samples=s.response_samples, seed=seeds.next(), **kw))
+              deep(X, y, depth=s.depth, response_samples=s.response_samples, replicas=1, seed=seeds.next(), **kw))
         runs, errs = _nets_vs_dmft(th, task, s, seeds, depth=s.depth)
     N, run, widths = s.widths[-1], runs[s.widths[-1]], list(s.widths)
     slope = width_slope(widths, [errs[n]["single_net_error"] for n in widths])
@@ -159,7 +159,7 @@ def lazy_limit(s: Lazy, seeds: SeedStream) -> ClaimOutcome:
     with one_thread():
         lazy1 = two_layer(X, y, gamma0=s.lazy_gamma0, steps=s.steps, samples=s.samples, seed=seeds.next(), **kw)
         rich1 = two_layer(X, y, gamma0=s.rich_gamma0, steps=s.steps, samples=s.samples, seed=seeds.next(), **kw)
-        lazy2 = deep(X, y, depth=2, gamma0=s.lazy_gamma0, steps=s.deep_steps, samples=s.deep_samples,
+        lazy2 = deep(X, y, depth=2, replicas=1, gamma0=s.lazy_gamma0, steps=s.deep_steps, samples=s.deep_samples,
                      response_samples=500, dynamics="flow", seed=seeds.next(), **kw)
         nets = seeds.take(s.n_seeds)
         lazy_nets, rich_nets = (train_mean_field(X, y, width=s.width, gamma0=g, steps=s.steps, seeds=nets, center=c,

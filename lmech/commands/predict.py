@@ -41,7 +41,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "classes become centred one-hot vectors (errors summed over outputs). Pools of more than 2000 points use a "
         "Nystrom spectrum on --landmarks random points. The band comes from resampling the pool; the theory is "
         "checked against kernel ridge regression at three small P on random train/held-out splits, with a warning "
-        "when they differ by more than --tolerance (default 20%).",
+        "when they differ by more than --tolerance (default 20%). prediction.json also holds spectrum_fit: power laws "
+        "fitted to the kernel's eigenvalues (lam_k ~ k^-a) and to the target's power per mode (p_k ~ k^-r) over the "
+        "modes the curve probes, with their fit ranges; `lmech schedule --from-prediction` reads them.",
     )
     p.add_argument("--X", required=True, dest="X_path",
                    help="inputs: a .npy file (n, ...), or a .npz file with arrays X and y, or a .csv file")

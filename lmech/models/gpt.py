@@ -9,6 +9,7 @@ from torch import nn
 
 from lmech._validation import check_int, fail
 from lmech.models.base import LmechModel
+from lmech.models.moe import MoEFeedForward
 from lmech.param.layers import MultiplierState, ScaledLinear
 
 __all__ = ["GPT", "CausalSelfAttention", "GPTBlock"]
@@ -54,17 +55,24 @@ class CausalSelfAttention(MultiplierState, nn.Module):
 
 
 class GPTBlock(MultiplierState, nn.Module):
-    """Pre-LN transformer block; both sub-blocks are scaled by ``branch_multiplier``."""
+    """Pre-LN transformer block; both sub-blocks are scaled by ``branch_multiplier``.
+
+    The feed-forward sub-block is a GELU MLP (``fc1``, ``fc2``) or, given ``moe=(n_experts,
+    n_active, expert_width)``, a :class:`~lmech.models.moe.MoEFeedForward` (``moe``).
+    """
 
     _site_names = ("branch_multiplier",)
 
-    def __init__(self, width: int, n_heads: int, head_dim: int, mlp_ratio: int = 4) -> None:
+    def __init__(self, width: int, n_heads: int, head_dim: int, mlp_ratio: int = 4,
+                 moe: tuple[int, int, int] | None = None) -> None:
         super().__init__()
         self.ln1 = nn.LayerNorm(width)
         self.attn = CausalSelfAttention(width, n_heads, head_dim)
         self.ln2 = nn.LayerNorm(width)
-        self.fc1 = ScaledLinear(width, mlp_ratio * width, bias=False)
-        self.fc2 = ScaledLinear(mlp_ratio * width, width, bias=False)
+        self.moe = MoEFeedForward(width, *moe) if moe is not None else None
+        if moe is None:
+            self.fc1 = ScaledLinear(width, mlp_ratio * width, bias=False)
+            self.fc2 = ScaledLinear(mlp_ratio * width, width, bias=False)
         self.branch_multiplier = 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,7 +80,7 @@ class GPTBlock(MultiplierState, nn.Module):
         if self.branch_multiplier != 1.0:
             a = a * self.branch_multiplier
         x = x + a
-        f = self.fc2(F.gelu(self.fc1(self.ln2(x))))
+        f = self.moe(self.ln2(x)) if self.moe is not None else self.fc2(F.gelu(self.fc1(self.ln2(x))))
         if self.branch_multiplier != 1.0:
             f = f * self.branch_multiplier
         return x + f
@@ -100,6 +108,14 @@ class GPT(LmechModel):
         FFN hidden size ``mlp_ratio * width``.
     tie_weights : bool
         Share the token embedding with the readout (``lm_head``).
+    n_experts : int, optional
+        Replace every block's MLP by a mixture of ``n_experts`` experts
+        (:class:`~lmech.models.moe.MoEFeedForward`; ``mlp_ratio`` is then unused).
+    n_active : int
+        Experts chosen per token (sparsity ``kappa = n_active / n_experts``).
+    expert_width : int, optional
+        Hidden width of each expert; default ``width`` (``alpha_ffn = 1``, so it grows with the
+        width). Give a number to hold it fixed while the width changes.
 
     Input ``(batch, T)`` token ids with ``T <= seq_len``; output ``(batch, T, vocab_size)``.
     """
@@ -108,7 +124,8 @@ class GPT(LmechModel):
 
     def __init__(self, vocab_size: int, seq_len: int = 64, width: int = 64, depth: int = 2,
                  head_dim: int | None = None, n_heads: int | None = None, mlp_ratio: int = 4,
-                 tie_weights: bool = False) -> None:
+                 tie_weights: bool = False, n_experts: int | None = None, n_active: int = 1,
+                 expert_width: int | None = None) -> None:
         vocab_size = check_int(vocab_size, "vocab_size", lo=1)
         seq_len = check_int(seq_len, "seq_len", lo=1)
         width = check_int(width, "width", lo=1)
@@ -126,12 +143,18 @@ class GPT(LmechModel):
             if width % hd:
                 fail("width", f"divisible by head_dim={hd}", width)
         heads = width // hd
+        moe = None
+        if n_experts is not None:
+            n_experts = check_int(n_experts, "n_experts", lo=1)
+            n_active = check_int(n_active, "n_active", lo=1, hi=n_experts)
+            moe = (n_experts, n_active, width if expert_width is None else check_int(expert_width, "expert_width", lo=1))
+        extra = {} if moe is None else dict(n_experts=n_experts, n_active=n_active, expert_width=expert_width)
         super().__init__(vocab_size=vocab_size, seq_len=seq_len, width=width, depth=depth, head_dim=head_dim,
-                         n_heads=n_heads, mlp_ratio=mlp_ratio, tie_weights=tie_weights)
+                         n_heads=n_heads, mlp_ratio=mlp_ratio, tie_weights=tie_weights, **extra)
         self.width, self.depth, self.seq_len = width, depth, seq_len
         self.wte = nn.Embedding(vocab_size, width)
         self.wpe = nn.Embedding(seq_len, width)
-        self.blocks = nn.ModuleList([GPTBlock(width, heads, hd, mlp_ratio) for _ in range(depth)])
+        self.blocks = nn.ModuleList([GPTBlock(width, heads, hd, mlp_ratio, moe) for _ in range(depth)])
         self.ln_f = nn.LayerNorm(width)
         self.lm_head = ScaledLinear(width, vocab_size, bias=False)
         if tie_weights:

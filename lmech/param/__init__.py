@@ -3,8 +3,8 @@
 ``Parameterization(scheme, base_width=..., base_depth=...)`` with schemes ``sp``, ``ntp``,
 ``mup``, ``depth_mup`` and ``completep``; ``p.apply(model)`` initialises in place and sets
 forward multipliers, ``p.param_groups(model, lr=..., weight_decay=...)`` gives a stock
-optimizer its groups. The coordinate check (activation and update sizes against width or
-depth) lives in :mod:`lmech.sim.coord_check`. Attributes are imported lazily (the CLI imports this package without torch).
+optimizer its groups; mixture-of-experts layers get the rules of :class:`MoERules`. The
+coordinate check (activation and update sizes against width or depth) lives in :mod:`lmech.sim.coord_check`. Attributes are imported lazily (the CLI imports this package without torch).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "Parameterization",
+    "MoERules",
     "SCHEMES",
     "OPTIMIZERS",
     "ROLE_KINDS",
@@ -26,6 +27,7 @@ __all__ = [
 
 _LAZY = {
     "Parameterization": "lmech.param.parameterization",
+    "MoERules": "lmech.param.parameterization",
     "SCHEMES": "lmech.param.rules",
     "OPTIMIZERS": "lmech.param.rules",
     "ROLE_KINDS": "lmech.param.rules",

@@ -32,6 +32,8 @@ from torch import nn
 from lmech._validation import check_choice, check_int, check_real, fail
 from lmech.param.roles import HeadDimWarning, Layout, Role, classify, clean_name, unwrap
 from lmech.param.rules import (
+    DOWN_INITS,
+    MOE_ROLE_KINDS,
     OPTIMIZERS,
     ROLE_KINDS,
     SCHEME_ALPHA,
@@ -41,10 +43,11 @@ from lmech.param.rules import (
     branch_multiplier,
     depth_factors,
     fold_multiplier,
+    moe_factors,
     width_factors,
 )
 
-__all__ = ["Parameterization", "RECORD_ATTR", "GROUP_TAG", "optimizer_family", "check_optimizer"]
+__all__ = ["Parameterization", "MoERules", "RECORD_ATTR", "GROUP_TAG", "optimizer_family", "check_optimizer"]
 
 RECORD_ATTR = "_lmech_param"
 GROUP_TAG = "lmech_optimizer"
@@ -117,6 +120,64 @@ def _merge_key(x: float) -> float:
 
 
 @dataclass(frozen=True)
+class MoERules:
+    """Choices for mixture-of-experts layers (see :class:`lmech.models.moe.MoEFeedForward`).
+
+    The exponents are those of :func:`lmech.param.rules.moe_factors`; the defaults of the
+    per-group constants are the values tuned at the base model in "Hyperparameter Transfer
+    with Mixture-of-Expert Layers" (App. D.1): learning rate x1/16 on the router and the
+    expert down-projection, init x1/4 on the down-projection. They apply in every scheme.
+
+    Attributes
+    ----------
+    base_expert_width : int, optional
+        Expert hidden width ``M_base`` at the base shape (``r_M = M / M_base``). Default:
+        ``M * base_width / width``, i.e. ``alpha_ffn = M / D`` as at the base.
+    down_init : {"mean_field", "fan_in"}
+        Down-projection init ``sqrt(D) / M`` (the paper's rule) or ``1 / sqrt(M)`` (fan-in).
+    router_gamma : float
+        Router init ``r_D^-gamma`` (1 in the paper's main text).
+    router_init, down_init_scale : float
+        Init constants of the router (0: a zero router) and of the down-projection.
+    router_lr, down_lr : float
+        Learning-rate constants of the router and the down-projection.
+    load_bias_std : float
+        Std of the load-balancing bias at init (0: zeros, the main text; > 0 as in App. E).
+    load_bias_lr : float
+        Step ``eta_b`` of the bias update ``b <- b - eta_b (load - kappa)``, width-independent
+        and outside the optimizer (the paper does not publish its value).
+
+    Raises
+    ------
+    ValueError
+        For a zero router with a zero bias: every gate is ``sigmoid(0) = 1/2`` and the top-k
+        breaks the tie by expert index, so the same experts serve every token.
+    """
+
+    base_expert_width: int | None = None
+    down_init: str = "mean_field"
+    router_gamma: float = 1.0
+    router_init: float = 1.0
+    down_init_scale: float = 0.25
+    router_lr: float = 1.0 / 16
+    down_lr: float = 1.0 / 16
+    load_bias_std: float = 0.0
+    load_bias_lr: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.base_expert_width is not None:
+            object.__setattr__(self, "base_expert_width", check_int(self.base_expert_width, "base_expert_width", lo=1))
+        check_choice(self.down_init, "down_init", DOWN_INITS)
+        for name in ("router_gamma", "router_init", "load_bias_std", "load_bias_lr"):
+            object.__setattr__(self, name, check_real(getattr(self, name), name, lo=0.0))
+        for name in ("down_init_scale", "router_lr", "down_lr"):
+            object.__setattr__(self, name, check_real(getattr(self, name), name, lo=0.0, lo_closed=False))
+        if self.router_init == 0.0 and self.load_bias_std == 0.0:
+            fail("router_init", "> 0 unless load_bias_std > 0 (a zero router with a zero load bias ties every gate "
+                 "at sigmoid(0) = 1/2, so top-k picks the same experts, by index, for every token)", self.router_init)
+
+
+@dataclass(frozen=True)
 class Parameterization:
     """A width/depth parameterization relative to a base shape.
 
@@ -157,6 +218,9 @@ class Parameterization:
     wd_depth_compensation : bool
         Also keep ``lr * wd`` depth-independent in residual blocks (CompleteP's Table 1
         scales weight decay by width only; default False matches it).
+    moe : MoERules or dict
+        Rules and constants of mixture-of-experts layers (router, expert up, expert down and
+        the load-balancing bias, a buffer outside the optimizer); see :class:`MoERules`.
 
     Notes
     -----
@@ -184,8 +248,13 @@ class Parameterization:
     zero_query: bool = False
     wd_mode: str = "coupled"
     wd_depth_compensation: bool = False
+    moe: MoERules = MoERules()
 
     def __post_init__(self) -> None:
+        if isinstance(self.moe, Mapping):
+            object.__setattr__(self, "moe", MoERules(**dict(self.moe)))
+        elif not isinstance(self.moe, MoERules):
+            fail("moe", "a MoERules or a dict of its fields", self.moe, TypeError)
         check_choice(self.scheme, "scheme", SCHEMES)
         object.__setattr__(self, "base_width", check_int(self.base_width, "base_width", lo=1))
         object.__setattr__(self, "base_depth", check_int(self.base_depth, "base_depth", lo=1))
@@ -228,6 +297,8 @@ class Parameterization:
         d = self.state_dict()
         for k in ("optimizer", "wd_mode", "wd_depth_compensation"):
             d.pop(k)
+        for k in ("router_lr", "down_lr", "load_bias_lr"):
+            d["moe"].pop(k)
         return d
 
     def _compatible(self, record: Mapping[str, Any]) -> bool:
@@ -280,11 +351,34 @@ class Parameterization:
 
     def factors(self, layout: Layout) -> dict[str, Factors]:
         """Final per-parameter factors (width x depth rules, multipliers folded where no site)."""
-        return {name: self._factors(role, layout) for name, role in layout.roles.items()}
+        return {name: self._factors(role, layout, name) for name, role in layout.roles.items()}
 
-    def _factors(self, role: Role, layout: Layout) -> Factors:
+    def expert_width_multiplier(self, layout: Layout, site: str) -> float:
+        """``r_M = M / M_base`` of the mixture-of-experts layer ``site`` (see :class:`MoERules`)."""
+        M = layout.moe_sites[site][2]
+        base = self.moe.base_expert_width
+        return M / base if base is not None else layout.width / self.base_width
+
+    def _base_fan_in(self, name: str, role: Role, layout: Layout) -> float:
+        if role.kind == "expert_down":
+            return role.fan_in / self.expert_width_multiplier(layout, name.rsplit(".", 1)[0])
+        return role.fan_in / role.m_in
+
+    def _factors(self, role: Role, layout: Layout, name: str = "") -> Factors:
         opt = self.optimizer
-        f = width_factors(role.kind, self.scheme, opt, role.m_in, role.m_out, layout.m)
+        if role.kind in MOE_ROLE_KINDS:
+            site = name.rsplit(".", 1)[0]
+            if site not in layout.moe_sites:
+                raise ValueError(f"parameter {name!r} has role {role.kind!r} but {site!r} is not a mixture-of-experts "
+                                 "layer (a module with `lmech_moe = True`)")
+            r = self.moe
+            f = moe_factors(role.kind, self.scheme, opt, role.m_in if role.kind != "expert_down" else role.m_out,
+                            self.expert_width_multiplier(layout, site), gamma=r.router_gamma, down_init=r.down_init)
+            c_std, c_lr = {"router": (r.router_init, r.router_lr), "expert_up": (1.0, 1.0),
+                           "expert_down": (r.down_init_scale, r.down_lr)}[role.kind]
+            f = f.times(Factors(std=c_std, lr=c_lr, wd=1.0 / c_lr))
+        else:
+            f = width_factors(role.kind, self.scheme, opt, role.m_in, role.m_out, layout.m)
         alpha = self.depth_exponent
         if role.in_block and alpha is not None:
             f = f.times(depth_factors(opt, alpha, layout.m_L, wd_depth_compensation=self.wd_depth_compensation))
@@ -349,13 +443,23 @@ class Parameterization:
                 init = role.init
                 if init == "normal" and ((self.zero_readout and role.kind == "readout") or (self.zero_query and role.query)):
                     init = "zeros"
+                if init == "normal" and factors[name].std == 0.0:
+                    init = "zeros"
                 if init == "normal":
-                    std = self.init_std / math.sqrt(role.fan_in / role.m_in) * factors[name].std
+                    std = self.init_std / math.sqrt(self._base_fan_in(name, role, layout)) * factors[name].std
                     p.normal_(0.0, std, generator=generator)
                 elif init == "zeros":
                     p.zero_()
                 elif init == "ones":
                     p.fill_(1.0)
+            for site in layout.moe_sites:
+                bias = inner.get_submodule(site).get_buffer("load_bias")
+                if bias.device.type == "meta":
+                    continue
+                if self.moe.load_bias_std > 0.0:
+                    bias.normal_(0.0, self.moe.load_bias_std, generator=generator)
+                else:
+                    bias.zero_()
         # a meta-device model is only *described*: apply() again after ``to_empty`` initialises it
         self._record(inner, layout, initialized=not on_meta)
         return model
@@ -406,6 +510,8 @@ class Parameterization:
                         f"site; scheme {self.scheme!r} needs readout multiplier {mult:g} there (use "
                         "lmech.param.layers.ScaledLinear for the readout)"
                     )
+        for site in layout.moe_sites:
+            setattr(inner.get_submodule(site), "load_bias_lr", float(self.moe.load_bias_lr))
         bm = branch_multiplier(self.depth_exponent, layout.m_L)
         if layout.blocks is not None and bm != 1.0:
             prefix = f"{layout.blocks}." if layout.blocks else ""
@@ -480,9 +586,9 @@ class Parameterization:
         lr = check_real(lr, "lr", lo=0.0, lo_closed=False)
         weight_decay = check_real(weight_decay, "weight_decay", lo=0.0)
         eps = check_real(eps, "eps", lo=0.0)
-        bad = [k for k in no_decay if k not in ROLE_KINDS]
+        bad = [k for k in no_decay if k not in ROLE_KINDS + MOE_ROLE_KINDS]
         if isinstance(no_decay, str) or bad:
-            fail("no_decay", f"a sequence of role names among {ROLE_KINDS}", no_decay)
+            fail("no_decay", f"a sequence of role names among {ROLE_KINDS + MOE_ROLE_KINDS}", no_decay)
         layout = self.layout(model, width=width, depth=depth, base_model=base_model, roles=roles, blocks=blocks)
         params = {clean_name(n): p for n, p in unwrap(model).named_parameters()}
         missing = [n for n in layout.roles if n not in params]
@@ -544,7 +650,8 @@ class Parameterization:
         rows = [("parameter", "role", "block", "std x", "mult", "lr x", "eps x", "wd x")]
         for name, role in layout.roles.items():
             f = factors[name]
-            mult = width_factors(role.kind, self.scheme, self.optimizer, role.m_in, role.m_out, layout.m).multiplier
+            mult = 1.0 if role.kind in MOE_ROLE_KINDS else width_factors(
+                role.kind, self.scheme, self.optimizer, role.m_in, role.m_out, layout.m).multiplier
             mult_s = f"{mult:.4g}" + ("" if role.site or mult == 1.0 else " (folded)")
             rows.append((name, role.kind + (" tied" if role.tied else ""), "yes" if role.in_block else "",
                          f"{f.std:.4g}", mult_s, f"{f.lr:.4g}", f"{f.eps:.4g}", f"{f.wd:.4g}"))
@@ -555,4 +662,9 @@ class Parameterization:
             depth_s = (f"depth {layout.depth} (m_L={layout.m_L:g}), branch multiplier "
                        f"{branch_multiplier(self.depth_exponent, layout.m_L):.4g}")
         head = f"{self!r}\nwidth {layout.width} (m={layout.m:g}), {depth_s}, roles by {layout.method}"
-        return "\n".join([head] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows])
+        lines = [head] + ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        for site, (E, k, M) in layout.moe_sites.items():
+            lines.append(f"{site}.load_bias: buffer (outside the optimizer), init N(0, {self.moe.load_bias_std:g}^2), "
+                         f"b -= {self.moe.load_bias_lr:g} (load - {k}/{E}); experts {E}, active {k}, expert width {M} "
+                         f"(r_M={self.expert_width_multiplier(layout, site):g})")
+        return "\n".join(lines)

@@ -71,7 +71,10 @@ class Role:
     Attributes
     ----------
     kind : str
-        One of ``input, hidden, readout, bias, gain, scalar``.
+        One of ``input, hidden, readout, bias, gain, scalar``, or for the parameters of a
+        mixture-of-experts layer (a module with ``lmech_moe = True``) ``router``,
+        ``expert_up``, ``expert_down`` (their expert-width multiplier comes from the
+        parameterization, see :class:`lmech.param.MoERules`).
     fan_in : int
         Actual fan-in used for the initial std (1 for embeddings and vectors).
     m_in, m_out : float
@@ -118,7 +121,8 @@ class Layout:
     ``roles`` maps every parameter name (as in ``model.named_parameters()``, tied
     parameters once) to its :class:`Role`. ``branch_sites`` lists the residual blocks
     (modules with a ``branch_multiplier``), ``attention_sites`` maps attention modules to
-    ``(head_dim, base_head_dim)``.
+    ``(head_dim, base_head_dim)``. ``moe_sites`` maps mixture-of-experts layers (modules
+    with ``lmech_moe = True``) to ``(n_experts, n_active, expert_width)``.
     """
 
     width: int
@@ -131,6 +135,7 @@ class Layout:
     attention_sites: dict[str, tuple[float, float]] = field(default_factory=dict)
     method: str = "chain"
     stock_attention: dict[str, tuple[float, float]] = field(default_factory=dict)
+    moe_sites: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +149,7 @@ class Layout:
             "attention_sites": {k: list(v) for k, v in self.attention_sites.items()},
             "method": self.method,
             "stock_attention": {k: list(v) for k, v in self.stock_attention.items()},
+            "moe_sites": {k: list(v) for k, v in self.moe_sites.items()},
         }
 
     @classmethod
@@ -159,6 +165,7 @@ class Layout:
             attention_sites={k: (float(v[0]), float(v[1])) for k, v in d.get("attention_sites", {}).items()},
             method=d.get("method", "chain"),
             stock_attention={k: (float(v[0]), float(v[1])) for k, v in d.get("stock_attention", {}).items()},
+            moe_sites={k: (int(v[0]), int(v[1]), int(v[2])) for k, v in d.get("moe_sites", {}).items()},
         )
 
     def table(self) -> str:
@@ -460,10 +467,12 @@ def classify(
             else:
                 base_hd = hd  # unknown without a probe: assume a fixed head dimension
             stock_attention[mname] = (hd, base_hd)
+    moe_sites = {mname: (int(mod.n_experts), int(mod.n_active), int(mod.expert_width))
+                 for mname, mod in model.named_modules() if getattr(mod, "lmech_moe", False)}
     return Layout(
         width=width_v, depth=depth_v, m=m, m_L=m_L, roles=result, blocks=blocks_name,
         branch_sites=branch_sites, attention_sites=attention_sites, method=method,
-        stock_attention=stock_attention,
+        stock_attention=stock_attention, moe_sites=moe_sites,
     )
 
 
@@ -550,7 +559,19 @@ def _chain_width(model, canonical, uses, tensors, grow) -> int | None:
     return None
 
 
+# parameter name in a mixture-of-experts module -> (role, index of its model-width dimension)
+_MOE_PARAMS = {"router": ("router", 1), "up": ("expert_up", 2), "down": ("expert_down", 1)}
+
+
 def _structural_role(mod: nn.Module, pname: str, p: torch.Tensor, g: tuple[bool, ...], m: float) -> Role | None:
+    if getattr(mod, "lmech_moe", False) and pname in _MOE_PARAMS:
+        # the expert width's multiplier is not known here: the parameterization takes it from
+        # the layer's expert_width and its base_expert_width (down keeps its actual fan-in)
+        kind, d_axis = _MOE_PARAMS[pname]
+        r_D = m if g[d_axis] else 1.0
+        if kind == "expert_down":
+            return Role(kind, fan_in=int(p.shape[2]), m_in=1.0, m_out=r_D)
+        return Role(kind, fan_in=int(p.shape[-1]), m_in=r_D, m_out=1.0)
     if isinstance(mod, nn.MultiheadAttention):
         # stock attention: the packed/separate projections are Linear weights (out, in); the
         # growing dimensions (probe, or both by default) decide the role as for nn.Linear

@@ -36,11 +36,17 @@ __all__ = [
     "fold_multiplier",
     "branch_multiplier",
     "attention_scale",
+    "MOE_ROLE_KINDS",
+    "DOWN_INITS",
+    "moe_factors",
 ]
 
 SCHEMES = ("sp", "ntp", "mup", "depth_mup", "completep")
 OPTIMIZERS = ("adam", "sgd")
 ROLE_KINDS = ("input", "hidden", "readout", "bias", "gain", "scalar")
+# roles of a mixture-of-experts layer (found by module, never assigned by pattern)
+MOE_ROLE_KINDS = ("router", "expert_up", "expert_down")
+DOWN_INITS = ("mean_field", "fan_in")
 
 # depth exponent of the residual-branch multiplier m_L^-alpha; None = no depth rules at all
 SCHEME_ALPHA: dict[str, float | None] = {
@@ -196,3 +202,54 @@ def attention_scale(scheme: str, head_dim: float, base_head_dim: float) -> float
     """
     p = 0.5 if scheme in ("sp", "ntp") else 1.0
     return base_head_dim**-0.5 * (head_dim / base_head_dim) ** -p
+
+
+def moe_factors(kind: str, scheme: str, optimizer: str, r_D: float, r_M: float, *, gamma: float = 1.0,
+                down_init: str = "mean_field") -> Factors:
+    """Width factors of a mixture-of-experts parameter (before the per-group constants).
+
+    ``r_D = D / D_base`` (model width) and ``r_M = M / M_base`` (expert hidden width); the
+    number of experts at fixed sparsity enters nowhere. Standard deviations are relative to
+    the base fan-in init ``sigma / sqrt(D_base)`` (router, up) and ``sigma / sqrt(M_base)``
+    (down). For the muP family with Adam, the table of "Hyperparameter Transfer with
+    Mixture-of-Expert Layers" (no forward multipliers):
+
+    ==============  ==========================  ===========  ==================
+    role            std                         lr           eps
+    ==============  ==========================  ===========  ==================
+    router          ``r_D^-gamma``              ``r_D^-1``   ``r_D^-1``
+    expert_up       ``r_D^-1/2``                ``r_D^-1``   ``r_M^-1``
+    expert_down     ``r_D^1/2 r_M^-1``          ``r_M^-1``   ``r_D r_M^-2``
+    ==============  ==========================  ===========  ==================
+
+    so the down projection starts at ``sqrt(D) / M`` (mean-field in the expert width, not
+    fan-in). ``down_init="fan_in"`` gives it ``r_M^-1/2`` instead (the control). SP and NTP
+    give each tensor the rules of its shape (:func:`width_factors` with the router as a
+    readout and the experts' matrices as hidden weights, multipliers folded). Weight decay:
+    ``1 / lr``.
+
+    Raises
+    ------
+    ValueError
+        For SGD under the muP family (the paper treats Adam only).
+    """
+    if kind not in MOE_ROLE_KINDS:
+        raise ValueError(f"kind: expected one of {MOE_ROLE_KINDS}; got {kind!r}")
+    if down_init not in DOWN_INITS:
+        raise ValueError(f"down_init: expected one of {DOWN_INITS}; got {down_init!r}")
+    if scheme in ("sp", "ntp"):
+        shape = {"router": ("readout", r_D, 1.0), "expert_up": ("hidden", r_D, r_M),
+                 "expert_down": ("hidden", r_M, r_D)}[kind]
+        f = width_factors(shape[0], scheme, optimizer, shape[1], shape[2], r_D)
+        return fold_multiplier(f, optimizer)
+    if optimizer != "adam":
+        raise ValueError(f"optimizer: the mixture-of-experts rules of scheme {scheme!r} are derived for Adam only; "
+                         f"got {optimizer!r}")
+    if kind == "router":
+        std, lr, eps = r_D**-gamma, 1.0 / r_D, 1.0 / r_D
+    elif kind == "expert_up":
+        std, lr, eps = r_D**-0.5, 1.0 / r_D, 1.0 / r_M
+    else:
+        std = r_D**0.5 / r_M if down_init == "mean_field" else r_M**-0.5
+        lr, eps = 1.0 / r_M, r_D / r_M**2
+    return Factors(std=std, lr=lr, eps=eps, wd=1.0 / lr)

@@ -171,6 +171,14 @@ class LearningCurvePrediction(SolverResult):
         Per-mode learnability P lam_k / (P lam_k + kappa) for the top m modes.
     eigenvalues, target_power : ndarray (m,)
         Top kernel eigenvalues on the pool and the target's power on them.
+    spectrum_fit : dict
+        Power laws fitted to the spectrum over the modes the curve probes (k <= ``reach``,
+        modes by decreasing eigenvalue, k from 1; see :func:`_fit_spectrum`):
+        ``eigenvalue_exponent`` a with ``lam_k ~ k^-a`` (fitted over ``eigenvalue_fit_modes``,
+        first and last mode) and ``target_power_exponent`` r with ``target_power_k ~ k^-r``
+        (over ``target_fit_modes``), each with its ``..._stderr``. The power-law model of
+        ``lmech schedule --from-prediction`` takes the capacity exponent alpha = a and the
+        source exponent beta = (r - 1) / a.
     validation : Validation or None
     method : str
         ``"exact"`` (pool diagonalised) or ``"nystrom"`` (``landmarks`` random landmarks).
@@ -200,6 +208,7 @@ class LearningCurvePrediction(SolverResult):
     reach: int
     band_level: float
     settings: dict = field(default_factory=dict)
+    spectrum_fit: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         v = self.validation
@@ -212,7 +221,7 @@ class LearningCurvePrediction(SolverResult):
             noise_estimate=None if not np.isfinite(self.noise_estimate) else self.noise_estimate, ridge=self.ridge, n_samples=self.n_samples,
             n_features=self.n_features, n_outputs=self.n_outputs, method=self.method, landmarks=self.landmarks,
             reach=self.reach, eigenvalues=self.eigenvalues[:50].tolist(), target_power=self.target_power[:50].tolist(),
-            settings=self.settings, status=self.status, converged=self.converged, message=self.message,
+            settings=self.settings, spectrum_fit=dict(self.spectrum_fit), status=self.status, converged=self.converged, message=self.message,
             validation=None,
         )
         if v is not None:
@@ -228,6 +237,12 @@ class LearningCurvePrediction(SolverResult):
             lines.append(f"  P = {int(p):>7d}  error {e:.4g}  [{lo:.4g}, {hi:.4g}]  ({e / self.baseline:.1%} of "
                          "predicting 0)")
         lines.append(f"data-scaling exponent: error ~ P^-{self.exponent:.3f} (+/- {self.exponent_stderr:.3f})")
+        sf = self.spectrum_fit
+        if sf:
+            a, r = sf["eigenvalue_exponent"], sf["target_power_exponent"]
+            (a0, a1), (r0, r1) = sf["eigenvalue_fit_modes"], sf["target_fit_modes"]
+            lines.append(f"spectrum: eigenvalues ~ k^-{a:.3f} (modes {a0}..{a1}), target power per mode "
+                         f"~ k^-{r:.3f} (modes {r0}..{r1})")
         for f, p in self.samples_for.items():
             lines.append(f"  {f:.0%} of the P=1 error: " + (f"P = {p}" if p is not None else
                                                             f"not reached below P = {self.reach}"))
@@ -338,6 +353,47 @@ def _krr_check(Y, K, P_val, ridge, n_splits, rng, max_test=2000):
         actual.append(np.mean(errs))
         sem.append(np.std(errs, ddof=1) / math.sqrt(len(errs)) if len(errs) > 1 else float("nan"))
     return np.array(actual), np.array(sem), n_test
+
+
+def _fit_spectrum(lam, power, reach, floor=0.0) -> dict:
+    """Power-law exponents of a spectrum and of a target's power over the modes a curve probes.
+
+    Over modes ``k <= k_hi`` (by decreasing eigenvalue; ``k_hi`` is ``reach`` or the number of
+    modes above 1e-10 of the top eigenvalue, whichever is smaller), ``log lam_k`` and
+    ``log p_k`` are fitted as straight lines in ``log k`` by least squares with weights ``1/k``
+    (every range of log k counts alike, not the many modes of the tail): ``lam_k ~ k^-a`` over
+    modes ``2..k_hi`` (the top mode, often the data's constant direction, is left out) and
+    ``p_k ~ k^-r`` over ``1..k_hi``, after taking ``floor`` (a white-noise power per mode) off
+    every mode; modes left without power are skipped. A single mode's power scatters by a
+    random factor (one coefficient per mode), which moves the intercept of a log fit but not its
+    slope. In the source/capacity model of "Theory of Optimal Learning Rate Schedules and Scaling
+    Laws for a Random Feature Model", ``lam_k ~ k^-alpha`` and ``p_k ~ k^-(alpha beta + 1)``:
+    alpha = a, beta = (r - 1) / a. Exponents that cannot be fitted (fewer than 3 usable modes)
+    are NaN.
+    """
+    k_hi = int(min(max(reach, 3), np.count_nonzero(lam > 1e-10 * lam[0])))
+    p = np.clip(power - floor, 0.0, None)
+
+    def fit(values, lo):
+        k = np.arange(lo, k_hi + 1, dtype=float)
+        v = values[lo - 1:k_hi]
+        ok = v > 1e-14 * max(float(v.max()) if v.size else 0.0, 1e-300)
+        if ok.sum() < 3:
+            return float("nan"), float("nan"), [lo, k_hi]
+        x, z, w = np.log(k[ok]), np.log(v[ok]), 1.0 / k[ok]
+        w = w / w.sum()
+        xm, zm = w @ x, w @ z
+        sxx = w @ (x - xm) ** 2
+        slope = (w @ ((x - xm) * (z - zm))) / sxx
+        n_eff = 1.0 / (w @ w)  # effective number of points under the weights
+        resid = w @ (z - zm - slope * (x - xm)) ** 2
+        stderr = math.sqrt(resid / sxx / max(n_eff - 2.0, 1.0))
+        return float(-slope), float(stderr), [int(k[ok][0]), int(k[ok][-1])]
+
+    a, a_se, a_modes = fit(lam, 2)
+    r, r_se, r_modes = fit(p, 1)
+    return dict(eigenvalue_exponent=a, eigenvalue_exponent_stderr=a_se, eigenvalue_fit_modes=a_modes,
+                target_power_exponent=r, target_power_exponent_stderr=r_se, target_fit_modes=r_modes)
 
 
 def _first_crossing(grid, E, level):
@@ -484,7 +540,8 @@ def learning_curve(
         noise_estimate = float(n * np.median(power_raw[lam.size // 2:]) / C)
     else:
         noise_estimate = float("nan")
-    if isinstance(noise, str):
+    noise_is_auto = isinstance(noise, str)
+    if noise_is_auto:
         noise = 0.0  # the labels' noise stays part of the pool's target (what held-out points carry)
         clean_shift = C * noise_estimate if np.isfinite(noise_estimate) else 0.0
     else:
@@ -567,6 +624,8 @@ def learning_curve(
                             f"{validation.max_abs_gap:.1%} (tolerance {tolerance:.0%})")
             warnings.warn(f"lmech.predict.learning_curve: {messages[-1]}", LmechWarning, stacklevel=2)
 
+    floor = C * noise_estimate / n if (noise_is_auto and np.isfinite(noise_estimate)) else 0.0
+    spectrum_fit = _fit_spectrum(lam, power, reach, floor=floor)
     m = min(200, lam.size)
     settings = dict(kernel=kernel, depth=depth, activation=activation, bias_var=bias_var, weight_var=weight_var,
                     task="classification" if info["classes"] is not None else "regression", seed=seed,
@@ -581,7 +640,7 @@ def learning_curve(
         learnability=curve.learnability[:, :m], eigenvalues=lam[:m].copy(), target_power=power[:m].copy(),
         validation=validation, noise=float(noise), ridge=ridge, n_samples=n, n_features=d, n_outputs=C,
         method=sp["method"], landmarks=int(sp["landmarks"]), reach=int(reach), band_level=band_level,
-        settings=settings, converged=converged, status=curve.status if converged else None,
+        settings=settings, spectrum_fit=spectrum_fit, converged=converged, status=curve.status if converged else None,
         iterations=int(curve.iterations), residual=float(curve.residual),
         message="; ".join(messages) if messages else "ok",
         extras=dict(spectrum=dict(eigenvalues=lam, target_power=power, trace=sp["trace"], total_power=total_power,

@@ -23,6 +23,7 @@ piecewise-linear knots (:func:`lmech.theory.schedules.optimal_schedule`'s ``n_kn
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from lmech.fits import fit_power_law
 from lmech.theory import schedules as theory
 
 __all__ = ["LRSchedule", "optimal_lr_schedule", "as_lr_lambda", "fit_loss_curve", "read_loss_curve",
-           "wsd_schedule"]
+           "wsd_schedule", "PredictedExponents", "exponents_from_prediction"]
 
 
 def wsd_schedule(steps: int, *, warmup_fraction: float = 0.01, decay_fraction: float = 0.2) -> np.ndarray:
@@ -297,3 +298,91 @@ def fit_loss_curve(step, loss, *, fit_from: float | None = None, loss_floor: flo
     if not fitted.exponent > 0:
         fail("loss", "decreasing with step in the fit window (fitted exponent <= 0)", fitted.exponent)
     return fitted
+
+
+@dataclass(frozen=True)
+class PredictedExponents:
+    """The schedule model's exponents read from ``lmech predict``'s ``prediction.json``.
+
+    ``alpha`` is the fitted eigenvalue decay exponent of the kernel's spectrum on the data
+    (``lam_k ~ k^-alpha``) and ``beta = (r - 1) / alpha`` with ``r`` the fitted decay exponent
+    of the target's power per mode (``p_k ~ k^-r``): in the power-law model
+    (:func:`lmech.theory.schedules.power_law_problem`) ``p_k ~ k^-(alpha beta + 1)``, so the
+    target power beyond mode k falls as ``k^-(alpha beta)`` and the loss under gradient flow
+    as ``t^-beta``. ``*_modes`` are the fit ranges (first and last mode), ``*_stderr`` the fits'
+    standard errors, ``path`` the file read.
+    """
+
+    alpha: float
+    beta: float
+    alpha_stderr: float
+    target_power_exponent: float
+    target_power_exponent_stderr: float
+    alpha_modes: tuple
+    target_modes: tuple
+    path: str
+
+    def describe(self) -> str:
+        return (f"alpha, beta from {self.path}: eigenvalues ~ k^-{self.alpha:.4g} (modes {self.alpha_modes[0]}.."
+                f"{self.alpha_modes[1]}, stderr {self.alpha_stderr:.2g}), target power ~ "
+                f"k^-{self.target_power_exponent:.4g} (modes {self.target_modes[0]}..{self.target_modes[1]}, "
+                f"stderr {self.target_power_exponent_stderr:.2g})")
+
+
+_FIT_FIELDS = ("eigenvalue_exponent", "eigenvalue_exponent_stderr", "eigenvalue_fit_modes", "target_power_exponent",
+               "target_power_exponent_stderr", "target_fit_modes")
+
+
+def exponents_from_prediction(path) -> PredictedExponents:
+    """The capacity and source exponents of ``lmech predict``'s result (see :class:`PredictedExponents`).
+
+    ``path`` is a ``prediction.json`` file or the folder ``lmech predict --out`` wrote it to.
+    Raises ValueError naming the file on a missing or unreadable file, a missing or null field
+    of ``spectrum_fit`` (a file from an older ``lmech predict``, or a fit that failed), or
+    exponents outside the model's range (alpha > 1, beta > 0).
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / "prediction.json"
+    if not p.is_file():
+        raise ValueError(f"prediction file {str(p)!r} does not exist (write it with `lmech predict --out DIR`)")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"prediction file {str(p)!r} cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"prediction file {str(p)!r} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"prediction file {str(p)!r} holds no JSON object (expected lmech predict's prediction.json)")
+    fit = data.get("spectrum_fit")
+    if not isinstance(fit, dict):
+        raise ValueError(f"prediction file {str(p)!r} has no 'spectrum_fit' object (written by an older "
+                         "`lmech predict`, or not a prediction file): rerun `lmech predict`")
+    for key in _FIT_FIELDS:
+        value = fit.get(key)
+        if key.endswith("_modes"):
+            ok = (isinstance(value, list) and len(value) == 2
+                  and all(isinstance(v, int) and not isinstance(v, bool) for v in value))
+            want = "a list of two mode numbers"
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            want = "a number"
+        if not ok:
+            what = "missing" if key not in fit else ("null (the fit failed: too few usable modes)" if value is None
+                                                      else f"{value!r}, not {want}")
+            raise ValueError(f"prediction file {str(p)!r}: spectrum_fit.{key} is {what}")
+    a = float(fit["eigenvalue_exponent"])
+    r = float(fit["target_power_exponent"])
+    if not a > 1.0:
+        raise ValueError(f"prediction file {str(p)!r}: the spectrum decays as k^-{a:.4g} "
+                         "(spectrum_fit.eigenvalue_exponent); the schedule model needs a capacity exponent alpha > 1")
+    beta = (r - 1.0) / a
+    if not beta > 0.0:
+        raise ValueError(f"prediction file {str(p)!r}: the target power per mode decays as k^-{r:.4g} "
+                         "(spectrum_fit.target_power_exponent), giving source exponent beta = (r - 1) / alpha = "
+                         f"{beta:.4g}; the schedule model needs beta > 0 (r > 1)")
+    return PredictedExponents(alpha=a, beta=beta, alpha_stderr=float(fit["eigenvalue_exponent_stderr"]),
+                              target_power_exponent=r,
+                              target_power_exponent_stderr=float(fit["target_power_exponent_stderr"]),
+                              alpha_modes=tuple(fit["eigenvalue_fit_modes"]),
+                              target_modes=tuple(fit["target_fit_modes"]), path=str(p))

@@ -73,6 +73,17 @@ class TrialConfig:
         Linear learning-rate warm-up (held fixed across shapes, in steps).
     schedule : {"constant", "cosine"}
         Learning-rate schedule after warm-up (cosine decays to 0 at ``steps``).
+    n_experts, n_active, expert_width : int
+        ``gpt`` only: ``n_experts > 0`` replaces every MLP by a mixture of experts
+        (:class:`lmech.models.moe.MoEFeedForward`) with ``n_active`` experts per token and
+        hidden width ``expert_width`` (0: the width).
+    base_expert_width : int
+        Expert width at the base shape (0: ``alpha_ffn`` as at the base, see
+        :class:`lmech.param.MoERules`).
+    down_init : {"mean_field", "fan_in"}
+        Expert down-projection init (:class:`lmech.param.MoERules`).
+    moe_sum : bool
+        Drop the ``1 / n_active`` prefactor of the mixture (a control).
     """
 
     model: str
@@ -96,13 +107,20 @@ class TrialConfig:
     eps: float = 1e-8
     warmup_steps: int = 0
     schedule: str = "constant"
+    n_experts: int = 0
+    n_active: int = 1
+    expert_width: int = 0
+    base_expert_width: int = 0
+    down_init: str = "mean_field"
+    moe_sum: bool = False
 
     def __post_init__(self) -> None:
         check_choice(self.model, "model", MODELS)
         check_choice(self.scheme, "scheme", _SCHEMES)
         for name, lo in (("width", 1), ("depth", 1), ("seed", 0), ("steps", 1), ("batch_size", 1),
                          ("base_width", 1), ("base_depth", 1), ("eval_every", 0), ("seq_len", 1),
-                         ("head_dim", 1), ("warmup_steps", 0)):
+                         ("head_dim", 1), ("warmup_steps", 0), ("n_experts", 0), ("n_active", 1),
+                         ("expert_width", 0), ("base_expert_width", 0)):
             object.__setattr__(self, name, check_int(getattr(self, name), name, lo=lo))
         object.__setattr__(self, "lr", check_real(self.lr, "lr", lo=0.0, lo_closed=False))
         object.__setattr__(self, "weight_decay", check_real(self.weight_decay, "weight_decay", lo=0.0))
@@ -111,6 +129,15 @@ class TrialConfig:
         object.__setattr__(self, "eps", check_real(self.eps, "eps", lo=0.0))
         check_choice(self.optimizer, "optimizer", ("adamw", "sgd"))
         check_choice(self.schedule, "schedule", ("constant", "cosine"))
+        check_choice(self.down_init, "down_init", ("mean_field", "fan_in"))
+        if self.n_experts and self.model != "gpt":
+            fail("n_experts", "0 unless model is 'gpt'", self.n_experts)
+        if not isinstance(self.moe_sum, bool):
+            fail("moe_sum", "a bool", self.moe_sum, TypeError)
+        if self.moe_sum and not self.n_experts:
+            fail("moe_sum", "False unless n_experts > 0", self.moe_sum)
+        if self.n_experts and self.n_active > self.n_experts:
+            fail("n_active", f"<= n_experts ({self.n_experts})", self.n_active)
         if self.base_width > self.width:
             fail("base_width", f"<= width ({self.width})", self.base_width)
         if self.base_depth > self.depth:
@@ -252,7 +279,13 @@ def _build(cfg: TrialConfig):
     task = cfg.resolved_task
     if task == "text":
         _, _, vocab = _text()
-        return GPT(vocab, seq_len=cfg.seq_len, width=cfg.width, depth=cfg.depth, head_dim=cfg.head_dim)
+        moe = {} if not cfg.n_experts else dict(n_experts=cfg.n_experts, n_active=cfg.n_active,
+                                                 expert_width=cfg.expert_width or None)
+        model = GPT(vocab, seq_len=cfg.seq_len, width=cfg.width, depth=cfg.depth, head_dim=cfg.head_dim, **moe)
+        if cfg.moe_sum:
+            for block in model.blocks:
+                block.moe.combine_scale = 1.0
+        return model
     Xtr, _, _, _, n_classes = _classification(task)
     cls = MLP if cfg.model == "mlp" else ResMLP
     return cls(Xtr.shape[1], n_classes, width=cfg.width, depth=cfg.depth)
@@ -291,7 +324,8 @@ def run_trial(config: TrialConfig | dict) -> TrialOutcome:
         model = _build(cfg)
         opt_kind = "sgd" if cfg.optimizer == "sgd" else "adam"
         param = Parameterization(cfg.scheme, base_width=cfg.base_width, base_depth=cfg.base_depth,
-                                 optimizer=opt_kind, init_std=cfg.init_std)
+                                 optimizer=opt_kind, init_std=cfg.init_std,
+                                 moe={"base_expert_width": cfg.base_expert_width or None, "down_init": cfg.down_init})
         param.apply(model, generator=gen)
         groups = param.param_groups(model, lr=cfg.lr, weight_decay=cfg.weight_decay, eps=cfg.eps)
         opt = _optimizer(cfg, groups)

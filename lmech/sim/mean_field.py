@@ -41,33 +41,13 @@ from lmech._validation import (
     MAX_SIZE,
     check_array, check_choice, check_int, check_real, check_regression_data, check_seeds, fail,
 )
+from lmech.nonlinearities import NONLINEARITIES
 
 __all__ = ["MeanFieldRun", "train_mean_field", "sphere_regression_task", "ensemble_loss", "ACTIVATIONS"]
 
 
-def _relu_grad(h: torch.Tensor) -> torch.Tensor:
-    return (h > 0).to(h.dtype)
-
-
-def _tanh_grad(h: torch.Tensor) -> torch.Tensor:
-    return 1.0 - torch.tanh(h) ** 2
-
-
-def _erf(h: torch.Tensor) -> torch.Tensor:
-    return torch.erf(h)
-
-
-def _erf_grad(h: torch.Tensor) -> torch.Tensor:
-    return (2.0 / math.sqrt(math.pi)) * torch.exp(-h * h)
-
-
-#: name -> (phi, phi')
-ACTIVATIONS = {
-    "tanh": (torch.tanh, _tanh_grad),
-    "relu": (torch.relu, _relu_grad),
-    "linear": (lambda h: h, torch.ones_like),
-    "erf": (_erf, _erf_grad),
-}
+#: name -> (phi, phi') (from the shared table :data:`lmech.nonlinearities.NONLINEARITIES`)
+ACTIVATIONS = {name: (nl.phi, nl.dphi) for name, nl in NONLINEARITIES.items()}
 
 
 @dataclass(frozen=True)

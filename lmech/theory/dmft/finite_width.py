@@ -58,6 +58,7 @@ import numpy as np
 import torch
 
 from lmech._validation import MAX_SIZE, check_choice, check_int, check_real, fail
+from lmech.nonlinearities import NONLINEARITIES
 from lmech.results import SolverResult
 from lmech.theory.dmft.deep_linear import _check_data, _loss
 from lmech.theory.dmft.learning_rules import _phi
@@ -269,11 +270,7 @@ def _wishart_linear(Kx, ytr, P, g0, eta, n, ntk_steps, center):
 
 # --------------------------------------------------------------------------- particles (any activation)
 def _second_derivative(name: str):
-    if name == "tanh":
-        return lambda h: -2.0 * torch.tanh(h) * (1.0 - torch.tanh(h) ** 2)
-    if name == "erf":
-        return lambda h: -2.0 * h * (2.0 / math.sqrt(math.pi)) * torch.exp(-h * h)
-    return torch.zeros_like  # linear, relu (almost everywhere)
+    return NONLINEARITIES[name].ddphi  # zero for linear and (almost everywhere) relu
 
 
 def _particle_propagator(Kx, ytr, P, g0, eta, n, activation, samples, seed, ntk_steps, jac_samples, center):

@@ -63,6 +63,7 @@ import numpy as np
 import torch
 
 from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_choice, check_int, check_real, fail
+from lmech.nonlinearities import NONLINEARITIES, gaussian_kernels
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.dmft.deep_linear import _check_data, _loss, deep_linear
 
@@ -79,15 +80,8 @@ _ACTS = ("linear", "tanh", "relu", "erf")
 
 
 def _phi(name: str):
-    if name == "linear":
-        return (lambda h: h), torch.ones_like
-    if name == "tanh":
-        return torch.tanh, lambda h: 1.0 - torch.tanh(h) ** 2
-    if name == "relu":
-        return torch.relu, lambda h: (h > 0).to(h.dtype)
-    if name == "erf":
-        return torch.erf, lambda h: (2.0 / math.sqrt(math.pi)) * torch.exp(-h * h)
-    raise AssertionError(name)  # pragma: no cover (validated before)
+    nl = NONLINEARITIES[name]
+    return nl.phi, nl.dphi
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -452,46 +446,6 @@ def learning_rule_dynamics(
 
 
 # --------------------------------------------------------------------------- lazy limit
-def _gauss2(Kmat: np.ndarray, fn_a, fn_b, n_quad: int) -> np.ndarray:
-    """E[fn_a(u) fn_b(v)] for (u, v) ~ N(0, [[K_ii, K_ij], [K_ij, K_jj]]) on every pair (i, j)."""
-    z, wq = np.polynomial.hermite_e.hermegauss(n_quad)
-    wq = wq / wq.sum()
-    d = np.sqrt(np.clip(np.diag(Kmat), 0, None))
-    denom = np.outer(d, d)
-    r = np.where(denom > 0, Kmat / np.where(denom > 0, denom, 1.0), 0.0)
-    r = np.clip(r, -1.0, 1.0)
-    u = d[:, None, None, None] * z[None, None, :, None]  # (M,1,n,1)
-    v = d[None, :, None, None] * (r[:, :, None, None] * z[None, None, :, None]
-                                  + np.sqrt(1 - r[:, :, None, None] ** 2) * z[None, None, None, :])
-    vals = fn_a(np.broadcast_to(u, v.shape)) * fn_b(v)
-    return np.einsum("ijab,a,b->ij", vals, wq, wq)
-
-
-_NP_ACTS = {
-    "linear": (lambda h: h, lambda h: np.ones_like(h)),
-    "tanh": (np.tanh, lambda h: 1.0 - np.tanh(h) ** 2),
-    "relu": (lambda h: np.maximum(h, 0.0), lambda h: (h > 0).astype(float)),
-}
-
-
-def _relu_expect(Kmat):
-    d = np.sqrt(np.clip(np.diag(Kmat), 0, None))
-    denom = np.outer(d, d)
-    r = np.clip(np.where(denom > 0, Kmat / np.where(denom > 0, denom, 1.0), 0.0), -1.0, 1.0)
-    th = np.arccos(r)
-    phiphi = denom * (np.sin(th) + (np.pi - th) * np.cos(th)) / (2 * np.pi)
-    dd = (np.pi - th) / (2 * np.pi)
-    return phiphi, dd
-
-
-def _erf_expect(Kmat):
-    q = np.diag(Kmat)
-    a = np.sqrt(np.outer(1 + 2 * q, 1 + 2 * q))
-    phiphi = (2 / np.pi) * np.arcsin(np.clip(2 * Kmat / a, -1, 1))
-    dd = (4 / np.pi) / np.sqrt(np.clip(a**2 - 4 * Kmat**2, 1e-300, None))
-    return phiphi, dd
-
-
 def lazy_effective_kernel(
     input_kernel,
     *,
@@ -546,16 +500,7 @@ def lazy_effective_kernel(
     Phis, dots = [Kx], []
     for _ in range(L):
         prev = Phis[-1]
-        if activation == "linear":
-            nxt, dd = prev.copy(), np.ones_like(prev)
-        elif activation == "relu":
-            nxt, dd = _relu_expect(prev)
-        elif activation == "erf":
-            nxt, dd = _erf_expect(prev)
-        else:
-            fn, dfn = _NP_ACTS[activation]
-            nxt = _gauss2(prev, fn, fn, n_quad)
-            dd = _gauss2(prev, dfn, dfn, n_quad)
+        nxt, dd = gaussian_kernels(activation, prev, nodes=n_quad)
         Phis.append(0.5 * (nxt + nxt.T))
         dots.append(0.5 * (dd + dd.T))
     K = Phis[L].copy()
