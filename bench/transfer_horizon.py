@@ -20,6 +20,7 @@ curve). mup is never a dependency: without it the mup column is skipped.
     python bench/transfer_horizon.py                  # small: widths 64, 256; ~1 min of one core
     python bench/transfer_horizon.py --preset full    # the horizon claim's full setting (both libraries)
     python bench/transfer_horizon.py --widths 128,512,1024 --lrs -9:-5:0.5 --seeds 3 --horizons 100,200,400,800
+    (--json PATH: the drifts as measures "<library>_drift_at_<h>_steps", for bench/run_all.py)
 """
 from __future__ import annotations
 
@@ -28,11 +29,13 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _results import Recorder, add_json_argument  # noqa: E402
 from torch import nn  # noqa: E402
 
 PRESETS = {
@@ -143,6 +146,7 @@ def main() -> None:
     ap.add_argument("--horizons", help="comma list of steps")
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    add_json_argument(ap)
     args = ap.parse_args()
     p = {k: v if getattr(args, k) is None else getattr(args, k) for k, v in PRESETS[args.preset].items()}
     widths = [int(v) for v in p["widths"].split(",")]
@@ -153,12 +157,13 @@ def main() -> None:
           f"widths {widths} (base {widths[0]}), log2 lr {lrs[0]:g}..{lrs[-1]:g} step {lrs[1] - lrs[0]:g}, "
           f"{seeds} seed(s), horizons {horizons}")
     check_loop(args.depth)
-    libs = {"lmech": _lmech_setup}
+    libs, rec = {"lmech": _lmech_setup}, Recorder()
     try:
         import mup  # noqa: F401
         libs["mup"] = _mup_setup
     except ImportError:
         print("mup not installed, skipped")
+        rec.skip("mup", "mup not installed")
     tables = {}
     for name, setup in libs.items():
         t0 = time.process_time()
@@ -170,6 +175,11 @@ def main() -> None:
         opt = [tables[n][h] for n in tables]
         print(f"{h:>6} " + " ".join(f"{v:>14.2f}" for o in opt for v in o)
               + " " + " ".join(f"{o[-1] - o[0]:>+12.2f}" for o in opt))
+        for n in tables:
+            rec.measure(f"{n}_drift_at_{h}_steps", tables[n][h][-1] - tables[n][h][0])
+    rec.detail("log2_lr_optima", {n: {str(h): v for h, v in t.items()} for n, t in tables.items()})
+    rec.detail("setting", {"widths": widths, "log2_lrs": lrs, "seeds": seeds, "horizons": horizons})
+    rec.write(args.json)
 
 
 if __name__ == "__main__":
