@@ -192,7 +192,7 @@ def _at_horizon(trials, s: Horizon, h: int, rng) -> Any:
         L[i, j, seeds_.index(c["seed"])] = w.mean() if np.isfinite(w).all() and w.mean() <= curve[0] else np.inf
     return analyze_losses(s.sizes, s.log2_lrs, L, size_key="width", rng=rng)
 
-@claim("transfer.width.horizon", paper=TP5, tolerance=0.5, slow=True, metric="|muP optimum drift| at the longest horizon / "
+@claim("transfer.width.horizon", paper=TP5, tolerance=0.5, metric="|muP optimum drift| at the longest horizon / "
        "at the shortest (widest vs base width)", quick=Horizon(sizes=(64, 256), log2_lrs=grid(-10, -4, 1)),
        full=Horizon(sizes=(128, 1024), log2_lrs=grid(-9, -5, 0.5), n_seeds=3, horizons=(100, 200, 400, 800),
                     fixed=(("depth", 3), ("base_width", 128))),
