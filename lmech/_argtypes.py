@@ -104,3 +104,27 @@ def output_dir(path: str, flag: str = "--out"):
     if not os.access(p, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: the folder is not writable")
     return p
+
+
+def load_callable(spec: str, flag: str = "--model"):
+    """Import ``MODULE:NAME`` (the current folder is importable) and return the callable.
+
+    Raises ValueError naming ``flag`` when the spec is malformed, the module cannot be
+    imported or has no callable of that name.
+    """
+    import importlib
+    import sys
+
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise ValueError(f"{flag} must be MODULE:NAME, got {spec!r}")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise ValueError(f"{flag} {spec!r}: cannot import module {module!r} ({exc})") from None
+    obj = getattr(mod, name, None)
+    if not callable(obj):
+        raise ValueError(f"{flag} {spec!r}: module {module!r} has no callable {name!r}")
+    return obj

@@ -85,25 +85,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _load_factory(spec: str):
-    import importlib
-    import sys
-
-    module, sep, name = spec.partition(":")
-    if not sep or not module or not name:
-        raise ValueError(f"--model must be MODULE:FACTORY, got {spec!r}")
-    if "" not in sys.path:
-        sys.path.insert(0, "")
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise ValueError(f"--model {spec!r}: cannot import module {module!r} ({exc})") from None
-    factory = getattr(mod, name, None)
-    if not callable(factory):
-        raise ValueError(f"--model {spec!r}: module {module!r} has no callable {name!r}")
-    return factory
-
-
 def _run(args: argparse.Namespace) -> int:
     import warnings
 
@@ -111,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     from lmech.predict import learning_curve, read_dataset
 
     try:
-        model = None if args.model is None else _load_factory(args.model)
+        model = None if args.model is None else argtypes.load_callable(args.model)
         X, y = read_dataset(args.X_path, args.y_path, target_column=args.target_column)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # the summary says it

@@ -17,7 +17,7 @@ import json
 
 from lmech import _argtypes as argtypes
 
-__all__ = ["add_parser", "load_factory"]
+__all__ = ["add_parser"]
 
 EXAMPLE = """examples:
   lmech transfer doctor --model mynets:make_mlp --widths 64,128,256,512
@@ -26,26 +26,6 @@ EXAMPLE = """examples:
 the factory takes the width and returns an nn.Module; the first width is the base shape.
 without --batch, a random batch fitted to the first layer (nn.Linear or nn.Embedding) is used.
 """
-
-
-def load_factory(spec: str, flag: str = "--model"):
-    """Import ``MODULE:NAME`` (the current folder is importable) and return the callable."""
-    import importlib
-    import sys
-
-    module, sep, name = spec.partition(":")
-    if not sep or not module or not name:
-        raise ValueError(f"{flag} must be MODULE:NAME, got {spec!r}")
-    if "" not in sys.path:
-        sys.path.insert(0, "")
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise ValueError(f"{flag} {spec!r}: cannot import module {module!r} ({exc})") from None
-    obj = getattr(mod, name, None)
-    if not callable(obj):
-        raise ValueError(f"{flag} {spec!r}: module {module!r} has no callable {name!r}")
-    return obj
 
 
 def _role(text: str) -> tuple[str, str]:
@@ -105,10 +85,10 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--widths {args.widths}: must be strictly increasing")
     out = argtypes.output_dir(args.out)
     try:
-        factory = load_factory(args.model)
+        factory = argtypes.load_callable(args.model)
         batch = None
         if args.batch:
-            batch = load_factory(args.batch, "--batch")()
+            batch = argtypes.load_callable(args.batch, "--batch")()
             if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
                 raise ValueError(f"--batch {args.batch}: must return a pair (x, y); got {type(batch).__name__}")
             batch = tuple(batch)
