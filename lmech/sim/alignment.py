@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmech._validation import check_array, check_int, check_real, fail
+from lmech.kernels._alignment import centered_alignment_unchecked
 
 _BIG = 1e30  # entries beyond this overflow the kernels' products
 
@@ -68,14 +69,6 @@ class ReluRun:
     times: np.ndarray
     loss: np.ndarray
     specialization: np.ndarray
-
-
-def _alignment(K: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Centred alignment ``y^T HKH y / (|HKH|_F |Hy|^2)`` over the leading batch axes of K (..., P, P)."""
-    Kc = K - K.mean(-1, keepdims=True)
-    Kc = Kc - Kc.mean(-2, keepdims=True)
-    yc = y - y.mean()
-    return np.einsum("i,...ij,j->...", yc, Kc, yc) / (np.linalg.norm(Kc, axis=(-2, -1)) * (yc @ yc))
 
 
 def whitened_inputs(P: int, D: int, *, seed: int, spectrum=None) -> np.ndarray:
@@ -166,7 +159,7 @@ def train_deep_linear(X, y, *, depth: int, width: int, sigma: float, lr: float, 
             fail("lr", f"small enough for stable training (diverged at step {step})", lr)
     ntk = np.stack(Ms, 1)
     return DeepLinearRun(rec * lr, np.stack(loss, 1), np.stack(vs, 1), ntk,
-                         _alignment(np.einsum("pd,stde,qe->stpq", X, ntk, X, optimize=True), y))
+                         centered_alignment_unchecked(np.einsum("pd,stde,qe->stpq", X, ntk, X, optimize=True), y))
 
 
 def final_kernel_regression(X, y, X_test, ntk) -> np.ndarray:
@@ -209,7 +202,7 @@ def train_two_layer_relu(X, Y, *, width: int, sigma: float, lr: float, n_steps: 
         if step in rec:
             J = np.einsum("spn,snc->scpn", dphi, A)
             K = np.einsum("scpn,scqn->scpq", J, J) * G + np.einsum("spn,sqn->spq", phi, phi)[:, None]
-            spec.append(np.stack([_alignment(K, Y[:, c]) for c in range(Y.shape[1])], -1))
+            spec.append(np.stack([centered_alignment_unchecked(K, Y[:, c]) for c in range(Y.shape[1])], -1))
             loss.append(0.5 * np.einsum("spc,spc->s", E, E) / P)
         if step == n_steps:
             break

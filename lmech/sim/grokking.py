@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmech._validation import check_array, check_int, check_real, fail
+from lmech.kernels._alignment import centered_alignment_unchecked
 
 _MAX_IN = 1e30  # larger inputs overflow the quadratic activations / logistic margins
 
@@ -72,15 +73,6 @@ class GrokkingRun:
     init_weights: np.ndarray
     l: np.ndarray
     A: np.ndarray
-
-
-def _alignment(K: np.ndarray, y: np.ndarray) -> np.ndarray:
-    yc = y - y.mean()
-    Kc = K - K.mean(axis=-1, keepdims=True)
-    Kc = Kc - Kc.mean(axis=-2, keepdims=True)
-    num = np.einsum("p,...pq,q->...", yc, Kc, yc)
-    den = np.sqrt(np.sum(Kc * Kc, axis=(-2, -1))) * (yc @ yc)
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
 def train_two_layer(X, y, X_test, y_test, alphas, *, eps: float, lr: float, steps: int, width: int,
@@ -145,7 +137,8 @@ def train_two_layer(X, y, X_test, y_test, alphas, *, eps: float, lr: float, step
             As[:, r] = np.matmul(np.swapaxes(W, 1, 2) * a, W) * (scale * eps / (N * D))[:, :, None]
             if r in probe and aevery:
                 Jp = np.swapaxes(1.0 + eps * H, 0, 1)  # phi'(h), (B, P, N)
-                align[:, probe.index(r)] = _alignment((X @ X.T / D) * np.matmul(Jp, np.swapaxes(Jp, 1, 2)) / N, y)
+                K = (X @ X.T / D) * np.matmul(Jp, np.swapaxes(Jp, 1, 2)) / N
+                align[:, probe.index(r)] = centered_alignment_unchecked(K, y, 0.0)
             r += 1
         if t == steps:
             break

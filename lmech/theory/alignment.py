@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_int, check_real, fail
+from lmech.kernels._alignment import centered_alignment_unchecked
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = ["centered_alignment", "SilentAlignment", "silent_alignment_two_layer", "GramDynamics",
@@ -61,19 +62,10 @@ def centered_alignment(K, y) -> np.ndarray:
         fail("K", f"of trailing shape ({len(y)}, {len(y)}) to match y", K)
     if np.ptp(y) == 0:
         fail("y", "non-constant (its centred norm is 0)", y)
-    A = _alignment(K, y)
+    A = centered_alignment_unchecked(K, y)
     if not np.all(np.isfinite(A)):
         fail("K", "non-constant after centring (|HKH|_F = 0)", K)
     return A
-
-
-def _alignment(K: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Centred alignment without checks: NaN where ``HKH`` vanishes."""
-    Kc = K - K.mean(-1, keepdims=True)
-    Kc = Kc - Kc.mean(-2, keepdims=True)
-    yc = y - y.mean()
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return np.asarray(np.einsum("i,...ij,j->...", yc, Kc, yc) / (np.linalg.norm(Kc, axis=(-2, -1)) * (yc @ yc)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -211,7 +203,7 @@ def two_layer_linear_gd(X, y, *, sigma: float, lr: float, n_steps: int) -> GramD
     if not ok:
         warn_not_converged("two_layer_linear_gd", "the Gram map diverged (lr too large)")
     return GramDynamics(t=eta * np.arange(len(V)), v=V, ntk=M, loss=loss,
-                        alignment=_alignment(np.einsum("pd,tde,qe->tpq", X, M, X, optimize=True), y),
+                        alignment=centered_alignment_unchecked(np.einsum("pd,tde,qe->tpq", X, M, X, optimize=True), y),
                         converged=ok, status="closed_form" if ok else "diverged", iterations=len(V) - 1,
                         residual=float("nan"),
                         message="exact Gram map" if ok else "diverged: the Gram map left float range (lr too large)")

@@ -36,6 +36,7 @@ import numpy as np
 from scipy import optimize
 
 from lmech._validation import MAX_SIZE, check_array, check_int, check_real, check_scale, fail
+from lmech.kernels._alignment import centered_alignment_unchecked
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = [
@@ -141,16 +142,6 @@ class GrokkingDynamics(SolverResult):
     A: np.ndarray
 
 
-def _centred_alignment(K: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Centred alignment of kernels K (..., P, P) with the labels y (P,)."""
-    yc = y - y.mean()
-    Kc = K - K.mean(axis=-1, keepdims=True)
-    Kc = Kc - Kc.mean(axis=-2, keepdims=True)
-    num = np.einsum("p,...pq,q->...", yc, Kc, yc)
-    den = np.sqrt(np.sum(Kc * Kc, axis=(-2, -1))) * (yc @ yc)
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)  # 0 for constant labels or kernel
-
-
 def grokking_dynamics(X, teacher, alphas, *, eps: float, lr: float, steps: int, linear: float = 0.0,
                       record_every: int = 10, train_fraction: float = 0.01, test_fraction: float = 0.1,
                       init_weights=None) -> GrokkingDynamics:
@@ -227,7 +218,7 @@ def grokking_dynamics(X, teacher, alphas, *, eps: float, lr: float, steps: int, 
             xm = X @ m.T / np.sqrt(D)  # (P, na)
             K = q * (1.0 + eps * (xm.T[:, :, None] + xm.T[:, None, :])
                      + eps ** 2 * np.matmul(np.matmul(X, M), XT) / D)
-            align[:, r] = _centred_alignment(K, y)
+            align[:, r] = centered_alignment_unchecked(K, y, 0.0)  # 0 for constant labels or kernel
             lb, ll = l @ b, np.sum(l * l, axis=1)
             vals = (lb, ll, np.trace(A, axis1=1, axis2=2), np.einsum("i,aij,j->a", b, A, b), np.sum(A * A, axis=(1, 2)))
             for n, v in zip(names, vals):

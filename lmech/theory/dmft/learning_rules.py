@@ -63,6 +63,7 @@ import numpy as np
 import torch
 
 from lmech._validation import MAX_MAGNITUDE, MAX_SIZE, check_array, check_choice, check_int, check_real, fail
+from lmech.kernels._alignment import centered_alignment_unchecked
 from lmech.nonlinearities import NONLINEARITIES, gaussian_kernels
 from lmech.results import SolverResult, warn_not_converged
 from lmech.theory.dmft.deep_linear import _check_data, _loss, deep_linear
@@ -529,9 +530,4 @@ def kernel_alignment(kernel, y) -> float:
     yv = check_array(y, "y", max_abs=MAX_MAGNITUDE, ndim=1)
     if yv.shape[0] != K.shape[0]:
         fail("y", f"of length {K.shape[0]} (kernel size)", yv)
-    K = 0.5 * (K + K.T)
-    H = np.eye(K.shape[0]) - 1.0 / K.shape[0]
-    Kc = H @ K @ H
-    yc = H @ yv
-    denom = np.linalg.norm(Kc) * float(yc @ yc)
-    return float(yc @ Kc @ yc / denom) if denom > 0 else 0.0
+    return float(centered_alignment_unchecked(0.5 * (K + K.T), yv, 0.0))
