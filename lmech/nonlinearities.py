@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.special
 import torch
 
 __all__ = ["Nonlinearity", "NONLINEARITIES", "gaussian_kernels"]
@@ -25,7 +26,9 @@ Fn = Callable[[torch.Tensor], torch.Tensor]
 class Nonlinearity:
     """``phi``, ``phi'`` and ``phi''`` as elementwise torch functions; ``smooth`` is False where
     ``phi''`` has a Dirac delta that the function ``ddphi`` (zero almost everywhere) cannot show.
-    ``dphi_of_phi``, where given, computes ``phi'(h)`` from ``phi(h)`` (saves a transcendental)."""
+    ``dphi_of_phi``, where given, computes ``phi'(h)`` from ``phi(h)`` (saves a transcendental).
+    ``fill`` writes ``phi(h)`` and ``phi'(h)`` of a numpy array into two preallocated arrays in
+    place (for loops over small arrays, where allocation and per-call overhead dominate)."""
 
     name: str
     phi: Fn
@@ -33,6 +36,7 @@ class Nonlinearity:
     ddphi: Fn
     smooth: bool
     dphi_of_phi: Fn | None = None
+    fill: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None
 
     def value_and_grad(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(phi(h), phi'(h))``."""
@@ -69,11 +73,35 @@ def _one_minus_sq(v: torch.Tensor) -> torch.Tensor:
     return 1.0 - v * v
 
 
+def _fill_tanh(h: np.ndarray, v: np.ndarray, g: np.ndarray) -> None:
+    np.tanh(h, out=v)
+    np.multiply(v, v, out=g)
+    np.subtract(1.0, g, out=g)
+
+
+def _fill_erf(h: np.ndarray, v: np.ndarray, g: np.ndarray) -> None:
+    scipy.special.erf(h, out=v)
+    np.multiply(h, h, out=g)
+    np.negative(g, out=g)
+    np.exp(g, out=g)
+    g *= 2.0 / math.sqrt(math.pi)
+
+
+def _fill_linear(h: np.ndarray, v: np.ndarray, g: np.ndarray) -> None:
+    v[...] = h
+    g[...] = 1.0
+
+
+def _fill_relu(h: np.ndarray, v: np.ndarray, g: np.ndarray) -> None:
+    np.maximum(h, 0.0, out=v)
+    np.greater(h, 0.0, out=g, casting="unsafe")
+
+
 NONLINEARITIES: dict[str, Nonlinearity] = {
-    "tanh": Nonlinearity("tanh", torch.tanh, _tanh_d, _tanh_dd, True, _one_minus_sq),
-    "erf": Nonlinearity("erf", torch.erf, _erf_d, _erf_dd, True),
-    "linear": Nonlinearity("linear", _identity, torch.ones_like, torch.zeros_like, True),
-    "relu": Nonlinearity("relu", torch.relu, _relu_d, torch.zeros_like, False),
+    "tanh": Nonlinearity("tanh", torch.tanh, _tanh_d, _tanh_dd, True, _one_minus_sq, _fill_tanh),
+    "erf": Nonlinearity("erf", torch.erf, _erf_d, _erf_dd, True, fill=_fill_erf),
+    "linear": Nonlinearity("linear", _identity, torch.ones_like, torch.zeros_like, True, fill=_fill_linear),
+    "relu": Nonlinearity("relu", torch.relu, _relu_d, torch.zeros_like, False, fill=_fill_relu),
 }
 
 

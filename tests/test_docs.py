@@ -106,3 +106,26 @@ def test_tutorial_runner_executes_and_fails_loudly():
     assert "```text\n42\n```" in out and "not run" in out
     with pytest.raises(hooks.TutorialError, match="block 1"):
         hooks.execute_markdown("```python\nraise RuntimeError('boom')\n```\n", "bad.md")
+
+
+def test_full_results_table_from_results_json(tmp_path, capsys):
+    """docs/gen_full_results.py: wall time from start/end stamps, the sum of seconds, the rows and the
+    claims over the 10-minute limit, from a hand-made results.json."""
+    import json
+
+    gen = _load("gen_full_results")
+    env = {"git_commit": "abcdef123", "cpu_count": 2, "torch": "2.13.0+cpu"}
+    rows = [dict(name="b.two", status="failed", value=0.8, tolerance=0.5, seconds=700.0, started_at=1000.0,
+                 expect="known_failure", met_expectation=True, environment=env),
+            dict(name="a.one", status="passed", value=0.01, tolerance=0.05, seconds=60.0, started_at=1100.0,
+                 expect="pass", met_expectation=True, environment=env)]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(rows))
+    assert gen.main([str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "11.7 min from the first claim's start" in text  # (1700 - 1000) s
+    assert "add up to 12.7 min" in text  # 760 s
+    assert "`b.two` (700 s)" in text and "1 passed; 2 of 2 met" in text
+    body = [ln for ln in text.splitlines() if ln.startswith("| `")]
+    assert [ln.split("`")[1] for ln in body] == ["a.one", "b.two"]
+    assert "| known failure | yes | 700 |" in body[1]

@@ -23,6 +23,20 @@ def test_derivatives_match_autograd(name):
     np.testing.assert_allclose(dv, nl.dphi(h).detach(), atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(NONLINEARITIES))
+def test_numpy_fill_matches_torch(name, dtype):
+    """The in-place numpy pair equals the torch functions (same values up to rounding)."""
+    nl = NONLINEARITIES[name]
+    h = np.random.default_rng(1).standard_normal((3, 7, 5)).astype(dtype) * 2
+    v, g = np.full_like(h, np.nan), np.full_like(h, np.nan)
+    nl.fill(h, v, g)
+    tol = 1e-14 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(v, nl.phi(torch.from_numpy(h)).numpy(), atol=tol)
+    np.testing.assert_allclose(g, nl.dphi(torch.from_numpy(h)).numpy(), atol=tol)
+    assert v.dtype == g.dtype == dtype
+
+
 def _kernel():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((5, 4))

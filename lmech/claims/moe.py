@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lmech.claims.toolkit import (ClaimOutcome, Panel, SeedStream, Series, Setting, claim, fragile,
+from lmech.claims.toolkit import (ClaimOutcome, Panel, SeedStream, Series, Setting, claim, fragile, known_failure,
                                   one_thread, slope_panel, width_slope)
 from lmech.sim.hp_trial import TrialConfig
 from lmech.sim.moe import init_stream, lr_sweep, moe_coord_check, moe_param
@@ -194,10 +194,12 @@ WIDTH_M = Transfer("expert_width", (32, 128, 512), control=(("down_init", "fan_i
 
 @claim("transfer.experts.width", paper=MOE, metric=SHIFT, tolerance=0.5, slow=True, quick=WIDTH_M,
        full=replace(WIDTH_M, log2_lrs=tuple(np.arange(-7.5, -4.4, 0.5)), n_seeds=2),
-       expect=fragile("quick (1 seed, LR step 1, alpha_ffn 1 -> 16): rule 0.57, 0.16, 0.31 at seeds 0-2, fan-in "
-                      "control 0.53, 0.23, 0.35: both optima creep up with alpha_ffn and the control drifts only "
-                      "0.04-0.07 more (less at seed 0); alpha_ffn <= 16 is short of the asymptotic regime "
-                      "(alpha_ffn >> 2) where the fan-in drift grows", n_seeds=3, min_passing=1, modes=("quick",)))
+       expect=(fragile("quick (1 seed, LR step 1, alpha_ffn 1 -> 16): rule 0.57, 0.16, 0.31 at seeds 0-2, fan-in "
+                       "control 0.53, 0.23, 0.35: both optima creep up with alpha_ffn and the control drifts only "
+                       "0.04-0.07 more (less at seed 0); alpha_ffn <= 16 is short of the asymptotic regime "
+                       "(alpha_ffn >> 2) where the fan-in drift grows", n_seeds=3, min_passing=1, modes=("quick",)),
+               known_failure("full, seed 0 (2 seeds, LR step 0.5): 0.69, control 0.73; both optima creep up with "
+                             "alpha_ffn (rule -6.37, -5.85, -5.68; fan-in -6.37, -5.84, -5.64)", modes=("full",))))
 def experts_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """With the down-projection init sqrt(D)/M the optimal learning rate stays put over the expert
     width (alpha_ffn = 1..16 at fixed D = 32) and moves less than with a fan-in down init."""

@@ -129,9 +129,11 @@ GPT_DEPTH = Transfer("gpt", "completep", "mup", "depth", (2, 8), grid(-9, -4, 1)
                      batch_size=8, fixed=(("width", 32), ("base_width", 32), ("base_depth", 2), ("seq_len", 32)))
 
 @claim("transfer.depth.gpt", paper=CP, metric=SHIFT, tolerance=0.5, quick=GPT_DEPTH,
-       expect=fragile("quick (1 seed, 80 steps, LR step 1): 0.502, 0.15, 0.492 at seeds 0, 1, 2; the optimum of one "
-                      "short run moves by up to half an octave between seeds (full, 3 seeds: 0.317)",
-                      n_seeds=3, min_passing=1, modes=("quick",)),
+       expect=(fragile("quick (1 seed, 80 steps, LR step 1): 0.502, 0.15, 0.492 at seeds 0, 1, 2; the optimum of one "
+                       "short run moves by up to half an octave between seeds", n_seeds=3, min_passing=1, modes=("quick",)),
+               known_failure("full, seed 0: 0.81 (an earlier seed stream gave 0.32): the depth-2 optimum (log2 lr "
+                             "-5.73) sits 0.7 above depths 4-16, which agree within 0.17 (-6.44, -6.54, -6.37); muP "
+                             "drifts 1.79", modes=("full",))),
        full=replace(GPT_DEPTH, sizes=(2, 4, 8, 16), log2_lrs=grid(-9, -4, 0.5), control_log2_lrs=grid(-9, -4, 0.5),
                     n_seeds=3, steps=100))
 def gpt_depth(s: Transfer, seeds: SeedStream) -> ClaimOutcome:

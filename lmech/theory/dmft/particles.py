@@ -34,20 +34,32 @@ import torch
 __all__ = ["ParticlePath", "two_layer_particles", "gaussian_points"]
 
 
+_SOBOL_BITS = 30  # torch's Sobol engine: points are exact multiples of 2^-30
+_SOBOL_SCALE = float(2**_SOBOL_BITS)
+_HISTORY_FLOATS = 2**23  # largest particle history (per array) kept for the kernels after the pass
+
+
 def gaussian_points(n: int, dim: int, *, replicas: int, sampler: str, seed: int) -> torch.Tensor:
-    """``(replicas, n, dim)`` standard-normal points: independent scrambled Sobol sets
-    (``sampler="sobol"``; the inverse normal CDF of each point) or i.i.d. normals."""
+    """``(replicas, n, dim)`` standard-normal points, the inverse normal CDF of ``replicas``
+    independent randomisations of one ``n``-point Sobol set (``sampler="sobol"``), or i.i.d.
+    normals (``sampler="random"``).
+
+    Randomisation: one linear matrix scramble of the Sobol digits (seeded by ``seed``) is shared,
+    and every replica applies its own uniformly random digital shift (an XOR of the 30-bit digits
+    with a random word per coordinate). Each shifted point is uniform on the unit cube, so each
+    replica's average is unbiased and the replicas are independent given the scramble: their
+    spread is an honest standard error. Scrambling once instead of per replica costs one Sobol
+    engine instead of ``replicas``; the error per sample is the same within the seed spread
+    (bench/dmft.py, variants)."""
     if sampler == "random":
         gen = torch.Generator().manual_seed(seed)
         return torch.randn(replicas, n, dim, generator=gen, dtype=torch.float64)
-    seeds = np.random.SeedSequence(seed).generate_state(replicas, dtype=np.uint64) >> np.uint64(1)
-    out = torch.empty(replicas, n, dim, dtype=torch.float64)
-    lo = 0.5 / (n * 1024.0)  # keep the inverse CDF finite (a scrambled point is never exactly 0)
-    for r in range(replicas):
-        eng = torch.quasirandom.SobolEngine(dim, scramble=True, seed=int(seeds[r]))
-        u = eng.draw(n, dtype=torch.float64).clamp(lo, 1.0 - lo)
-        out[r] = math.sqrt(2.0) * torch.erfinv(2.0 * u - 1.0)
-    return out
+    ss = np.random.SeedSequence(seed)
+    eng = torch.quasirandom.SobolEngine(dim, scramble=True, seed=int(ss.generate_state(1, dtype=np.uint64)[0] >> 1))
+    base = (eng.draw(n, dtype=torch.float64) * _SOBOL_SCALE).to(torch.int64)  # exact 30-bit digits
+    shifts = torch.from_numpy(np.random.default_rng(ss.spawn(1)[0]).integers(0, 2**_SOBOL_BITS, size=(replicas, 1, dim)))
+    u = ((base[None] ^ shifts).to(torch.float64) + 0.5) / _SOBOL_SCALE  # never exactly 0 or 1
+    return math.sqrt(2.0) * torch.erfinv(2.0 * u - 1.0)
 
 
 def _principal_sqrt(C: torch.Tensor) -> torch.Tensor:
@@ -78,56 +90,112 @@ def two_layer_particles(Kx: torch.Tensor, y: torch.Tensor, *, P: int, gamma0: fl
                         seed: int) -> ParticlePath:
     """Forward pass of the two-layer single-site process on ``replicas`` particle sets of
     ``samples // replicas`` each (module docstring). Cost O(samples * steps * M * (M + P)) time
-    (fitted: samples^0.97 steps^0.88 P^1.05, bench/dmft.py), O(samples * M + replicas * steps *
-    M^2) memory. Quadrature error (P = 8, 100 steps): Sobol ~ samples^-0.79, i.i.d. ~ samples^-0.66."""
+    (fitted: samples^0.97 steps^0.88 P^1.05, bench/dmft.py), O(min(samples * steps * M, 2^23) + samples * M + replicas * steps * M^2) memory.
+    Quadrature error (P = 8, 100 steps): Sobol ~ samples^-0.79, i.i.d. ~ samples^-0.66.
+
+    Written for small per-step arrays, where the cost is the number of array operations rather
+    than arithmetic: numpy in place, ``f(t) = (w0 + c zeta)^T phi(h) / (n gamma0)`` minus a
+    constant control term as one product, and the kernels ``Phi(t)``, ``G(t)`` of all times as
+    one batched product after the pass (gradient descent; gradient flow needs ``K(t)`` inside)."""
     M = Kx.shape[0]
     R = replicas
     n = samples // R
     T1 = steps + 1
+    dt = np.float64 if Kx.dtype == torch.float64 else np.float32
     pts = gaussian_points(n, M + 1, replicas=R, sampler=sampler, seed=seed).to(Kx.dtype)
-    w0 = pts[..., 0]  # (R, n)
-    h0 = pts[..., 1:] @ _principal_sqrt(Kx).T  # (R, n, M)
+    w0 = np.ascontiguousarray(pts[..., 0].numpy())  # (R, n)
+    h = (pts[..., 1:] @ _principal_sqrt(Kx).T).numpy().copy()  # (R, n, M), updated in place
+    Kxn, yn = Kx.numpy(), y.numpy()
     c = lr * gamma0 / P
     gd = dynamics == "gd"
-    Kc = c * Kx[:, :P]  # (M, P)
-    y0 = float(torch.sum(y**2))
-    delta = torch.empty(R, T1, P, dtype=Kx.dtype)
-    ftest = torch.zeros(R, T1, M - P, dtype=Kx.dtype)
-    Phi = torch.empty(R, T1, M, M, dtype=Kx.dtype)
-    G = torch.empty(R, T1, M, M, dtype=Kx.dtype)
-    delta[:, 0] = y
-    phi, dphi = nonlinearity.phi, nonlinearity.dphi
-    ph0 = phi(h0)
-    h, zeta = h0, torch.zeros(R, n, dtype=Kx.dtype)
+    KcT = c * np.ascontiguousarray(Kxn[:, :P].T)  # (P, M)
+    y0 = float(np.sum(yn**2))
+    delta = np.empty((R, T1, P), dtype=dt)
+    ftest = np.zeros((R, T1, M - P), dtype=dt)
+    # kernels of all times in one product after the pass where the histories are small (and
+    # the dynamics need no K(t) inside it), else each step's kernels at that step
+    defer = gd and T1 * samples * M <= _HISTORY_FLOATS
+    PH = np.empty((T1 if defer else 1, R, n, M), dtype=dt)  # phi(h(t)) of every particle
+    GH = np.empty_like(PH)  # g(t) = phi'(h(t)) z(t)
+    Phi = G = None
+    if not defer:
+        Phi = np.empty((R, T1, M, M), dtype=dt)
+        G = np.empty((R, T1, M, M), dtype=dt)
+    delta[:, 0] = yn
+    fill = nonlinearity.fill if nonlinearity.fill is not None else _torch_fill(nonlinearity)
+    scale = 1.0 / (n * gamma0) if gd else 0.0  # (gamma0 -> 0 is run as gradient flow: no f(t) estimate)
+    with np.errstate(over="ignore", invalid="ignore"):
+        f0 = np.matmul(w0[:, None, :], nonlinearity.phi(torch.from_numpy(h)).numpy())[:, 0, :] * scale  # (R, M)
+    yf = yn + f0[:, :P]  # f(t) = scale z^T phi(h(t)) - <w0 phi(h(0))> / gamma0
+    z = w0.copy()  # z(t) = w0 + c zeta(t), zeta(t) = sum_{s<t} Delta(s) . phi(h(s))
+    zcol = z[..., None]
     blown = None
-    for t in range(T1):
-        ph, dp = nonlinearity.value_and_grad(h)
-        z = w0 + c * zeta
-        g = dp * z[..., None]
-        if gd and t > 0:
-            psi = (w0[..., None] * (ph - ph0) / gamma0 + (lr / P) * zeta[..., None] * ph).mean(1)  # (R, M)
-            delta[:, t] = y - psi[:, :P]
-            ftest[:, t] = psi[:, P:]
-        Phi[:, t] = ph.transpose(1, 2) @ ph / n
-        G[:, t] = g.transpose(1, 2) @ g / n
-        d2 = torch.sum(delta[:, t] ** 2, -1)
-        if not bool(torch.isfinite(d2).all()) or float(d2.max()) > 1e8 * max(y0, 1e-300):
-            blown = t
-            break
-        if t == T1 - 1:
-            break
-        if not gd:
-            K = Phi[:, t] + G[:, t] * Kx
-            step = (lr / P) * (K[..., :P] @ delta[:, t, :, None])[..., 0]  # (R, M)
-            delta[:, t + 1] = delta[:, t] - step[:, :P]
-            ftest[:, t + 1] = ftest[:, t] + step[:, P:]
-        d = delta[:, t]  # (R, P)
-        zeta = zeta + (ph[..., :P] * d[:, None, :]).sum(-1)
-        h = h + (g[..., :P] * d[:, None, :]) @ Kc.T
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(T1):
+            ph, g = (PH[t], GH[t]) if defer else (PH[0], GH[0])
+            fill(h, ph, g)  # phi(h(t)), phi'(h(t))
+            g *= zcol
+            if gd and t > 0:  # f(t) = <(w0 + c zeta) phi(h(t)) - w0 phi(h(0))> / gamma0
+                psi = np.matmul(z[:, None, :], ph)[:, 0, :]
+                psi *= scale
+                np.subtract(yf, psi[:, :P], out=delta[:, t])
+                if M > P:
+                    ftest[:, t] = psi[:, P:] - f0[:, P:]
+            if not defer:
+                assert Phi is not None and G is not None
+                np.matmul(ph.transpose(0, 2, 1), ph, out=Phi[:, t])
+                np.matmul(g.transpose(0, 2, 1), g, out=G[:, t])
+                Phi[:, t] /= n
+                G[:, t] /= n
+            if t % 8 == 0 or t == T1 - 1:  # blow-up: non-finite or exploding residual
+                blown = _first_blown(delta, t, y0)
+                if blown is not None:
+                    break
+            if t == T1 - 1:
+                break
+            if not gd:
+                assert Phi is not None and G is not None
+                K = Phi[:, t] + G[:, t] * Kxn
+                step = (lr / P) * np.matmul(K[..., :P], delta[:, t, :, None])[..., 0]  # (R, M)
+                delta[:, t + 1] = delta[:, t] - step[:, :P]
+                ftest[:, t + 1] = ftest[:, t] + step[:, P:]
+            d = delta[:, t]  # (R, P)
+            z += np.matmul(ph[..., :P], c * d[:, :, None])[..., 0]
+            h += np.matmul(g[..., :P], d[:, :, None] * KcT)
+    T_end = T1 if blown is None else blown + 1
+    if defer:  # the equal-time kernels of every time at once
+        Phi, G = (_gram(A[:T_end]).transpose(1, 0, 2, 3) / n for A in (PH, GH))
+        if T_end < T1:
+            Phi = np.concatenate([Phi, np.empty((R, T1 - T_end, M, M), dtype=dt)], 1)
+            G = np.concatenate([G, np.empty((R, T1 - T_end, M, M), dtype=dt)], 1)
+    assert Phi is not None and G is not None
     if blown is not None:  # hold the last finite iterate
         last = max(blown - 1, 0)
-        delta[:, last + 1:] = delta[:, last, None]
-        ftest[:, last + 1:] = ftest[:, last, None]
-        Phi[:, last + 1:] = Phi[:, last, None]
-        G[:, last + 1:] = G[:, last, None]
-    return ParticlePath(delta=delta, ftest=ftest, Phi=Phi, G=G, ntk=Phi + G * Kx, blown=blown)
+        for arr in (delta, ftest, Phi, G):
+            arr[:, last + 1:] = arr[:, last, None]
+    out = [torch.from_numpy(np.ascontiguousarray(a)) for a in (delta, ftest, Phi, G)]
+    return ParticlePath(delta=out[0], ftest=out[1], Phi=out[2], G=out[3], ntk=out[2] + out[3] * Kx, blown=blown)
+
+
+def _gram(A: np.ndarray) -> np.ndarray:
+    """``A[i, j]^T A[i, j]`` for every leading index pair (torch's batched product is the faster here)."""
+    T, R, n, M = A.shape
+    B = torch.from_numpy(A).reshape(T * R, n, M)
+    return torch.bmm(B.transpose(1, 2), B).reshape(T, R, M, M).numpy()
+
+
+def _torch_fill(nl):
+    def fill(h: np.ndarray, v: np.ndarray, g: np.ndarray) -> None:
+        ht = torch.from_numpy(h)
+        v[...] = nl.phi(ht).numpy()
+        g[...] = nl.dphi(ht).numpy()
+    return fill
+
+
+def _first_blown(delta: np.ndarray, t: int, y0: float) -> int | None:
+    """First time index <= t (checked since the last check, 8 steps back) whose residual is
+    non-finite or has grown past 1e8 times ||y||^2; None if there is none."""
+    lo = max(t - 8, 0) if t % 8 == 0 else (t // 8) * 8
+    d2 = np.sum(delta[:, lo : t + 1] ** 2, -1)  # (R, window)
+    bad = ~np.isfinite(d2).all(0) | (np.nan_to_num(d2, nan=np.inf).max(0) > 1e8 * max(y0, 1e-300))
+    return lo + int(np.argmax(bad)) if bool(bad.any()) else None
