@@ -546,8 +546,9 @@ def deep(
         samples reached a relative residual error 0.0040 in 11.4 s; "sobol" reached 0.0032 with
         1024 samples in 2.3 s, 0.0025 with 2048 in 4.1 s, 0.0020 with 4000 in 8.0 s (errors
         against an 8 x 8000-sample reference whose own error is 0.0011), i.e. error ~
-        samples^-0.4 and time ~ samples^0.9 there; 15 sweeps per replica. With 4000 fixed
-        innovations Sobol stated a 5x lower error than i.i.d. (one seed).
+        samples^-0.4 and time ~ samples^0.9 there; 15 sweeps per replica. At 1024 samples
+        i.i.d. innovations ("random") measured 0.0064 (Sobol 0.0032); response_samples 128 /
+        256 / 512 measured 0.0034 / 0.0032 / 0.0030 in 1.6 / 2.4 / 3.9 s.
     damping : float in (0, 1] or None
         Mixing weight of the new estimate; None: 1 (undamped) with fixed innovations, 0.6
         with ``sampler="fresh"``.
