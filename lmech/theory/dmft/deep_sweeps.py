@@ -7,10 +7,28 @@ from typing import Any
 import torch
 
 from lmech.theory.dmft._common import _edge_index, _gd_remainder, _Problem, _psd_sqrt, _residual_recursion
+from lmech.theory.dmft.particles import gaussian_points
 from lmech.theory.dmft.responses import pathwise_responses
 from lmech.theory.dmft.state import DMFTState, LayerState
 
 __all__: list[str] = []
+
+JITTER = 1e-10  # relative diagonal jitter of the Cholesky factor (the (t, s) kernels can be singular)
+
+
+def _chol(C: torch.Tensor) -> torch.Tensor:
+    """Lower-triangular R with R R^T = C + eps I, eps = JITTER * mean diag(C) (raised tenfold
+    until the factorization succeeds). Unlike the eigen square root it is continuous in C, and
+    with time-major rows a source at time t uses only the first (t + 1) M innovations."""
+    C = 0.5 * (C + C.T)
+    scale = max(float(C.diagonal().mean()), 1e-300)
+    eye = torch.eye(C.shape[0], dtype=C.dtype)
+    eps = JITTER
+    while True:
+        R, info = torch.linalg.cholesky_ex(C + eps * scale * eye)
+        if int(info) == 0 or eps > 1e-2:
+            return R if int(info) == 0 else _psd_sqrt(C)
+        eps *= 10.0
 
 
 class _Deep:
@@ -19,11 +37,25 @@ class _Deep:
     sources at test points vanish), and for discrete GD the remainder ``rho`` (T1, M)."""
 
     def __init__(self, pb: _Problem, samples: int, response_samples: int, responses: bool,
-                 jacobian_memory: float, gen: torch.Generator):
+                 jacobian_memory: float, gen: torch.Generator, sampler: str | None = None, seed: int = 0):
         self.pb, self.S, self.Sr, self.gen = pb, samples, min(response_samples, samples), gen
         self.responses = responses
         self.jac_floats = max(int(jacobian_memory / 8), 1)
         self.sqKx = _psd_sqrt(pb.Kx)
+        # common random numbers: None draws fresh sources every sweep; "sobol"/"random" draws
+        # the standard-normal innovations of every source once (one joint point set) and maps
+        # them through the time-major Cholesky factor of the current kernel, so each sweep
+        # is a deterministic, continuous map of the order parameters
+        self.fixed = sampler is not None
+        self.innov: list[tuple[torch.Tensor, torch.Tensor]] = []
+        if sampler is not None:
+            L, M, T1 = pb.depth, pb.M, pb.steps + 1
+            dims = [(M if l == 1 else T1 * M, 1 if l == L else T1 * M) for l in range(1, L + 1)]
+            Z = gaussian_points(samples, sum(a + b for a, b in dims), replicas=1, sampler=sampler, seed=seed)[0]
+            k = 0
+            for a, b in dims:
+                self.innov.append((Z[:, k : k + a], Z[:, k + a : k + a + b]))
+                k += a + b
 
     # -- bookkeeping
     def monitored(self, st: DMFTState) -> list[torch.Tensor]:
@@ -139,6 +171,11 @@ class _Deep:
         """u^l ~ GP(0, Phi^{l-1}) (u^1 constant in time: (S, M)); r^l ~ GP(0, G^{l+1})
         (r^L = w(0), one scalar per sample: (S,))."""
         L, M = self.pb.depth, self.pb.M
+        if self.fixed:
+            zu, zr = self.innov[l - 1]
+            u = zu @ self.sqKx.T if l == 1 else (zu[:, : T1 * M] @ _chol(st.layers[l - 2].Phi).T).reshape(S, T1, M)
+            r = zr[:, 0] if l == L else (zr[:, : T1 * M] @ _chol(st.layers[l].G).T).reshape(S, T1, M)
+            return u, r
         if l == 1:
             u = torch.randn(S, M, generator=self.gen, dtype=torch.float64) @ self.sqKx.T
         else:

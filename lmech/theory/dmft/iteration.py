@@ -25,10 +25,16 @@ def _run(solver, pb: _Problem, *, damping, tol, max_sweeps, average, noise_facto
          sweeps_per_window, progress, where):
     """Damped alternating fixed point, optional time continuation, final averaging.
 
+    A solver with ``fixed = True`` (common random numbers: each sweep is a deterministic map)
+    has no Monte Carlo floor and no averaging: it stops once the change is below ``tol`` and
+    returns that state (``mc_error`` nan, no blocks).
+
     Returns (state, sweeps, residual, floor, converged, diverged, mc_error, history, blocks), with
     ``blocks`` the closed half-sample states of the final averaging (for standard errors)."""
     T1_full = pb.steps + 1
     beta = damping
+    fixed = bool(getattr(solver, "fixed", False))  # common random numbers (see _Deep)
+    win_avg = 1 if fixed else WINDOW_AVG
     # stationary sweep-to-sweep change of a damped iteration driven by noise of size sigma
     floor_scale = beta * math.sqrt(2.0 / (2.0 - beta))
     if chunk is None:
@@ -56,20 +62,23 @@ def _run(solver, pb: _Problem, *, damping, tol, max_sweeps, average, noise_facto
         recent: list[Any] = []  # (changes, floors) per monitored key over the last sweeps of this window
         for _ in range(max_sweeps if final else sweeps_per_window):
             ests = solver.sweep(st)
-            halves = [solver.closure(e) for e in ests]
+            halves = [] if fixed else [solver.closure(e) for e in ests]
             new = solver.closure(combine(lambda a, b: 0.5 * (a + b), *ests))
             changes = np.array([beta * _rel(a, b) for a, b in zip(solver.monitored(new), solver.monitored(st))])
             # Monte Carlo floor of the change: the half-sample difference / 2 is the noise of
             # the full-sample estimate; floor_scale turns it into the stationary change
-            floors = np.array([floor_scale * 0.5 * _rel(a, b)
-                               for a, b in zip(solver.monitored(halves[0]), solver.monitored(halves[1]))])
+            if fixed:  # a deterministic map: no Monte Carlo floor
+                floors = np.zeros(len(changes))
+            else:
+                floors = np.array([floor_scale * 0.5 * _rel(a, b)
+                                   for a, b in zip(solver.monitored(halves[0]), solver.monitored(halves[1]))])
             st_next = solver.closure(combine(lambda a, b: (1.0 - beta) * a + beta * b, st, new))
             total += 1
             if blew_up(st_next):
                 diverged = True
                 break
             st = st_next
-            recent = (recent + [(changes, floors)])[-WINDOW_AVG:]
+            recent = (recent + [(changes, floors)])[-win_avg:]
             c_avg = np.mean([c for c, _ in recent], axis=0)
             f_avg = np.mean([f for _, f in recent], axis=0)
             residual, floor = float(c_avg.max()), float(f_avg.max())
@@ -79,14 +88,16 @@ def _run(solver, pb: _Problem, *, damping, tol, max_sweeps, average, noise_facto
                 bar.set_postfix(window=T1, change=f"{residual:.2e}", floor=f"{floor:.1e}")
             # converged: every monitored change, averaged over the last sweeps, is below tol
             # or within noise_factor of its own Monte Carlo floor
-            if len(recent) == WINDOW_AVG and bool(np.all((c_avg <= tol) | (c_avg <= noise_factor * f_avg))):
+            if len(recent) == win_avg and bool(np.all((c_avg <= tol) | (c_avg <= noise_factor * f_avg))):
                 converged = final
                 break
         if diverged:
             break
     mc = float("nan")
     blocks: list[DMFTState] = []
-    if not diverged:
+    if fixed:
+        pass  # the fixed point of the sample-average equations is the answer: nothing to average
+    elif not diverged:
         # average fresh estimates at the fixed point (reduces the Monte Carlo error)
         acc, deltas = None, []
         for _ in range(average):
