@@ -6,7 +6,8 @@
    iteration with fresh samples -- the rms error of the residual trajectory over seeds against the
    reference at several sample counts, with the fitted slopes of error and time against samples.
 2. Goals, side by side in one run (times interleaved where compared):
-   (a) the default two-layer solver at the error of one width-4096 network vs training it (>= 10x);
+   (a) the two-layer solver (default float64, and precision="float32") at the error of one width-4096
+       network vs training it (>= 10x);
    (b) deep (L = 2) at its default error vs the cheapest equal-error ensemble of networks;
    (c) the N -> infinity answer to 0.1% vs the cheapest ensemble reaching 0.1% (if any does).
    Ensembles: for each width the smallest seed count whose averaged residual trajectory is within
@@ -16,7 +17,8 @@
 
     python bench/dmft.py [--quick] [--threads 1] [--only variants|goals|scaling] [--clock wall|cpu] [--json PATH]
 
-``--json PATH`` also writes the goal ratios (``goal_a/network_over_solver``, ``goal_b/ensemble_over_solver``,
+``--json PATH`` also writes the goal ratios (``goal_a/network_over_solver`` and its ``_float32`` twin,
+``goal_b/ensemble_over_solver``,
 ``goal_c/ensemble_over_solver``), the variants' error and time slopes and the fitted cost exponents as data
 (bench/_results.py).
 
@@ -114,11 +116,11 @@ def variants(quick: bool, X=None, y=None, ref=None) -> None:
     print()
 
 
-def _cheapest_solver(X, y, ref, target, seeds):
+def _cheapest_solver(X, y, ref, target, seeds, precision="float64"):
     """Smallest power-of-two sample count (default forward solver, 8 replicas) whose rms error
     over seeds is <= target: (samples, error)."""
     for k in range(7, 24):
-        err, _ = _err_time(lambda sd: two_layer(X, y, samples=2**k, seed=sd, **_KW), ref, seeds)
+        err, _ = _err_time(lambda sd: two_layer(X, y, samples=2**k, seed=sd, precision=precision, **_KW), ref, seeds)
         if err <= target:
             return 2**k, err
     return None, None
@@ -159,13 +161,17 @@ def goals(quick: bool) -> None:
     nets = train_mean_field(X, y, width=4096, seeds=range(8), track_kernels=False, **_KW).residual
     target = float(np.mean([_rel(d, ref) for d in nets]))
     S, err = _cheapest_solver(X, y, ref, target, seeds)
-    t_sol, t_net = _timed([lambda: two_layer(X, y, samples=S, seed=0, **_KW),
-                           lambda: train_mean_field(X, y, width=4096, seeds=[0], track_kernels=False, **_KW)],
-                          repeats=3)
-    print(f"(a) one width-4096 network: error {target:.4f} (mean of 8 seeds); solver reaches {err:.4f} with "
-          f"{S} particles in {t_sol:.3f} s; network {t_net:.3f} s; network / solver = {t_net / t_sol:.1f} "
-          f"(goal >= 10: {'met' if t_net / t_sol >= 10 else 'NOT met'})")
-    REC.ratio("goal_a/network_over_solver", t_net / t_sol)
+    S32, err32 = _cheapest_solver(X, y, ref, target, seeds, precision="float32")
+    t_sol, t_sol32, t_net = _timed([lambda: two_layer(X, y, samples=S, seed=0, **_KW),
+                                    lambda: two_layer(X, y, samples=S32, seed=0, precision="float32", **_KW),
+                                    lambda: train_mean_field(X, y, width=4096, seeds=[0], track_kernels=False, **_KW)],
+                                   repeats=5)
+    print(f"(a) one width-4096 network: error {target:.4f} (mean of 8 seeds), {t_net:.4f} s to train")
+    for name, s_, e_, t_, key in (("default (float64)", S, err, t_sol, "goal_a/network_over_solver"),
+                                  ("precision='float32'", S32, err32, t_sol32, "goal_a/network_over_solver_float32")):
+        print(f"    solver {name}: {e_:.4f} with {s_} particles in {t_:.4f} s; network / solver = {t_net / t_:.1f} "
+              f"(goal >= 10: {'met' if t_net / t_ >= 10 else 'NOT met'})")
+        REC.ratio(key, t_net / t_)
     # (c) N -> infinity to 0.1 %
     S, err = _cheapest_solver(X, y, ref, 1e-3, seeds)
     (t_sol,) = _timed([lambda: two_layer(X, y, samples=S, seed=0, **_KW)], repeats=3)
