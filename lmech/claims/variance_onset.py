@@ -148,7 +148,8 @@ class FinalNTK(Setting):
        metric="mean over P of the relative error (to simulation) of the final-eNTK theory vs the ensemble error",
        quick=FinalNTK(), full=FinalNTK(width=512, samples=(40, 60, 80, 120, 160, 240, 320), ensemble=3, datasets=5,
                                        n_spectral=1000, n_test=2000),
-       expect=(known_failure("full setting measured 0.282 at seed 0 (tolerance 0.25); its smallest P (40, 60) lie "
+       expect=(known_failure("full setting measured 0.493 at seed 0 (0.282 with an earlier seed stream; tolerance "
+                            "0.25); its smallest P (40, 60) lie "
                             "where the final kernel, aligned on its own training samples, makes the theory "
                             "optimistic (docstring)", modes=("full",)),
                fragile("quick setting measured 0.170, 0.251, 0.364 at seeds 0-2 (tolerance 0.3), and 0.197, 0.325, "

@@ -90,7 +90,8 @@ def two_layer_particles(Kx: torch.Tensor, y: torch.Tensor, *, P: int, gamma0: fl
                         seed: int) -> ParticlePath:
     """Forward pass of the two-layer single-site process on ``replicas`` particle sets of
     ``samples // replicas`` each (module docstring). Cost O(samples * steps * M * (M + P)) time
-    (fitted: samples^0.97 steps^0.88 P^1.05, bench/dmft.py), O(min(samples * steps * M, 2^23) + samples * M + replicas * steps * M^2) memory.
+    (fitted: samples^0.97 steps^0.88 P^1.05, bench/dmft.py), O(min(samples * steps * M, 2^23)
+    + samples * M + replicas * steps * M^2) memory.
     Quadrature error (P = 8, 100 steps): Sobol ~ samples^-0.79, i.i.d. ~ samples^-0.66.
 
     Written for small per-step arrays, where the cost is the number of array operations rather
