@@ -592,7 +592,7 @@ def deep(
     O(Sr T1^3 M P^2) time. Memory: O(L (T1 M)^2) for the order parameters, O(S T1 M) for
     the trajectories and ``jacobian_memory`` for the tangents. Example (one core): L = 2,
     P = 4, P' = 4, steps = 40, S = 4000, Sr = 1000: ~1-2 s per sweep. Fitted per sweep and
-    replica (bench/dmft.py --quick, L = 2): steps^1.5 (5-20), P^1.4 (2-8), samples^0.87
+    replica (bench/dmft.py --quick, L = 2, fixed Sobol innovations): steps^1.23 (5-20), P^1.04 (2-8), samples^0.80
     (1000-8000 with Sr = S/4); about 70% of a sweep is the pathwise responses. Total cost is
     that times sweeps (with fixed innovations 15-16 to tol = 1e-4 at 10, 20 and 40 steps,
     L = 2, gamma0 = 1.5; 20-40 for ``sampler="fresh"`` with continuation) times ``replicas``.
