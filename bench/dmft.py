@@ -7,7 +7,8 @@
    reference at several sample counts, with the fitted slopes of error and time against samples.
 2. Goals, side by side in one run (times interleaved where compared):
    (a) the two-layer solver (default float64, and precision="float32") at the error of one width-4096
-       network vs training it (>= 10x);
+       network vs training it (>= 10x); both return the same arrays (residuals and predictions:
+       ``track_kernels=False`` on both sides);
    (b) deep (L = 2) at its default error vs the cheapest equal-error ensemble of networks;
    (c) the N -> infinity answer to 0.1% vs the cheapest ensemble reaching 0.1% (if any does).
    Ensembles: for each width the smallest seed count whose averaged residual trajectory is within
@@ -162,8 +163,10 @@ def goals(quick: bool) -> None:
     target = float(np.mean([_rel(d, ref) for d in nets]))
     S, err = _cheapest_solver(X, y, ref, target, seeds)
     S32, err32 = _cheapest_solver(X, y, ref, target, seeds, precision="float32")
-    t_sol, t_sol32, t_net = _timed([lambda: two_layer(X, y, samples=S, seed=0, **_KW),
-                                    lambda: two_layer(X, y, samples=S32, seed=0, precision="float32", **_KW),
+    # the solver returns what the network run returns: residuals and predictions, no kernels
+    t_sol, t_sol32, t_net = _timed([lambda: two_layer(X, y, samples=S, seed=0, track_kernels=False, **_KW),
+                                    lambda: two_layer(X, y, samples=S32, seed=0, precision="float32",
+                                                      track_kernels=False, **_KW),
                                     lambda: train_mean_field(X, y, width=4096, seeds=[0], track_kernels=False, **_KW)],
                                    repeats=5)
     print(f"(a) one width-4096 network: error {target:.4f} (mean of 8 seeds), {t_net:.4f} s to train")
@@ -174,7 +177,7 @@ def goals(quick: bool) -> None:
         REC.ratio(key, t_net / t_)
     # (c) N -> infinity to 0.1 %
     S, err = _cheapest_solver(X, y, ref, 1e-3, seeds)
-    (t_sol,) = _timed([lambda: two_layer(X, y, samples=S, seed=0, **_KW)], repeats=3)
+    (t_sol,) = _timed([lambda: two_layer(X, y, samples=S, seed=0, track_kernels=False, **_KW)], repeats=3)
     print(f"(c) 0.1% of the N -> infinity answer: solver {S} particles, error {err:.5f}, {t_sol:.3f} s; ensembles:")
     ens = _cheapest_ensemble(X, y, ref, 1e-3, (1024, 4096) if quick else (1024, 4096, 16384), 32 if quick else 64,
                              **_KW)

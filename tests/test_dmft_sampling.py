@@ -220,6 +220,20 @@ def test_result_shapes_and_reproducibility():
     assert np.all(d.two_time["A"][..., 4:] == 0)  # no response to test-point sources
 
 
+@pytest.mark.parametrize("method", ["forward", "iterate"])
+def test_track_kernels_false_drops_only_the_kernels(method):
+    X, y = _data(4, 6)
+    Xt, yt = _data(2, 6, seed=9)
+    kw = dict(gamma0=1.0, lr=0.2, steps=6, samples=512, seed=3, X_test=Xt, y_test=yt, method=method)
+    a, b = two_layer(X, y, **kw), two_layer(X, y, track_kernels=False, **kw)
+    for f in ("residuals", "f_test", "train_loss", "test_loss", "f_train_stderr", "f_test_stderr"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    assert a.ntk is not None and a.feature_kernels is not None
+    assert b.ntk is None and b.feature_kernels is None and b.gradient_kernels is None and b.ntk_stderr is None
+    with pytest.raises(TypeError, match="`track_kernels`"):
+        two_layer(X, y, track_kernels="no", **kw)
+
+
 def test_nonconvergence_is_flagged():
     X, y = _data(4, 6)
     with pytest.warns(ConvergenceWarning):

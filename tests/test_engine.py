@@ -158,6 +158,27 @@ def test_inprocess_backend_runs_in_this_process(toy, tmp_path):
         run_claims([toy.get_claim("toy.ok")], out=tmp_path, backend="threads", progress=False)
 
 
+def test_claims_start_costliest_first_by_the_store_then_the_shipped_table(toy, tmp_path):
+    from lmech.claims import run_claims
+    from lmech.claims.runner import claim_key, expected_seconds
+
+    names = ["toy.ok", "toy.fragile"]
+    shipped = expected_seconds(["kernel.wide_net", "toy.ok"], "full")
+    assert 0 < shipped["kernel.wide_net"] < float("inf") and shipped["toy.ok"] == float("inf")  # unknown: first
+    claims = [toy.get_claim(n) for n in names]
+    run_claims(claims, out=tmp_path, mode="quick", seed=0, backend="inprocess", progress=False)
+    store = ResultStore(tmp_path / "results.sqlite")
+    rec = {r.key: r for r in store.records("claim")}
+    ok = rec[claim_key("quick", 0, "toy.ok")].payload
+    store.put("claim", claim_key("quick", 0, "toy.ok"), "passed", {**ok, "seconds": 1e6})  # now the costliest
+    cost = expected_seconds(names, "quick", store)
+    assert cost["toy.ok"] == 1e6 and cost["toy.fragile"] < 1e6
+    seen: list = []
+    run_claims(claims[::-1], out=tmp_path, mode="quick", seed=1, backend="inprocess", progress=False,
+               on_result=seen.append)  # another seed: nothing stored yet, the store's times still order it
+    assert [r.name for r in seen] == ["toy.ok", "toy.fragile"]
+
+
 # --------------------------------------------------------------------------- exit status
 def _reproduce(out, *names, extra=()):
     return main(["reproduce", "--only", *names, "--out", str(out), "--no-progress", "--backend", "inprocess",

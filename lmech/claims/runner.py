@@ -8,13 +8,15 @@ the claim up and evaluates it. With the default ``local`` backend every claim ru
 worker process of a crash-isolating pool: a worker killed by a signal or by the
 out-of-memory killer fails only its own claim, stored as an error naming the signal, and
 the others finish. A rerun retries errors and skips claims already passed or failed (unless
-``force``). While a run writes into an output folder it holds that folder's run lock
+``force``). Claims start costliest first (:func:`expected_seconds`), so that on a few workers the
+longest ones do not start last and leave the others idle. While a run writes into an output folder it holds that folder's run lock
 (:func:`lmech.store.run_lock`): a second run into the same folder is refused at once.
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -28,7 +30,7 @@ from lmech.executors import BACKENDS, Executor, Task, TaskOutcome, make_executor
 from lmech.store import ResultStore, run_lock
 
 __all__ = ["run_claims", "claim_key", "load_results", "run_claim_task", "CLAIM_KIND", "DONE_STATUSES",
-           "TASK_FUNCTION"]
+           "TASK_FUNCTION", "expected_seconds"]
 
 CLAIM_KIND = "claim"
 DONE_STATUSES = ("passed", "failed")  # errored claims are retried on the next run
@@ -37,6 +39,21 @@ TASK_FUNCTION = "lmech.claims.runner:run_claim_task"
 
 def claim_key(mode: str, seed: int, name: str) -> str:
     return f"{mode}/{seed}/{name}"
+
+
+def expected_seconds(names: Sequence[str], mode: str, store: ResultStore | None = None) -> dict[str, float]:
+    """Expected seconds of each claim in ``mode``, for ordering a run: its latest time in ``store``
+    (any seed, any status), else its time in the last recorded reproduction shipped with lmech
+    (``lmech/claims/costs.json``), else unknown (``inf``: such claims are scheduled first)."""
+    with open(Path(__file__).with_name("costs.json"), encoding="utf-8") as fh:
+        shipped = json.load(fh).get(mode, {})
+    out = {n: float(shipped[n]) if n in shipped else float("inf") for n in names}
+    if store is not None:
+        for rec in store.records(CLAIM_KIND):  # oldest first: the latest wins
+            p = rec.payload
+            if p.get("mode") == mode and p.get("name") in out and p.get("seconds"):
+                out[p["name"]] = float(p["seconds"])
+    return out
 
 
 def _find_claim(name: str, module: str) -> Claim:
@@ -144,6 +161,8 @@ def run_claims(
         store = ResultStore(Path(out) / "results.sqlite")
         done = set() if force else store.keys(CLAIM_KIND, DONE_STATUSES)
         todo = [c for c in claims if claim_key(mode, seed, c.name) not in done]
+        cost = expected_seconds([c.name for c in todo], mode, store)
+        todo.sort(key=lambda c: -cost[c.name])  # costliest first (stable: ties keep the given order)
         by_key = {claim_key(mode, seed, c.name): c for c in todo}
 
         bar = _progress(len(todo), progress)

@@ -74,82 +74,88 @@ class ParticlePath:
     """Per-replica trajectories of the two-layer order parameters (leading axis: replica).
 
     ``delta`` (R, T1, P) training residual, ``ftest`` (R, T1, P') test predictions,
-    ``Phi``/``G``/``ntk`` (R, T1, M, M) equal-time kernels, ``blown`` the first time index at
+    ``Phi``/``G``/``ntk`` (R, T1, M, M) equal-time kernels (None when not computed), ``blown`` the first time index at
     which the dynamics blew up (None if they did not; arrays then stop changing there)."""
 
     delta: torch.Tensor
     ftest: torch.Tensor
-    Phi: torch.Tensor
-    G: torch.Tensor
-    ntk: torch.Tensor
+    Phi: torch.Tensor | None
+    G: torch.Tensor | None
+    ntk: torch.Tensor | None
     blown: int | None
 
 
 def two_layer_particles(Kx: torch.Tensor, y: torch.Tensor, *, P: int, gamma0: float, lr: float, steps: int,
                         nonlinearity, dynamics: str, samples: int, replicas: int, sampler: str,
-                        seed: int) -> ParticlePath:
+                        seed: int, kernels: bool = True) -> ParticlePath:
     """Forward pass of the two-layer single-site process on ``replicas`` particle sets of
     ``samples // replicas`` each (module docstring). Cost O(samples * steps * M * (M + P)) time
     (fitted with bench/dmft.py --quick: samples^0.98 over 4096-32768, steps^0.73 over 25-200, P^0.80
-    over 4-32; below linear where the fixed per-step cost of ~15 array operations still
-    dominates; 1024 particles, P = 8, 100 steps: 16 ms, 11 ms in float32), O(min(samples * steps * M, 2^23)
-    + samples * M + replicas * steps * M^2) memory.
+    over 4-32; below linear where the fixed per-step cost of ~12 array operations still
+    dominates), O(min(samples * steps * M, 2^23) + samples * M + replicas * steps * M^2) memory
+    (``kernels=False``: O(samples * M + replicas * steps * M), no kernels computed or returned).
     Quadrature error (P = 8, 100 steps): Sobol ~ samples^-0.79, i.i.d. ~ samples^-0.66.
 
     Written for small per-step arrays, where the cost is the number of array operations rather
-    than arithmetic: numpy in place, ``f(t) = (w0 + c zeta)^T phi(h) / (n gamma0)`` minus a
-    constant control term as one product, and the kernels ``Phi(t)``, ``G(t)`` of all times as
-    one batched product after the pass (gradient descent; gradient flow needs ``K(t)`` inside)."""
+    than arithmetic: numpy in place, particles on the last (contiguous) axis so that per-particle
+    factors broadcast along it, ``z`` carried pre-multiplied by the output scale ``1 / (n gamma0)``
+    so that ``f(t)`` is one product, and the kernels ``Phi(t)``, ``G(t)`` of all times as one
+    batched product after the pass (gradient descent; gradient flow needs ``K(t)`` inside)."""
     M = Kx.shape[0]
     R = replicas
     n = samples // R
     T1 = steps + 1
     dt = np.float64 if Kx.dtype == torch.float64 else np.float32
     pts = gaussian_points(n, M + 1, replicas=R, sampler=sampler, seed=seed).to(Kx.dtype)
-    w0 = np.ascontiguousarray(pts[..., 0].numpy())  # (R, n)
-    h = (pts[..., 1:] @ _principal_sqrt(Kx).T).numpy().copy()  # (R, n, M), updated in place
+    w0 = pts[..., 0].numpy()  # (R, n)
+    h = (_principal_sqrt(Kx) @ pts[..., 1:].transpose(1, 2)).numpy().copy()  # (R, M, n), updated in place
     Kxn, yn = Kx.numpy(), y.numpy()
     c = lr * gamma0 / P
     gd = dynamics == "gd"
-    KcT = c * np.ascontiguousarray(Kxn[:, :P].T)  # (P, M)
+    # u = s z with s = 1 / (n gamma0): f(t) + <w0 phi(h(0))> / gamma0 = u . phi(h(t)); with gradient flow
+    # (also the gamma0 -> 0 limit) no f(t) estimate is formed and s = 1
+    s = 1.0 / (n * gamma0) if gd else 1.0
+    KcP = (c / s) * Kxn[:, :P]  # (M, P): h(t+1) - h(t) = (KcP * Delta(t)) @ (s phi'(h(t)) z(t))[:P]
     y0 = float(np.sum(yn**2))
     delta = np.empty((R, T1, P), dtype=dt)
     ftest = np.zeros((R, T1, M - P), dtype=dt)
     # kernels of all times in one product after the pass where the histories are small (and
     # the dynamics need no K(t) inside it), else each step's kernels at that step
-    defer = gd and T1 * samples * M <= _HISTORY_FLOATS
-    PH = np.empty((T1 if defer else 1, R, n, M), dtype=dt)  # phi(h(t)) of every particle
-    GH = np.empty_like(PH)  # g(t) = phi'(h(t)) z(t)
+    need_K = kernels or not gd
+    defer = gd and kernels and T1 * samples * M <= _HISTORY_FLOATS
+    PH = np.empty((T1 if defer else 1, R, M, n), dtype=dt)  # phi(h(t)) of every particle
+    GH = np.empty_like(PH)  # s g(t) = s phi'(h(t)) z(t)
     Phi = G = None
-    if not defer:
+    if need_K and not defer:
         Phi = np.empty((R, T1, M, M), dtype=dt)
         G = np.empty((R, T1, M, M), dtype=dt)
     delta[:, 0] = yn
     fill = nonlinearity.fill if nonlinearity.fill is not None else _torch_fill(nonlinearity)
-    scale = 1.0 / (n * gamma0) if gd else 0.0  # (gamma0 -> 0 is run as gradient flow: no f(t) estimate)
-    with np.errstate(over="ignore", invalid="ignore"):
-        f0 = np.matmul(w0[:, None, :], nonlinearity.phi(torch.from_numpy(h)).numpy())[:, 0, :] * scale  # (R, M)
-    yf = yn + f0[:, :P]  # f(t) = scale z^T phi(h(t)) - <w0 phi(h(0))> / gamma0
-    z = w0.copy()  # z(t) = w0 + c zeta(t), zeta(t) = sum_{s<t} Delta(s) . phi(h(s))
-    zcol = z[..., None]
+    u = w0 * s  # (R, n), updated in place
+    ucol = u[:, None, :]
+    psi = np.empty((R, M, 1), dtype=dt)
+    yf = yn.astype(dt)[None].repeat(R, 0)  # y + <w0 phi(h(0))> / gamma0, set at t = 0
     blown = None
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(T1):
             ph, g = (PH[t], GH[t]) if defer else (PH[0], GH[0])
             fill(h, ph, g)  # phi(h(t)), phi'(h(t))
-            g *= zcol
-            if gd and t > 0:  # f(t) = <(w0 + c zeta) phi(h(t)) - w0 phi(h(0))> / gamma0
-                psi = np.matmul(z[:, None, :], ph)[:, 0, :]
-                psi *= scale
-                np.subtract(yf, psi[:, :P], out=delta[:, t])
-                if M > P:
-                    ftest[:, t] = psi[:, P:] - f0[:, P:]
-            if not defer:
+            g *= ucol
+            if gd:  # f(t) = <z phi(h(t)) - w0 phi(h(0))> / gamma0
+                np.matmul(ph, ucol.transpose(0, 2, 1), out=psi)
+                if t == 0:
+                    yf += psi[:, :P, 0]
+                    f0 = psi[:, P:, 0].copy()
+                else:
+                    np.subtract(yf, psi[:, :P, 0], out=delta[:, t])
+                    if M > P:
+                        np.subtract(psi[:, P:, 0], f0, out=ftest[:, t])
+            if need_K and not defer:
                 assert Phi is not None and G is not None
-                np.matmul(ph.transpose(0, 2, 1), ph, out=Phi[:, t])
-                np.matmul(g.transpose(0, 2, 1), g, out=G[:, t])
+                np.matmul(ph, ph.transpose(0, 2, 1), out=Phi[:, t])
+                np.matmul(g, g.transpose(0, 2, 1), out=G[:, t])
                 Phi[:, t] /= n
-                G[:, t] /= n
+                G[:, t] /= n * s * s
             if t % 8 == 0 or t == T1 - 1:  # blow-up: non-finite or exploding residual
                 blown = _first_blown(delta, t, y0)
                 if blown is not None:
@@ -163,28 +169,30 @@ def two_layer_particles(Kx: torch.Tensor, y: torch.Tensor, *, P: int, gamma0: fl
                 delta[:, t + 1] = delta[:, t] - step[:, :P]
                 ftest[:, t + 1] = ftest[:, t] + step[:, P:]
             d = delta[:, t]  # (R, P)
-            z += np.matmul(ph[..., :P], c * d[:, :, None])[..., 0]
-            h += np.matmul(g[..., :P], d[:, :, None] * KcT)
+            u += np.matmul((c * s) * d[:, None, :], ph[:, :P])[:, 0]
+            h += np.matmul(KcP * d[:, None, :], g[:, :P])
     T_end = T1 if blown is None else blown + 1
     if defer:  # the equal-time kernels of every time at once
-        Phi, G = (_gram(A[:T_end]).transpose(1, 0, 2, 3) / n for A in (PH, GH))
+        Phi, G = (_gram(A[:T_end]).transpose(1, 0, 2, 3) / (n * k) for A, k in ((PH, 1.0), (GH, s * s)))
         if T_end < T1:
             Phi = np.concatenate([Phi, np.empty((R, T1 - T_end, M, M), dtype=dt)], 1)
             G = np.concatenate([G, np.empty((R, T1 - T_end, M, M), dtype=dt)], 1)
-    assert Phi is not None and G is not None
+    arrays = [delta, ftest] + ([Phi, G] if kernels else [])
     if blown is not None:  # hold the last finite iterate
         last = max(blown - 1, 0)
-        for arr in (delta, ftest, Phi, G):
+        for arr in arrays:
             arr[:, last + 1:] = arr[:, last, None]
-    out = [torch.from_numpy(np.ascontiguousarray(a)) for a in (delta, ftest, Phi, G)]
+    out = [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+    if not kernels:
+        return ParticlePath(delta=out[0], ftest=out[1], Phi=None, G=None, ntk=None, blown=blown)
     return ParticlePath(delta=out[0], ftest=out[1], Phi=out[2], G=out[3], ntk=out[2] + out[3] * Kx, blown=blown)
 
 
 def _gram(A: np.ndarray) -> np.ndarray:
-    """``A[i, j]^T A[i, j]`` for every leading index pair (torch's batched product is the faster here)."""
-    T, R, n, M = A.shape
-    B = torch.from_numpy(A).reshape(T * R, n, M)
-    return torch.bmm(B.transpose(1, 2), B).reshape(T, R, M, M).numpy()
+    """``A[i, j] A[i, j]^T`` for every leading index pair (torch's batched product is the faster here)."""
+    T, R, M, n = A.shape
+    B = torch.from_numpy(A).reshape(T * R, M, n)
+    return torch.bmm(B, B.transpose(1, 2)).reshape(T, R, M, M).numpy()
 
 
 def _torch_fill(nl):
@@ -199,6 +207,9 @@ def _first_blown(delta: np.ndarray, t: int, y0: float) -> int | None:
     """First time index <= t (checked since the last check, 8 steps back) whose residual is
     non-finite or has grown past 1e8 times ||y||^2; None if there is none."""
     lo = max(t - 8, 0) if t % 8 == 0 else (t // 8) * 8
+    limit = 1e8 * max(y0, 1e-300)
+    if float(np.abs(delta[:, lo : t + 1]).max()) ** 2 <= limit / delta.shape[-1]:  # the common case (NaN fails)
+        return None
     d2 = np.sum(delta[:, lo : t + 1] ** 2, -1)  # (R, window)
     bad = ~np.isfinite(d2).all(0) | (np.nan_to_num(d2, nan=np.inf).max(0) > 1e8 * max(y0, 1e-300))
     return lo + int(np.argmax(bad)) if bool(bad.any()) else None
