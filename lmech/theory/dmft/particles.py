@@ -177,7 +177,10 @@ def two_layer_particles(Kx: torch.Tensor, y: torch.Tensor, *, P: int, gamma0: fl
         if T_end < T1:
             Phi = np.concatenate([Phi, np.empty((R, T1 - T_end, M, M), dtype=dt)], 1)
             G = np.concatenate([G, np.empty((R, T1 - T_end, M, M), dtype=dt)], 1)
-    arrays = [delta, ftest] + ([Phi, G] if kernels else [])
+    arrays: list[np.ndarray] = [delta, ftest]
+    if kernels:
+        assert Phi is not None and G is not None
+        arrays += [Phi, G]
     if blown is not None:  # hold the last finite iterate
         last = max(blown - 1, 0)
         for arr in arrays:
