@@ -129,3 +129,12 @@ def test_full_results_table_from_results_json(tmp_path, capsys):
     body = [ln for ln in text.splitlines() if ln.startswith("| `")]
     assert [ln.split("`")[1] for ln in body] == ["a.one", "b.two"]
     assert "| known failure | yes | 700 |" in body[1]
+    # a claim rerun alone replaces its row; an earlier page fills in the claims not rerun
+    (tmp_path / "more.json").write_text(json.dumps([dict(rows[0], seconds=300.0)]))
+    (tmp_path / "old.md").write_text("| `c.three` | passed | 0.1 | 0.5 | pass | yes | 42 |\n"
+                                     "| `a.one` | passed | 0.02 | 0.05 | pass | yes | 99 |\n")
+    assert gen.main([str(path), str(tmp_path / "more.json"), "--carry", str(tmp_path / "old.md")]) == 0
+    body = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| `")]
+    assert [ln.split("`")[1] for ln in body] == ["a.one", "b.two", "c.three"]
+    assert body[0].endswith("| 60 |") and "`b.two` (rerun alone)" in body[1] and body[1].endswith("| 300 |")
+    assert body[2] == "| `c.three` (earlier run) | passed | 0.1 | 0.5 | pass | yes | 42 |"
