@@ -101,7 +101,7 @@ GPT: dict[str, Any] = dict(model="gpt", batch_size=8, n_seeds=2)
 @claim("transfer.width.gpt", paper=TP5, metric=SHIFT, tolerance=0.5, slow=True,
        quick=Transfer(**GPT, sizes=(32, 64, 128), log2_lrs=grid(-8, -4, 1), control_log2_lrs=grid(-8, -4, 1),
                       fixed=(("depth", 2), ("base_width", 32), ("seq_len", 32))),
-       full=Transfer(**GPT, sizes=(32, 64, 128), log2_lrs=grid(-8, -5, 0.5), control_log2_lrs=grid(-10, -5, 1),
+       full=Transfer(**GPT, sizes=(32, 64, 128), log2_lrs=grid(-7.5, -5.5, 0.5), control_log2_lrs=grid(-10, -6, 1),
                      steps=800, fixed=(("depth", 2), ("base_width", 32), ("seq_len", 32))))
 def gpt_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     """Under muP the optimal Adam learning rate of a pre-LN GPT is width-independent (log2 moves
@@ -109,8 +109,9 @@ def gpt_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
 
     Character-level pre-LN GPT, 2 blocks, head_dim 16, AdamW; quick 100 steps, full 800 (past the short
     horizon: base 128, 100 steps gave 0.565; a width-128 trial costs ~9 s of one core, width 256 ~27 s).
-    Full: muP log2 lr -8..-5 around the optimum (seed 0: -6.64, -6.61, -6.78, value 0.14; SP -6.73 ->
-    -8.75); an SP optimum on the lower edge of -10..-5 would bound its drift, all the control needs."""
+    Full: muP log2 lr -7.5..-5.5 around the optimum (seed 0: -6.65, -6.65, -6.84, value 0.18; SP -6.77 -> -8.74),
+    402 s of one core (-8..-5 / SP -10..-5: same value, 599 s); an SP optimum on the lower edge of -10..-6
+    would bound its drift, all the control needs."""
     return _transfer(s, seeds)
 
 RESMLP = Transfer("resmlp", "depth_mup", "mup", "depth", (2, 4, 8), grid(-10, -7, 0.5), grid(-10, -7, 0.5), n_seeds=3,
