@@ -113,6 +113,9 @@ def _init(rng, D, N, depth, batch=()):
 
 def _descend(params, X, y, *, gamma0, weight_decay, lr, steps, act, anchor=None, coupling=0.0):
     """Full-batch GD with decay; ``anchor`` (with ``coupling``) pulls the hidden weights to it."""
+    if len(params) == 2 and params[0].ndim == 2:
+        return _descend_two_layer(params, X, y, gamma0=gamma0, weight_decay=weight_decay, lr=lr, steps=steps, act=act,
+                                  anchor=anchor, coupling=coupling)
     params = [p.copy() for p in params]
     for _ in range(steps):
         hs, acts = _forward(params, X, act)
@@ -124,6 +127,45 @@ def _descend(params, X, y, *, gamma0, weight_decay, lr, steps, act, anchor=None,
         if not np.isfinite(params[-1]).all():
             fail("lr", f"small enough for stable descent (the weights overflowed at lr={lr:g})", lr)
     return params
+
+
+def _descend_two_layer(params, X, y, *, gamma0, weight_decay, lr, steps, act, anchor=None, coupling=0.0):
+    """:func:`_descend` for one hidden layer and no chain axis, with the (points x width) and
+    (width x inputs) work arrays allocated once and updated in place: the same arithmetic,
+    about 2x faster on one core (fresh multi-MB arrays cost a page fault per page)."""
+    W, w = params[0].copy(), params[1].copy()
+    (N, D), P = W.shape, X.shape[0]
+    sD = np.sqrt(D)
+    c = coupling if anchor is not None else 0.0
+    pull = c * anchor[0] if c else None
+    h, a, back = np.empty((P, N)), np.empty((P, N)), np.empty((P, N))
+    G = np.empty_like(W)
+    for _ in range(steps):
+        np.matmul(X, W.T, out=h)
+        h /= sD
+        if act == "tanh":
+            np.tanh(h, out=a)
+            np.multiply(a, a, out=back)
+            np.subtract(1.0, back, out=back)
+        else:
+            a[...], back[...] = _phi(h, act), _dphi(h, act)
+        delta = y - (a @ w[:, None])[:, 0] / (gamma0 * N)
+        gw = -gamma0 * (a.T @ delta[:, None])[:, 0]
+        back *= w
+        back *= gamma0  # gamma0^2 N * (df/dh) = gamma0 phi'(h) w
+        back *= delta[:, None]
+        np.matmul(back.T, X, out=G)
+        np.negative(G, out=G)
+        G /= sD
+        if pull is not None:
+            G -= pull
+        G *= lr
+        np.subtract(W, G, out=G)
+        np.divide(G, 1 + lr * (weight_decay + c), out=W)
+        w = (w - lr * gw) / (1 + lr * weight_decay)
+        if not np.isfinite(w).all():
+            fail("lr", f"small enough for stable descent (the weights overflowed at lr={lr:g})", lr)
+    return [W, w]
 
 
 def _summary(params, params0, X, y, Xt, yt, *, gamma0, weight_decay, act, anchor=None, coupling=0.0):

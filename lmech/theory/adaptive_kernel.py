@@ -128,22 +128,53 @@ class AdaptiveKernelResult(SolverResult):
     steps: int
 
 
+def _phi_dphi_into(h, act, ph, dph):
+    """phi(h) into ``ph`` and phi'(h) into ``dph`` (the values of :func:`_phi`, :func:`_dphi`)."""
+    if act == "tanh":
+        np.tanh(h, out=ph)
+        np.multiply(ph, ph, out=dph)
+        np.subtract(1.0, dph, out=dph)
+    elif act == "relu":
+        np.maximum(h, 0.0, out=ph)
+        np.greater(h, 0, out=dph)
+    else:
+        ph[...] = h
+        dph.fill(1.0)
+
+
 def _population_flow(C, y, z, u, *, gamma0, lam, lr, max_steps, tol, act, anchor=None, coupling=0.0):
     """Run the single-site flow for all sampled neurons (u: hidden weights in data coordinates)
-    for exactly ``max_steps`` steps; return the final relative stationarity."""
+    for exactly ``max_steps`` steps; return the final relative stationarity.
+
+    The (neurons x points) work arrays are allocated once and updated in place: the same
+    arithmetic as allocating each step, about 3x faster on one core (fresh multi-MB arrays
+    cost a page fault per page)."""
     S = len(z)
-    res, t = np.inf, 0
+    c = coupling if anchor is not None else 0.0
+    pull = coupling * anchor if anchor is not None else None
+    u, z = np.array(u, dtype=float), np.array(z, dtype=float)
+    h, ph, g = (np.empty((S, len(C))) for _ in range(3))
+    fu = np.empty_like(u)
+    gu = gz = np.zeros(0)
     for t in range(1, max_steps + 1):
-        h = u @ C.T
-        ph = _phi(h, act)
+        np.matmul(u, C.T, out=h)
+        _phi_dphi_into(h, act, ph, g)
         delta = y - z @ ph / (gamma0 * S)
-        force_u = gamma0 * (z[:, None] * _dphi(h, act) * delta) @ C
-        force_z = gamma0 * ph @ delta
-        gu = force_u - lam * u - (coupling * (u - anchor) if anchor is not None else 0.0)
-        gz = force_z - lam * z
+        g *= z[:, None]
+        g *= delta
+        g *= gamma0
+        np.matmul(g, C, out=fu)  # force on u
+        ph *= gamma0
+        force_z = ph @ delta
+        if t == max_steps:
+            gu = fu - lam * u - (c * (u - anchor) if anchor is not None else 0.0)
+            gz = force_z - lam * z
         # proximal (implicit) step for the linear decay and coupling terms: same fixed points, stable for stiff coupling
-        pull = coupling * anchor if anchor is not None else 0.0
-        u = (u + lr * (force_u + pull)) / (1 + lr * (lam + (coupling if anchor is not None else 0.0)))
+        if pull is not None:
+            fu += pull
+        fu *= lr
+        fu += u
+        np.divide(fu, 1 + lr * (lam + c), out=u)
         z = (z + lr * force_z) / (1 + lr * lam)
         if not (np.isfinite(z).all() and np.isfinite(u).all()):
             return u, z, np.inf, t
