@@ -427,7 +427,7 @@ def two_layer(
         Return the equal-time kernels (default). False, like
         :func:`lmech.sim.mean_field.train_mean_field`'s option of that name, leaves ``ntk``,
         ``feature_kernels`` and ``gradient_kernels`` None; the forward pass then skips them
-        altogether (about 0.55x the time at 1024 particles, P = 8, 100 steps).
+        altogether (about 0.6x the time at 1024 particles, P = 8, 100 steps).
 
     Returns
     -------
@@ -438,14 +438,14 @@ def two_layer(
     -----
     Cost (M = P + P'): O(samples * (steps + 1) * M * (M + P)) time per pass ("forward") or per
     sweep ("iterate"), O(samples * M + replicas * steps * M^2) memory. Fitted on one core
-    (bench/dmft.py --quick, forward pass, no test points): time ~ samples^0.97 (4096-32768)
-    x steps^0.88 (25-200) x P^1.05 (4-32); ~0.1 s for P = 8, 50 steps, 16384 particles.
+    (bench/dmft.py --quick, forward pass, no test points): time ~ samples^0.99 (4096-32768)
+    x steps^0.80 (25-200) x P^1.03 (4-32); ~0.12 s for P = 8, 50 steps, 16384 particles.
     Accuracy (bench/dmft.py: rms relative error of the residual trajectory, P = 8,
     steps = 100, gamma0 = 1.5, 2 replicas): forward Sobol ~ samples^-0.79 (0.74% at 1024,
     0.31% at 4096, 0.084% at 16384 particles), forward i.i.d. ~ samples^-0.66 (1.8%, 0.86%,
     0.29%); "iterate" ~ samples^-0.41 per sweep (0.68%, 0.48%, 0.22%, at 13x the time of the
     forward pass at equal samples). At equal error the forward Sobol pass is ~40x faster than the
-    iteration. float32 gives the same errors (to 1e-7) in ~0.65x the time.
+    iteration. float32 gives the same errors (to 1e-7) in ~0.5x the time.
     """
     pb = _validate(X, y, X_test, y_test, depth=1, gamma0=gamma0, lr=lr, steps=steps, activation=activation,
                    dynamics=dynamics, samples=samples, damping=damping, tol=tol, max_sweeps=max_sweeps,
@@ -612,7 +612,7 @@ def deep(
     O(Sr T1^3 M P^2) time. Memory: O(L (T1 M)^2) for the order parameters, O(S T1 M) for
     the trajectories and ``jacobian_memory`` for the tangents. Example (one core): L = 2,
     P = 4, P' = 4, steps = 40, S = 4000, Sr = 1000: ~1-2 s per sweep. Fitted per sweep and
-    replica (bench/dmft.py --quick, L = 2, fixed Sobol innovations): steps^1.23 (5-20), P^1.04 (2-8), samples^0.80
+    replica (bench/dmft.py --quick, L = 2, fixed Sobol innovations): steps^1.45 (5-20), P^0.95 (2-8), samples^1.03
     (1000-8000 with Sr = S/4); about 70% of a sweep is the pathwise responses. Total cost is
     that times sweeps (with fixed innovations 15-16 to tol = 1e-4 at 10, 20 and 40 steps,
     L = 2, gamma0 = 1.5; 20-40 for ``sampler="fresh"`` with continuation) times ``replicas``.
