@@ -93,7 +93,7 @@ def mlp_width(s: Transfer, seeds: SeedStream) -> ClaimOutcome:
     MLP of 3 linear layers on MNIST-1D, AdamW, constant LR. Full: 800 steps (past the short-horizon
     drift, see transfer.width.horizon), base width 128, widths to 1024 (a width-2048 trial alone costs
     ~22 s at 800 steps), muP log2 lr -9..-6 around the optimum (-7.5 is the grid argmin at every width), SP
-    -11..-6 (argmin -7 -> -9): 506 s of one core, same value as the wider -9.5..-5.5 / -11..-5 grids (697 s)."""
+    -11..-6 (argmin -7 -> -9): 471 s of one core, same value as the wider -9.5..-5.5 / -11..-5 grids (697 s)."""
     return _transfer(s, seeds)
 
 GPT: dict[str, Any] = dict(model="gpt", batch_size=8, n_seeds=2)
