@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmech._validation import (check_choice, check_int, check_real, check_regression_data, fail)
+from lmech.nonlinearities import NONLINEARITIES
 
 __all__ = ["WeightDecayRun", "train_weight_decay", "train_transfer", "BayesianSamples", "langevin_posterior",
            "ACTIVATIONS", "binary_digits_tasks"]
@@ -140,15 +141,12 @@ def _descend_two_layer(params, X, y, *, gamma0, weight_decay, lr, steps, act, an
     pull = c * anchor[0] if c else None
     h, a, back = np.empty((P, N)), np.empty((P, N)), np.empty((P, N))
     G = np.empty_like(W)
+    fill = NONLINEARITIES[act].fill
+    assert fill is not None
     for _ in range(steps):
         np.matmul(X, W.T, out=h)
         h /= sD
-        if act == "tanh":
-            np.tanh(h, out=a)
-            np.multiply(a, a, out=back)
-            np.subtract(1.0, back, out=back)
-        else:
-            a[...], back[...] = _phi(h, act), _dphi(h, act)
+        fill(h, a, back)  # phi(h), phi'(h) in place
         delta = y - (a @ w[:, None])[:, 0] / (gamma0 * N)
         gw = -gamma0 * (a.T @ delta[:, None])[:, 0]
         back *= w

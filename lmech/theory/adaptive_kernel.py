@@ -51,6 +51,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from lmech._validation import check_choice, check_int, check_real, check_regression_data, fail
+from lmech.nonlinearities import NONLINEARITIES
 from lmech.results import SolverResult, warn_not_converged
 
 __all__ = ["AdaptiveKernelResult", "DeepLinearResult", "BayesianResult", "TransferResult", "krr_predict",
@@ -128,20 +129,6 @@ class AdaptiveKernelResult(SolverResult):
     steps: int
 
 
-def _phi_dphi_into(h, act, ph, dph):
-    """phi(h) into ``ph`` and phi'(h) into ``dph`` (the values of :func:`_phi`, :func:`_dphi`)."""
-    if act == "tanh":
-        np.tanh(h, out=ph)
-        np.multiply(ph, ph, out=dph)
-        np.subtract(1.0, dph, out=dph)
-    elif act == "relu":
-        np.maximum(h, 0.0, out=ph)
-        np.greater(h, 0, out=dph)
-    else:
-        ph[...] = h
-        dph.fill(1.0)
-
-
 def _population_flow(C, y, z, u, *, gamma0, lam, lr, max_steps, tol, act, anchor=None, coupling=0.0):
     """Run the single-site flow for all sampled neurons (u: hidden weights in data coordinates)
     for exactly ``max_steps`` steps; return the final relative stationarity.
@@ -156,9 +143,11 @@ def _population_flow(C, y, z, u, *, gamma0, lam, lr, max_steps, tol, act, anchor
     h, ph, g = (np.empty((S, len(C))) for _ in range(3))
     fu = np.empty_like(u)
     gu = gz = np.zeros(0)
+    fill = NONLINEARITIES[act].fill
+    assert fill is not None
     for t in range(1, max_steps + 1):
         np.matmul(u, C.T, out=h)
-        _phi_dphi_into(h, act, ph, g)
+        fill(h, ph, g)  # phi(h), phi'(h) in place
         delta = y - z @ ph / (gamma0 * S)
         g *= z[:, None]
         g *= delta
